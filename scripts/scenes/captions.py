@@ -195,7 +195,9 @@ def parse_caption(text, strict=False):
             if i > 0 and toks[i - 1] in COLORS:
                 setv("color", toks[i - 1])
         elif w in COLORS:
-            if strict and not (i + 1 < len(toks) and toks[i + 1] in _WORD_OBJ):
+            # a colour must precede an object noun; "green meadow" (SCENES.md example) is tolerated
+            nxt = toks[i + 1] if i + 1 < len(toks) else ""
+            if strict and not (nxt in _WORD_OBJ or (w == "green" and _WORD_GROUND.get(nxt) == "grass")):
                 raise CaptionError(f"colour {w!r} not before an object noun")
         elif w in FILLERS or w in ("left", "right", "middle", "center"):
             pass

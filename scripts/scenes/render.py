@@ -52,7 +52,7 @@ GROUND_RGB = {
 
 MOUNTAIN_RGB = [
     (0.50, 0.50, 0.52),  # grey
-    (0.48, 0.38, 0.28),  # brown
+    (0.48, 0.38, 0.30),  # brown
     (0.50, 0.44, 0.54),  # purple-grey
 ]
 
@@ -60,7 +60,7 @@ _HZ_RANGE = range(72, 83)
 # Sky gradient stops: (position 0 = top row .. 1 = horizon row, rgb)
 SKY_STOPS = {
     "day": [(0.0, (0.25, 0.50, 0.90)), (1.0, (0.62, 0.80, 0.97))],
-    "sunset": [(0.0, (0.55, 0.28, 0.48)), (0.5, (0.92, 0.45, 0.45)), (1.0, (0.99, 0.64, 0.28))],
+    "sunset": [(0.0, (0.62, 0.28, 0.46)), (0.5, (0.92, 0.45, 0.45)), (1.0, (0.99, 0.64, 0.28))],
     "night": [(0.0, (0.01, 0.02, 0.06)), (1.0, (0.06, 0.08, 0.20))],
 }
 
@@ -276,13 +276,13 @@ def _render(attrs, rng):
             for (ox, oy, crr) in craters:
                 m = ((xx - (cx + ox * r)) ** 2 + (yy - (cy + oy * r)) ** 2 <= (crr * r) ** 2) & inner
                 _fill(img, y0, x0, m, col * 0.88)
-        parts["body"] = (y0, x0, alpha > 0.5)
+        parts["body"] = (y0, x0, alpha > 0.0)  # every pixel the disc touches
 
     # ---- landform ----
     land = attrs["land"]
     n_peaks = u.int(2, 4)
     peaks = [(u(4.0, W - 4.0), u(), u(0.55, 1.25)) for _ in range(4)][:n_peaks]
-    mcol = _jitter(MOUNTAIN_RGB[u.int(0, 2)], u, 0.04)
+    mcol = _jitter(MOUNTAIN_RGB[u.int(0, 2)], u, 0.03)
     hills = [(u(0.0, W), u(8.0, 17.0), u(22.0, 45.0)) for _ in range(4)][:n_peaks]
     hshade = u(0.70, 0.82)
     info["land_top"] = None
@@ -384,8 +384,8 @@ def _render(attrs, rng):
             _fill(img, y0, x0, light, np.minimum(green * 1.18, 1.0))
             parts["obj"] = {"crown": (y0, x0, crown), "trunk": (ty0, tx0, trunk)}
         else:  # boat
-            wl = hz + 5 + int(ou[1] * 13)  # water line row (hull bottom, exclusive)
             hh = 4 + int(ou[2] * 3)
+            wl = hz + hh + 1 + int(ou[1] * 13)  # water line row (hull bottom, exclusive), hull below horizon
             hwid = _lerp(18, 26, ou[3])
             hs = min(int(_lerp(10, 17, ou[4])), wl - hh - 52)
             y0 = wl - hh
