@@ -269,13 +269,13 @@ def _render(attrs, rng):
             col = [1.0, _lerp(0.90, 0.98, body_col_u[0]), _lerp(0.45, 0.75, body_col_u[1])]
             _blend(img, y0, x0, alpha, col)
         else:
-            g = _lerp(0.80, 0.90, body_col_u[0])
+            g = _lerp(0.84, 0.92, body_col_u[0])
             col = np.array([g, g, g * _lerp(0.93, 0.98, body_col_u[1])], np.float32)
             _blend(img, y0, x0, alpha, col)
             inner = dist <= r - 1.0
             for (ox, oy, crr) in craters:
                 m = ((xx - (cx + ox * r)) ** 2 + (yy - (cy + oy * r)) ** 2 <= (crr * r) ** 2) & inner
-                _fill(img, y0, x0, m, col * 0.88)
+                _fill(img, y0, x0, m, col * 0.9)
         parts["body"] = (y0, x0, alpha > 0.0)  # every pixel the disc touches
 
     # ---- landform ----

@@ -309,10 +309,15 @@ def detect_disc(img, info, body):
     if body == "sun":
         m = (top[..., 0] > 0.88) & (top[..., 1] > 0.8) & (top[..., 1] - top[..., 2] > 0.1)
     else:
-        m = (top.min(-1) > 0.68) & (sat(top) < 0.15)
+        m = (top.min(-1) > 0.62) & (sat(top) < 0.15)
         m &= ~info["masks"]["stars"][:int(0.40 * H)]
     out = np.zeros((H, W), bool)
     out[:int(0.40 * H)] = m
+    if out.sum() > 20:  # keep the blob around the median (drops a stray bright cloud pixel)
+        ys, xs = np.nonzero(out)
+        my, mx = np.median(ys), np.median(xs)
+        yy, xx = np.mgrid[0:H, 0:W]
+        out &= (yy - my) ** 2 + (xx - mx) ** 2 <= 16 ** 2
     return out
 
 
