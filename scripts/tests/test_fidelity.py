@@ -1,0 +1,60 @@
+"""Tests of scripts/evaluate/fidelity.py (skipped where torch is not installed, as in CI)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "evaluate"))
+
+import fidelity  # noqa: E402
+from classifier import AttributeClassifier  # noqa: E402
+from scenes import ATTRIBUTES, parse_caption  # noqa: E402
+
+
+def test_fixed_attributes_skip_implied_and_open():
+    a = parse_caption("night on the snow with a tree")
+    keys = fidelity.fixed_attributes(a)
+    assert "obj_place" not in keys  # not said
+    assert "color" not in keys and "body_place" not in keys  # implied by tree / no body
+    assert {"time", "ground", "body", "land", "weather", "obj"} <= set(keys)
+    a = parse_caption("a red house on the left in the desert at noon under the sun on the right")
+    assert set(fidelity.fixed_attributes(a)) == set(ATTRIBUTES)
+
+
+def test_prompts_deterministic_and_parseable():
+    caps, fixed, full = fidelity.prompts(50, 3, "heldout", return_full=True)
+    assert (caps, fixed) == fidelity.prompts(50, 3, "heldout")
+    for c, f, a in zip(caps, fixed, full):
+        assert f == parse_caption(c)
+        for k in fidelity.fixed_attributes(f):
+            assert f[k] == a[k]
+
+
+def test_frechet_from_features():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 8))
+    b = rng.normal(size=(4000, 8))
+    assert fidelity.frechet_from_features(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert fidelity.frechet_from_features(a, b) < 0.05
+    assert fidelity.frechet_from_features(a, b + 1.0) == pytest.approx(8.0, rel=0.05)
+    assert fidelity.frechet_from_features(a, 2.0 * b) == pytest.approx(8.0, rel=0.1)  # 8 * (2 - 1)^2
+
+
+def test_score_api_with_an_untrained_model():
+    torch.manual_seed(0)
+    model = AttributeClassifier().eval()
+    caps, fixed, full = fidelity.prompts(12, 1, "any", return_full=True)
+    imgs = fidelity.render_reference(full, 1)
+    assert imgs.shape == (12, 128, 128, 3) and imgs.dtype == np.uint8
+    res = fidelity.score(imgs, fixed, model=model, batch_size=5)
+    assert set(res["per_attribute"]) == set(ATTRIBUTES)
+    assert res["n"] == 12 and 0.0 <= res["fidelity"] <= 1.0 and 0.0 <= res["exact"] <= 1.0
+    assert res["counts"]["time"] == 12
+    pred = fidelity.predict(imgs, model=model)
+    assert all(len(v) == 12 and set(v) <= set(ATTRIBUTES[k]) for k, v in pred.items())
+    assert fidelity.features(imgs, model=model).shape == (12, 128)
+    assert np.isfinite(fidelity.frechet_distance(imgs, imgs[::-1], model=model))
