@@ -108,6 +108,7 @@ def _stop_weights(stops, n):
 
 _SKY_W = {t: {hz: _stop_weights(st, hz) for hz in _HZ_RANGE} for t, st in SKY_STOPS.items()}
 _ARANGE_W = np.arange(W)
+_SKY_VALS = {t: np.asarray([c for _, c in st], np.float64).T.copy() for t, st in SKY_STOPS.items()}
 _GROUND_T = {hz: np.linspace(0.0, 1.0, H - hz, dtype=np.float32) for hz in _HZ_RANGE}
 
 
@@ -177,11 +178,12 @@ def _render(attrs, rng):
     img = np.empty((3, H, W), np.float32)
 
     # ---- sky ----
-    stops = SKY_STOPS[time]
-    jscale = 0.04 * (0.4 if night else 1.0)
-    jit = rng.random((3, 3))[:, :len(stops)]  # fixed draw size (independent of time)
-    vals = np.asarray([s_[1] for s_ in stops], np.float32).T + (jit.astype(np.float32) * 2 - 1) * jscale
+    stops = _SKY_VALS[time]  # (3, n_stops)
+    jscale = 0.08 * (0.4 if night else 1.0)
+    jit = rng.random((3, 3))[:, :stops.shape[1]]  # fixed draw size (independent of time)
+    vals = stops + (jit - 0.5) * jscale
     np.clip(vals, 0.0, 1.0, out=vals)
+    vals = vals.astype(np.float32)
     sky = vals @ _SKY_W[time][hz]  # (3, hz)
     img[:, :hz, :] = sky[:, :, None]
     info["sky_rows"] = sky.T
@@ -414,9 +416,8 @@ def _render(attrs, rng):
 
 def _finish(img, noise):
     amp, nox, noy = noise
-    img += _NOISE[noy:noy + H, nox:nox + W] * np.float32(amp * 255.0 / 255.0)
     img *= np.float32(255.0)
-    img += np.float32(0.5)
+    img += _NOISE[noy:noy + H, nox:nox + W] * np.float32(amp * 255.0) + np.float32(0.5)
     np.clip(img, 0.0, 255.0, out=img)
     c = img.astype(np.uint8)
     return np.stack((c[0], c[1], c[2]), axis=-1)
