@@ -1,0 +1,395 @@
+//! Text tokenizers. CONTRACT (owned by the tokenizer work): the pipeline uses
+//! exactly this API.
+//!
+//! [`ClipTokenizer`] is open_clip's `SimpleTokenizer` (open_clip_torch 3.2.0,
+//! `open_clip/tokenizer.py`) in Rust: the same cleaning ([`clean`]: ftfy,
+//! HTML unescaping, whitespace collapsing, lower-casing), the same regex
+//! pre-tokenizer, byte-to-unicode mapping, byte-level BPE with `</w>` word
+//! ends, start/end tokens, zero padding (or `pad_id`) and truncation that
+//! keeps the end token last. `tests/tokenizer_golden.rs` checks it id for id
+//! against the Python original (`scripts/make_tokenizer_fixture.py`).
+//!
+//! Why not the Hugging Face `tokenizers` crate: it needs a `tokenizer.json`
+//! that these bundles do not ship (open_clip's `.txt.gz`, or an SD export's
+//! `merges.txt` + `vocab.json`), it pulls heavy dependencies into a board
+//! binary, and it does not do open_clip's ftfy/HTML cleaning.
+
+pub mod clean;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+
+use regex::Regex;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TokenizerError {
+    #[error("tokenizer file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// Result of tokenizing one prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Exactly `max_length` ids: start token, BPE ids, end token, then padding.
+    pub ids: Vec<i64>,
+    /// True when the prompt did not fit and was cut (the caller warns).
+    pub truncated: bool,
+}
+
+/// open_clip / OpenAI CLIP's number of merges used: `merges[1:49152-256-2+1]`.
+pub const CLIP_NUM_MERGES: usize = 49152 - 256 - 2;
+/// Start token id of the standard CLIP vocabulary.
+pub const CLIP_START_ID: i64 = 49406;
+/// End token id of the standard CLIP vocabulary.
+pub const CLIP_END_ID: i64 = 49407;
+
+/// Special token names: open_clip's, and Hugging Face's `vocab.json` ones.
+const OPEN_CLIP_SPECIALS: [&str; 2] = ["<start_of_text>", "<end_of_text>"];
+const HF_SPECIALS: [&str; 2] = ["<|startoftext|>", "<|endoftext|>"];
+
+/// Most words kept in the per-word BPE cache before it is emptied (open_clip's
+/// is unbounded; this bounds memory on a board that runs for long).
+const CACHE_LIMIT: usize = 100_000;
+
+/// CLIP byte-level BPE, as open_clip's SimpleTokenizer does it.
+pub struct ClipTokenizer {
+    /// Token string -> id.
+    encoder: HashMap<String, u32>,
+    /// (left id, right id) -> (merge rank, merged id).
+    merges: HashMap<(u32, u32), (u32, u32)>,
+    /// Id of each byte's symbol, without and with the `</w>` word end.
+    byte_ids: [u32; 256],
+    byte_end_ids: [u32; 256],
+    start_id: u32,
+    end_id: u32,
+    special_names: [String; 2],
+    pattern: Regex,
+    max_length: usize,
+    pad_id: i64,
+    cache: Mutex<HashMap<String, Vec<u32>>>,
+}
+
+/// GPT-2/CLIP `bytes_to_unicode`: the printable char standing for each byte,
+/// in the order of open_clip's dict (its first 256 vocabulary entries).
+pub fn bytes_to_unicode() -> Vec<(u8, char)> {
+    let mut bs: Vec<u32> = (b'!' as u32..=b'~' as u32)
+        .chain(0xa1..=0xac)
+        .chain(0xae..=0xff)
+        .collect();
+    let mut cs = bs.clone();
+    let mut n = 0;
+    for b in 0..256u32 {
+        if !bs.contains(&b) {
+            bs.push(b);
+            cs.push(256 + n);
+            n += 1;
+        }
+    }
+    bs.into_iter()
+        .zip(cs)
+        .map(|(b, c)| (b as u8, char::from_u32(c).unwrap()))
+        .collect()
+}
+
+fn file_error(path: &Path, message: impl Into<String>) -> TokenizerError {
+    TokenizerError::File { path: path.display().to_string(), message: message.into() }
+}
+
+/// Read a file, gunzipping it when it starts with the gzip magic bytes.
+fn read_text(path: &Path) -> Result<String, TokenizerError> {
+    let raw = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| file_error(path, format!("gzip: {e}")))?;
+        out
+    } else {
+        raw
+    };
+    String::from_utf8(bytes).map_err(|e| file_error(path, format!("not UTF-8: {e}")))
+}
+
+/// The merge pairs as open_clip reads them: lines split on `\n`, the first
+/// line (the `#version` header) skipped, at most [`CLIP_NUM_MERGES`] taken.
+/// Hugging Face's CLIPTokenizer reads `merges.txt` the same way.
+fn parse_merges<'a>(text: &'a str, path: &Path) -> Result<Vec<(&'a str, &'a str)>, TokenizerError> {
+    let mut lines = text.split('\n');
+    let header = lines.next().unwrap_or("");
+    if !header.contains("#version") {
+        log::warn!(
+            "{}: first line {:?} is not a '#version' header; skipped as open_clip does",
+            path.display(),
+            header
+        );
+    }
+    let mut merges = Vec::with_capacity(CLIP_NUM_MERGES);
+    for (i, line) in lines.take(CLIP_NUM_MERGES).enumerate() {
+        let mut parts = line.split_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), None) => merges.push((a, b)),
+            // Blank lines only at the end (a trailing newline): stop there.
+            (None, _, _) => {
+                if text.split('\n').skip(i + 2).all(|l| l.trim().is_empty()) {
+                    break;
+                }
+                return Err(file_error(path, format!("line {}: empty line among merges", i + 2)));
+            }
+            _ => return Err(file_error(path, format!("line {}: expected two symbols: {line:?}", i + 2))),
+        }
+    }
+    if merges.is_empty() {
+        return Err(file_error(path, "no merges"));
+    }
+    Ok(merges)
+}
+
+impl ClipTokenizer {
+    /// `merges`: open_clip's `bpe_simple_vocab_16e6.txt(.gz)` or a Hugging Face
+    /// `merges.txt`; `vocab`: optional HF `vocab.json` (else derived from merges
+    /// as open_clip does). `pad_id`: 0 for open_clip, 49407 for HF CLIP.
+    pub fn from_files(
+        merges: &Path,
+        vocab: Option<&Path>,
+        max_length: usize,
+        pad_id: i64,
+    ) -> Result<Self, TokenizerError> {
+        let merges_text = read_text(merges)?;
+        let vocab_text = match vocab {
+            Some(p) => Some((p, read_text(p)?)),
+            None => None,
+        };
+        Self::from_strs(
+            &merges_text,
+            merges,
+            vocab_text.as_ref().map(|(p, t)| (t.as_str(), *p)),
+            max_length,
+            pad_id,
+        )
+    }
+
+    /// Like [`ClipTokenizer::from_files`], from file contents (already
+    /// decompressed); the paths are only used in error messages.
+    pub fn from_strs(
+        merges_text: &str,
+        merges_path: &Path,
+        vocab: Option<(&str, &Path)>,
+        max_length: usize,
+        pad_id: i64,
+    ) -> Result<Self, TokenizerError> {
+        if max_length < 2 {
+            return Err(file_error(merges_path, format!("max_length {max_length} < 2")));
+        }
+        let merge_list = parse_merges(merges_text, merges_path)?;
+        let byte_chars = bytes_to_unicode();
+
+        let encoder: HashMap<String, u32> = match vocab {
+            Some((json, path)) => {
+                let map: HashMap<String, u32> = serde_json::from_str(json)
+                    .map_err(|e| file_error(path, format!("vocab.json: {e}")))?;
+                map
+            }
+            None => {
+                // open_clip: byte chars, byte chars + "</w>", merges joined,
+                // special tokens; ids in that order (a later duplicate wins,
+                // as in its `dict(zip(vocab, range(len(vocab))))`).
+                let mut vocab: Vec<String> = byte_chars.iter().map(|(_, c)| c.to_string()).collect();
+                vocab.extend(byte_chars.iter().map(|(_, c)| format!("{c}</w>")));
+                vocab.extend(merge_list.iter().map(|(a, b)| format!("{a}{b}")));
+                vocab.extend(OPEN_CLIP_SPECIALS.iter().map(|s| s.to_string()));
+                vocab.into_iter().enumerate().map(|(i, s)| (s, i as u32)).collect()
+            }
+        };
+        let vocab_path = vocab.map(|(_, p)| p).unwrap_or(merges_path);
+        let lookup = |s: &str| -> Result<u32, TokenizerError> {
+            encoder
+                .get(s)
+                .copied()
+                .ok_or_else(|| file_error(vocab_path, format!("token {s:?} missing from the vocabulary")))
+        };
+
+        let mut byte_ids = [0u32; 256];
+        let mut byte_end_ids = [0u32; 256];
+        for (b, c) in &byte_chars {
+            byte_ids[*b as usize] = lookup(&c.to_string())?;
+            byte_end_ids[*b as usize] = lookup(&format!("{c}</w>"))?;
+        }
+
+        let mut merges = HashMap::with_capacity(merge_list.len());
+        for (rank, (a, b)) in merge_list.iter().enumerate() {
+            let key = (lookup(a)?, lookup(b)?);
+            let merged = lookup(&format!("{a}{b}"))?;
+            // A later duplicate pair overwrites the rank, as in open_clip's
+            // `dict(zip(merges, range(len(merges))))`.
+            merges.insert(key, (rank as u32, merged));
+        }
+
+        let specials = if OPEN_CLIP_SPECIALS.iter().all(|s| encoder.contains_key(*s)) {
+            OPEN_CLIP_SPECIALS
+        } else if HF_SPECIALS.iter().all(|s| encoder.contains_key(*s)) {
+            HF_SPECIALS
+        } else {
+            return Err(file_error(
+                vocab_path,
+                format!("no start/end tokens ({OPEN_CLIP_SPECIALS:?} or {HF_SPECIALS:?})"),
+            ));
+        };
+        let start_id = lookup(specials[0])?;
+        let end_id = lookup(specials[1])?;
+
+        // open_clip: special + r"""|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+        // with re.IGNORECASE. Case-insensitivity only matters for the literal
+        // alternatives (the text is lower-cased, but e.g. "'ſ" still matches
+        // "'s"). On the classes, the `regex` module's IGNORECASE makes U+0345
+        // (COMBINING GREEK YPOGEGRAMMENI, which case-folds to a letter) match
+        // none of them, so it is silently dropped; Rust's (?i) would put it
+        // in \p{L} instead, so the classes are written without (?i) and U+0345
+        // is excluded explicitly (checked over all code points against Python).
+        let special_alts = specials.iter().map(|s| regex::escape(s)).collect::<Vec<_>>().join("|");
+        let pattern = Regex::new(&format!(
+            r"(?i:{special_alts}|'s|'t|'re|'ve|'m|'ll|'d)|\p{{L}}+|\p{{N}}|[^\s\p{{L}}\p{{N}}\x{{345}}]+"
+        ))
+        .expect("tokenizer regex");
+
+        Ok(Self {
+            encoder,
+            merges,
+            byte_ids,
+            byte_end_ids,
+            start_id,
+            end_id,
+            special_names: specials.map(String::from),
+            pattern,
+            max_length,
+            pad_id,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Number of entries in the vocabulary (49408 for CLIP).
+    pub fn vocab_size(&self) -> usize {
+        self.encoder.len()
+    }
+
+    /// Id of the start token (49406 for CLIP).
+    pub fn start_id(&self) -> i64 {
+        self.start_id as i64
+    }
+
+    /// Id of the end token (49407 for CLIP).
+    pub fn end_id(&self) -> i64 {
+        self.end_id as i64
+    }
+
+    /// Length of every [`Tokens::ids`].
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// Padding id.
+    pub fn pad_id(&self) -> i64 {
+        self.pad_id
+    }
+
+    /// Id of a vocabulary entry (e.g. `"cat</w>"`).
+    pub fn token_id(&self, token: &str) -> Option<i64> {
+        self.encoder.get(token).map(|&i| i as i64)
+    }
+
+    /// Start token, BPE ids, end token, padded with `pad_id` (or cut to
+    /// `max_length` with the end token last, `truncated = true`), exactly as
+    /// open_clip's `tokenize(texts, context_length=max_length)`.
+    pub fn encode(&self, text: &str) -> Tokens {
+        let mut ids: Vec<i64> = Vec::with_capacity(self.max_length);
+        ids.push(self.start_id as i64);
+        ids.extend(self.encode_ids(text).into_iter().map(|i| i as i64));
+        ids.push(self.end_id as i64);
+        let truncated = ids.len() > self.max_length;
+        if truncated {
+            // open_clip: tokens = tokens[:context_length]; tokens[-1] = eot
+            ids.truncate(self.max_length);
+            *ids.last_mut().unwrap() = self.end_id as i64;
+        } else {
+            ids.resize(self.max_length, self.pad_id);
+        }
+        Tokens { ids, truncated }
+    }
+
+    /// open_clip's `SimpleTokenizer.encode`: the BPE ids of the cleaned text,
+    /// without start/end tokens, padding or truncation.
+    pub fn encode_ids(&self, text: &str) -> Vec<u32> {
+        let cleaned = clean::clean_lower(text);
+        let mut out = Vec::new();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        for piece in self.pattern.find_iter(&cleaned) {
+            let piece = piece.as_str();
+            if let Some(ids) = cache.get(piece) {
+                out.extend_from_slice(ids);
+                continue;
+            }
+            let ids = if piece == self.special_names[0] {
+                vec![self.start_id]
+            } else if piece == self.special_names[1] {
+                vec![self.end_id]
+            } else {
+                self.bpe(piece.as_bytes())
+            };
+            out.extend_from_slice(&ids);
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(piece.to_string(), ids);
+        }
+        out
+    }
+
+    /// Byte-level BPE of one pre-tokenized word (open_clip's `bpe`), on ids:
+    /// repeatedly merge every occurrence (left to right) of the adjacent pair
+    /// with the lowest merge rank.
+    fn bpe(&self, bytes: &[u8]) -> Vec<u32> {
+        let n = bytes.len();
+        let mut word: Vec<u32> = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if i + 1 == n { self.byte_end_ids[b as usize] } else { self.byte_ids[b as usize] })
+            .collect();
+        while word.len() > 1 {
+            let best = word
+                .windows(2)
+                .filter_map(|p| self.merges.get(&(p[0], p[1])).map(|&(rank, merged)| (rank, p[0], p[1], merged)))
+                .min_by_key(|&(rank, ..)| rank);
+            let Some((_, first, second, merged)) = best else { break };
+            let mut next = Vec::with_capacity(word.len());
+            let mut i = 0;
+            while i < word.len() {
+                if i + 1 < word.len() && word[i] == first && word[i + 1] == second {
+                    next.push(merged);
+                    i += 2;
+                } else {
+                    next.push(word[i]);
+                    i += 1;
+                }
+            }
+            word = next;
+        }
+        word
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_table_matches_gpt2() {
+        let t = bytes_to_unicode();
+        assert_eq!(t.len(), 256);
+        assert_eq!(t[0], (b'!', '!'));
+        assert_eq!(t[93], (b'~', '~'));
+        assert_eq!(t[188], (0, '\u{100}'));
+        assert!(t.iter().any(|&(b, c)| b == b' ' && c == '\u{120}'));
+    }
+}
