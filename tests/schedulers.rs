@@ -13,7 +13,7 @@
 //! `STEP_TOL` = 5e-7 for one step from diffusers' own latents, `RUN_TOL` = 1e-6
 //! for whole runs (up to 25 steps) fed only the initial latents and the
 //! recorded model outputs/noise; measured worst cases (torch 2.8.0 AVX512,
-//! printed with `--nocapture`): one step 2.3e-7, whole run 5.8e-7 (DDIM
+//! printed with `--nocapture`): one step 2.2e-7, whole run 5.8e-7 (DDIM
 //! 25 steps), flow 6e-8. The float32 `alphas_cumprod` table is bit-exact.
 
 use edgepaint::scheduler::{
