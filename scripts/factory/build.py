@@ -1,0 +1,84 @@
+"""One command, from nothing to models/scenes (resumable):
+
+  python3 scripts/factory/build.py --out runs/scenes [--device cpu|cuda] [--budget-minutes 60]
+
+Stages: data -> autoencoder (+ latents) -> teacher -> pairs -> student ->
+ONNX export -> int8 -> measurements + bundle. Every stage checkpoints under
+OUT and is skipped when its target is reached, resumed when not. A stage
+whose input changed (new AE -> new latents -> teacher restarts; new teacher
+-> new pairs -> student restarts) starts over. --budget-minutes splits a
+wall-clock budget over the training stages (15/50/15/20 %); without it the
+per-stage --*-minutes caps apply."""
+import argparse
+import os
+import sys
+import time
+
+import common as C
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/scenes")
+    ap.add_argument("--dest", default=os.path.join(C.REPO, "models", "scenes"))
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--budget-minutes", type=float, default=None)
+    ap.add_argument("--images", type=int, default=50000)
+    ap.add_argument("--ae-steps", type=int, default=4000)
+    ap.add_argument("--ae-minutes", type=float, default=12)
+    ap.add_argument("--teacher-steps", type=int, default=4000)
+    ap.add_argument("--teacher-minutes", type=float, default=20)
+    ap.add_argument("--teacher-bs", type=int, default=64)
+    ap.add_argument("--pairs", type=int, default=3000)
+    ap.add_argument("--pair-minutes", type=float, default=6)
+    ap.add_argument("--pair-teacher-steps", type=int, default=12)
+    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--student-steps", type=int, default=2000)
+    ap.add_argument("--student-minutes", type=float, default=8)
+    ap.add_argument("--n-eval", type=int, default=200)
+    ap.add_argument("--skip-bundle", action="store_true")
+    a = ap.parse_args()
+    if a.budget_minutes:
+        b = a.budget_minutes
+        a.ae_minutes, a.teacher_minutes, a.pair_minutes, a.student_minutes = 0.15 * b, 0.5 * b, 0.15 * b, 0.2 * b
+    dev = C.setup(a.device)
+    os.makedirs(a.out, exist_ok=True)
+    lg = os.path.join(a.out, "log.jsonl")
+    rp = os.path.join(a.out, "build_report.json")
+    rep = C.read_json(rp, {"stage_minutes": {}})
+    rep["command"] = "python3 scripts/factory/build.py " + " ".join(sys.argv[1:])
+
+    def timed(name, fn):
+        t0 = time.time()
+        r = fn()
+        rep["stage_minutes"][name] = round(rep["stage_minutes"].get(name, 0) + (time.time() - t0) / 60, 2)
+        C.write_json(rp, rep)
+        return r
+
+    import data as D
+    import distill
+    import dm
+    import export
+    import quantize
+    import train_ae
+    import train_teacher
+
+    timed("data", lambda: (D.build(a.out, a.images, log=lg), D.build_vocab(a.out)))
+    ae, ae_step = timed("autoencoder", lambda: train_ae.train(a.out, a.ae_steps, a.ae_minutes, dev, log=lg))
+    timed("encode latents", lambda: train_ae.encode(a.out, ae, ae_step, dev, log=lg))
+    train_ae.preview(a.out, ae, "/tmp/ae_preview.png", device=dev)
+    timed("teacher", lambda: train_teacher.train(a.out, a.teacher_steps, a.teacher_minutes, dev, bs=a.teacher_bs, log=lg))
+    timed("pairs", lambda: distill.make_pairs(a.out, a.pairs, a.pair_teacher_steps, a.guidance, dev,
+                                              minutes=a.pair_minutes, log=lg))
+    timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, log=lg))
+    if a.skip_bundle:
+        return
+    student, _ = distill.load_student(a.out, "cpu")
+    timed("export", lambda: export.export_all(a.out, student, dm.load_ae(a.out, "cpu"), os.path.join(a.out, "onnx"), log=lg))
+    timed("quantize", lambda: quantize.quantize_all(os.path.join(a.out, "onnx"), log=lg))
+    import card
+    timed("measure + bundle", lambda: card.make_bundle(a.out, a.dest, a.n_eval, log=lg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Stage 5: few-step student by reflow / direct distillation.
+(a) pairs: for prompts of the training cache, noise eps -> teacher sample x0
+    with classifier-free guidance (Euler, --teacher-steps); resumable chunks.
+(b) student = copy of the teacher (text encoder + UNet), trained on the
+    straight line between the pair: x_s = (1-s) x0 + s eps, target v = eps - x0,
+    with s drawn mostly from the shipped timesteps {1, 3/4, 2/3, 1/2, 1/3, 1/4}.
+    On a straight coupling one Euler step from s=1 already lands on x0, so the
+    same weights serve 1, 2, 3 and 4 steps, with guidance baked in (scale 1).
+
+  python3 scripts/factory/distill.py --out runs/scenes --pairs 8000 --steps 3000"""
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+import common as C
+import dm
+import train_teacher as T
+
+SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
+SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
+
+
+def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, log=None):
+    p = os.path.join(out, "pairs.npz")
+    teacher, tstep = T.load_teacher(out, device)
+    data = dm.LatentData(out, device)
+    fp = dict(teacher_step=tstep, steps=teacher_steps, guidance=guidance)
+    have = dict(np.load(p)) if os.path.exists(p) else None
+    if have is not None and have["fp"].tolist() != [tstep, teacher_steps, guidance]:
+        have = None
+    noise = have["noise"] if have is not None else np.zeros((0, 4, 16, 16), np.float32)
+    x0 = have["x0"] if have is not None else np.zeros((0, 4, 16, 16), np.float32)
+    ids = have["ids"] if have is not None else np.zeros((0, C.MAX_LEN), np.int64)
+    t0 = time.time()
+    gen = torch.Generator().manual_seed(5000 + len(noise))
+    empty = torch.from_numpy(C.tokenize([""])).to(device)
+    while len(noise) < n_pairs and (time.time() - t0) < minutes * 60:
+        m = min(bs, n_pairs - len(noise))
+        idx = torch.randint(0, data.n, (m,), generator=gen)
+        kk = torch.randint(0, data.k, (m,), generator=gen)
+        tid = data.tok[idx, kk].to(device)
+        eps = torch.randn(m, 4, 16, 16, generator=gen).to(device)
+        x = dm.euler(teacher, eps, tid, dm.sigmas_for(teacher_steps), guidance, empty)
+        noise = np.concatenate([noise, eps.cpu().numpy()])
+        x0 = np.concatenate([x0, x.cpu().numpy()])
+        ids = np.concatenate([ids, tid.cpu().numpy()])
+        np.savez(p + ".tmp.npz", noise=noise, x0=x0, ids=ids, fp=np.array([tstep, teacher_steps, guidance]))
+        os.replace(p + ".tmp.npz", p)
+        C.log(log, stage="pairs", n=len(noise), of=n_pairs, s=round(time.time() - t0, 1))
+    return fp
+
+
+def train(out, steps, minutes, device, bs=64, lr=2e-4, log=None):
+    ck = os.path.join(out, "student.pt")
+    pr = np.load(os.path.join(out, "pairs.npz"))
+    noise, x0, ids = (torch.from_numpy(pr[k]) for k in ("noise", "x0", "ids"))
+    fp = pr["fp"].tolist()
+    model = dm.make_model(out).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    st = C.load_ckpt(ck)
+    step = 0
+    if st and st["teacher_fp"] == fp:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        ema = C.EMA(model)
+        ema.load_state_dict(st["ema"])
+        step = st["step"]
+    else:
+        tst = C.load_ckpt(os.path.join(out, "teacher.pt"))
+        model.load_state_dict(tst["ema"])
+        ema = C.EMA(model, 0.998)
+    n_pairs = len(noise)
+    if step >= steps:
+        return step
+    gen = torch.Generator().manual_seed(9000 + step)
+    sh = torch.tensor(SHIPPED)
+    shw = torch.tensor(SHIPPED_W)
+    t0 = last = time.time()
+    acc = 0.0
+    model.train()
+    while step < steps and (time.time() - t0) < minutes * 60:
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 100)
+        idx = torch.randint(0, n_pairs, (bs,), generator=gen)
+        e, x, tid = noise[idx].to(device), x0[idx].to(device), ids[idx].to(device)
+        s = sh[torch.multinomial(shw, bs, replacement=True, generator=gen)]
+        uni = torch.rand(bs, generator=gen) < 0.2
+        s = torch.where(uni, torch.rand(bs, generator=gen).clamp(0.02, 1.0), s).to(device)
+        xt = (1 - s)[:, None, None, None] * x + s[:, None, None, None] * e
+        v = model(xt, s * 1000.0, tid)
+        loss = (v - (e - x)).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update(model, step)
+        step += 1
+        acc += loss.item()
+        if step % 50 == 0:
+            C.log(log, stage="student", step=step, loss=round(acc / 50, 5), ips=round(50 * bs / (time.time() - last), 1))
+            acc, last = 0.0, time.time()
+        if step % 500 == 0:
+            C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
+                                 teacher_fp=fp, cfg=dm.CFG))
+    C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
+                         teacher_fp=fp, cfg=dm.CFG))
+    C.log(log, stage="student", step=step, done=step >= steps, minutes=round((time.time() - t0) / 60, 2))
+    return step
+
+
+def load_student(out, device):
+    m = dm.make_model(out).to(device)
+    st = C.load_ckpt(os.path.join(out, "student.pt"))
+    m.load_state_dict(st["ema"])
+    m.eval()
+    return m, st["step"]
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="runs/scenes")
+    ap.add_argument("--pairs", type=int, default=8000)
+    ap.add_argument("--teacher-steps", type=int, default=16)
+    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--pair-minutes", type=float, default=1e9)
+    ap.add_argument("--minutes", type=float, default=1e9)
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args()
+    dev = C.setup(a.device)
+    lg = os.path.join(a.out, "log.jsonl")
+    make_pairs(a.out, a.pairs, a.teacher_steps, a.guidance, dev, minutes=a.pair_minutes, log=lg)
+    train(a.out, a.steps, a.minutes, dev, log=lg)
+    m, _ = load_student(a.out, dev)
+    ae = dm.load_ae(a.out, dev)
+    d = dm.LatentData(a.out, dev)
+    for k in (1, 2, 4):
+        dm.preview(m, ae, d.shift, d.scale, f"/tmp/student_{k}step.png", steps=k, device=dev)

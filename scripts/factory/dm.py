@@ -1,0 +1,111 @@
+"""Diffusion helpers shared by teacher, student, export: model config,
+latent/text data, flow-matching Euler sampler, previews."""
+import os
+
+import numpy as np
+import torch
+
+import common as C
+import data as D
+import nets
+
+CFG = dict(hidden=128, unet_ch=(32, 64, 128), te_layers=2)
+PREVIEW_PROMPTS = [
+    "a red house on a snowy field at night under the moon",
+    "sunset over the ocean with a white boat on the left",
+    "daytime desert with mountains and the sun on the right",
+    "a tree on a green meadow at dusk, cloudy",
+    "night in the dunes with hills and a full moon on the left",
+    "snow at sunset",
+    "a blue house on the desert at night",
+    "sunny day over the sea, cloudy, with the sun on the left",
+    "a purple house on the grass at night",
+    "a green boat on the lake at night",
+    "day, grass, sun on the left",
+    "day, grass, sun on the right",
+]
+
+
+def vocab(out):
+    ids = C.read_json(D.paths(out)["vocab"])["clip_ids"]
+    return D.remap_table(ids)
+
+
+def make_model(out, cfg=CFG):
+    table, nv = vocab(out)
+    return nets.CondModel(table, nv, hidden=cfg["hidden"], unet_ch=tuple(cfg["unet_ch"]), te_layers=cfg["te_layers"])
+
+
+class LatentData:
+    def __init__(self, out, device):
+        st = C.read_json(os.path.join(out, "latent_stats.json"))
+        self.shift, self.scale = st["shift"], st["scale"]
+        lat = np.load(os.path.join(out, "latents.npy"))
+        self.lat = torch.from_numpy(((lat.astype(np.float32) - self.shift) * self.scale))
+        self.tok = torch.from_numpy(np.load(D.paths(out)["tokens"])[: len(lat)])
+        self.n, self.k = self.tok.shape[0], self.tok.shape[1]
+        self.empty = torch.from_numpy(C.tokenize([""]))[0]
+        self.device = device
+        self.ae_step = st["ae_step"]
+
+    def batch(self, bs, gen, p_uncond=0.0):
+        idx = torch.randint(0, self.n, (bs,), generator=gen)
+        kk = torch.randint(0, self.k, (bs,), generator=gen)
+        ids = self.tok[idx, kk].clone()
+        if p_uncond > 0:
+            drop = torch.rand(bs, generator=gen) < p_uncond
+            ids[drop] = self.empty
+        return self.lat[idx].to(self.device), ids.to(self.device)
+
+
+@torch.no_grad()
+def euler(model, noise, ids, sigmas, guidance=1.0, empty=None):
+    """Flow Euler: x <- x + (s_next - s) * v, v at timestep s*1000.
+    With guidance > 1: v = v_u + g (v_c - v_u), empty prompt as v_u."""
+    x = noise
+    b = x.shape[0]
+    ctx = model.te(ids)
+    if guidance != 1.0:
+        ctx_u = model.te(empty.to(ids.device).expand(b, -1))
+        ctx2 = torch.cat([ctx, ctx_u])
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        t = torch.full((b,), s * 1000.0, device=x.device)
+        if guidance != 1.0:
+            v2 = model.unet(torch.cat([x, x]), torch.cat([t, t]), ctx2)
+            vc, vu = v2[:b], v2[b:]
+            v = vu + guidance * (vc - vu)
+        else:
+            v = model.unet(x, t, ctx)
+        x = x + (s_next - s) * v
+    return x
+
+
+def sigmas_for(steps):
+    return [1.0 - i / steps for i in range(steps + 1)]
+
+
+@torch.no_grad()
+def decode(ae, lat_norm, shift, scale):
+    return ae.decoder(lat_norm / scale + shift)
+
+
+@torch.no_grad()
+def preview(model, ae, shift, scale, path, steps, guidance=1.0, seed=0, prompts=PREVIEW_PROMPTS, device="cpu"):
+    from PIL import Image
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(len(prompts), 4, 16, 16, generator=g).to(device)
+    ids = torch.from_numpy(C.tokenize(prompts)).to(device)
+    empty = torch.from_numpy(C.tokenize([""])).to(device)
+    model.eval()
+    z = euler(model, noise, ids, sigmas_for(steps), guidance, empty)
+    img = decode(ae, z, shift, scale)
+    a = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    rows = [np.concatenate(list(a[i:i + 6]), 1) for i in range(0, len(a), 6)]
+    Image.fromarray(np.concatenate(rows, 0)).save(path)
+
+
+def load_ae(out, device):
+    ae = nets.AutoEncoder().to(device)
+    ae.load_state_dict(C.load_ckpt(os.path.join(out, "ae.pt"))["model"])
+    ae.eval()
+    return ae

@@ -1,0 +1,124 @@
+"""Stage 7: int8 variants of the exported graphs, measured with onnxruntime.
+- dynamic: onnxruntime.quantization.quantize_dynamic (DynamicQuantizeLinear +
+  MatMulInteger / ConvInteger, uint8 weights and activations). Only MatMul
+  with a constant weight is quantized (attention score/value matmuls and
+  Softmax stay f32).
+- wq: weight-only QDQ: every Conv/MatMul/Gemm constant weight stored as int8
+  + per-output-channel scale and a DequantizeLinear in front (f32 compute,
+  ~4x smaller weights, no quantized activations anywhere near Softmax).
+
+  python3 scripts/factory/quantize.py --out runs/scenes"""
+import argparse
+import os
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+import common as C
+
+
+def _init_names(m):
+    return {i.name for i in m.graph.initializer}
+
+
+def _const_weight_matmuls(m):
+    """MatMul nodes whose second input is an initializer (possibly through a
+    Transpose/Identity of one); others (activation x activation) are excluded."""
+    inits = _init_names(m)
+    producers = {o: n for n in m.graph.node for o in n.output}
+    keep, skip = [], []
+    for n in m.graph.node:
+        if n.op_type != "MatMul":
+            continue
+        b = n.input[1]
+        while b in producers and producers[b].op_type in ("Transpose", "Identity") and b not in inits:
+            b = producers[b].input[0]
+        (keep if b in inits else skip).append(n.name)
+    return keep, skip
+
+
+def dynamic(src, dst):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    m = onnx.load(src)
+    keep, skip = _const_weight_matmuls(m)
+    quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Conv", "Gemm"], nodes_to_exclude=skip,
+                     weight_type=QuantType.QUInt8, per_channel=False, reduce_range=False,
+                     extra_options={"MatMulConstBOnly": True})
+    return dict(quantized_matmuls=len(keep), excluded_matmuls=len(skip))
+
+
+def weight_only(src, dst, min_size=256):
+    m = onnx.load(src)
+    inits = {i.name: i for i in m.graph.initializer}
+    uses = {}
+    for n in m.graph.node:
+        for k, name in enumerate(n.input):
+            uses.setdefault(name, []).append((n, k))
+    new_nodes, n_q = [], 0
+    for name, init in list(inits.items()):
+        us = uses.get(name, [])
+        if not us or not all(n.op_type in ("Conv", "MatMul", "Gemm") and k == 1 for n, k in us):
+            continue
+        w = numpy_helper.to_array(init)
+        if w.dtype != np.float32 or w.size < min_size or w.ndim < 2:
+            continue
+        axis = 0 if us[0][0].op_type == "Conv" else w.ndim - 1
+        red = tuple(i for i in range(w.ndim) if i != axis)
+        scale = np.maximum(np.abs(w).max(axis=red), 1e-12) / 127.0
+        shp = [1] * w.ndim
+        shp[axis] = -1
+        q = np.clip(np.round(w / scale.reshape(shp)), -127, 127).astype(np.int8)
+        m.graph.initializer.remove(init)
+        m.graph.initializer.extend([
+            numpy_helper.from_array(q, name + "_q"),
+            numpy_helper.from_array(scale.astype(np.float32), name + "_scale"),
+            numpy_helper.from_array(np.zeros(scale.shape, np.int8), name + "_zp")])
+        new_nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_scale", name + "_zp"], [name],
+                                          name=name + "_dq", axis=axis))
+        n_q += 1
+    for i, nd in enumerate(new_nodes):
+        m.graph.node.insert(i, nd)
+    onnx.checker.check_model(m)
+    onnx.save(m, dst)
+    return dict(quantized_weights=n_q)
+
+
+def run(path, feeds):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+def measure(odir, feeds_per_model):
+    """Max abs diff of each variant against f32 on the given real inputs."""
+    rep = {}
+    for name, feeds_list in feeds_per_model.items():
+        f32 = os.path.join(odir, name + ".onnx")
+        r = {"f32_bytes": os.path.getsize(f32)}
+        for var in ("int8", "wq"):
+            p = os.path.join(odir, f"{name}.{var}.onnx")
+            if not os.path.exists(p):
+                continue
+            d = [float(np.abs(run(p, f) - run(f32, f)).max()) for f in feeds_list]
+            r[var] = dict(bytes=os.path.getsize(p), max_abs_diff=max(d), mean_max_abs_diff=float(np.mean(d)))
+        rep[name] = r
+    return rep
+
+
+def quantize_all(odir, log=None):
+    info = {}
+    for name in ("text_encoder", "denoiser", "decoder"):
+        src = os.path.join(odir, name + ".onnx")
+        info[name] = dict(int8=dynamic(src, os.path.join(odir, name + ".int8.onnx")),
+                          wq=weight_only(src, os.path.join(odir, name + ".wq.onnx")))
+    C.log(log, stage="quantize", info=info)
+    return info
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="runs/scenes")
+    a = ap.parse_args()
+    print(quantize_all(os.path.join(a.out, "onnx")))

@@ -1,0 +1,125 @@
+"""Stage 2: autoencoder 128x128x3 <-> 16x16x4 on the rendered cache
+(random 8-aligned crops: the nets are fully convolutional, crops are 4x
+cheaper than whole images), then encode the whole cache to latents and
+record shift/scale so that diffusion latents are ~unit scale.
+
+  python3 scripts/factory/train_ae.py --out runs/scenes --steps 6000 --minutes 20"""
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import common as C
+import data as D
+import nets
+
+
+def to_t(u8, device):
+    return torch.from_numpy(np.ascontiguousarray(u8)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def train(out, steps, minutes, device, bs=16, crop=64, lr=2e-3, log=None):
+    ck = os.path.join(out, "ae.pt")
+    meta = C.read_json(D.paths(out)["meta"])
+    n = meta["n_done"]
+    images = D.open_images(out, meta["n"])
+    ae = nets.AutoEncoder().to(device)
+    ae = ae.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=0.0)
+    st = C.load_ckpt(ck)
+    step = 0
+    if st:
+        ae.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+    if step >= steps:
+        return ae, step
+    rng = np.random.default_rng(step + 7)
+    t0 = time.time()
+    last = t0
+    ae.train()
+    while step < steps and (time.time() - t0) < minutes * 60:
+        idx = np.sort(rng.integers(0, n, bs))
+        oy, ox = rng.integers(0, (128 - crop) // 8 + 1, 2) * 8
+        x = to_t(images[idx, oy:oy + crop, ox:ox + crop], device).contiguous(memory_format=torch.channels_last)
+        cur_lr = lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, step / steps))))
+        for g in opt.param_groups:
+            g["lr"] = cur_lr
+        z = ae.encoder(x)
+        zn = z + 0.1 * z.detach().std() * torch.randn_like(z) * (torch.rand(z.shape[0], 1, 1, 1, device=device) < 0.5)
+        y = ae.decoder(zn)
+        loss = F.l1_loss(y, x) + F.mse_loss(y, x) * 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            C.log(log, stage="ae", step=step, loss=round(loss.item(), 5), lr=round(cur_lr, 6),
+                  ips=round(50 * bs / (time.time() - last), 1))
+            last = time.time()
+        if step % 500 == 0:
+            C.save_ckpt(ck, dict(model=ae.state_dict(), opt=opt.state_dict(), step=step))
+    C.save_ckpt(ck, dict(model=ae.state_dict(), opt=opt.state_dict(), step=step))
+    C.log(log, stage="ae", step=step, done=step >= steps, minutes=round((time.time() - t0) / 60, 2))
+    return ae, step
+
+
+@torch.no_grad()
+def encode(out, ae, ae_step, device, bs=128, log=None):
+    """Latents of the whole cache (f16) + stats; redone when the AE changed."""
+    lat_p = os.path.join(out, "latents.npy")
+    stats_p = os.path.join(out, "latent_stats.json")
+    meta = C.read_json(D.paths(out)["meta"])
+    st = C.read_json(stats_p)
+    if st and st["ae_step"] == ae_step and st["n"] == meta["n_done"] and os.path.exists(lat_p):
+        return st
+    images = D.open_images(out, meta["n"])
+    n = meta["n_done"]
+    lat = np.zeros((n, 4, 16, 16), np.float16)
+    ae.eval()
+    t0 = time.time()
+    for i in range(0, n, bs):
+        lat[i:i + bs] = ae.encoder(to_t(images[i:i + bs], device)).cpu().numpy()
+    shift = float(lat.astype(np.float32).mean())
+    scale = float(1.0 / lat.astype(np.float32).std())
+    np.save(lat_p + ".tmp.npy", lat)
+    os.replace(lat_p + ".tmp.npy", lat_p)
+    st = dict(ae_step=ae_step, n=n, shift=shift, scale=scale,
+              per_channel_mean=lat.astype(np.float32).mean((0, 2, 3)).tolist(),
+              per_channel_std=lat.astype(np.float32).std((0, 2, 3)).tolist())
+    C.write_json(stats_p, st)
+    C.log(log, stage="encode", n=n, s=round(time.time() - t0, 1), shift=shift, scale=scale)
+    return st
+
+
+@torch.no_grad()
+def preview(out, ae, path, n=16, device="cpu"):
+    from PIL import Image
+    meta = C.read_json(D.paths(out)["meta"])
+    images = D.open_images(out, meta["n"])
+    idx = np.linspace(0, meta["n_done"] - 1, n).astype(int)
+    x = to_t(images[idx], device)
+    ae.eval()
+    y = ae.decoder(ae.encoder(x))
+    a = ((torch.cat([x, y], 2).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    grid = np.concatenate(list(a), 1)
+    Image.fromarray(grid).save(path)
+    return float((x - y).abs().mean())
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="runs/scenes")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--minutes", type=float, default=1e9)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preview", default="/tmp/ae_preview.png")
+    a = ap.parse_args()
+    dev = C.setup(a.device)
+    lg = os.path.join(a.out, "log.jsonl")
+    ae, step = train(a.out, a.steps, a.minutes, dev, log=lg)
+    print("l1", preview(a.out, ae, a.preview, device=dev))
+    encode(a.out, ae, step, dev, log=lg)
