@@ -1,0 +1,131 @@
+//! The `model.toml` manifest, as serde types. See docs/bundle.md.
+
+use crate::scheduler::{BetaSchedule, Prediction, SchedulerKind};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub license: String,
+    /// Width, height of the decoded image.
+    pub image_size: [usize; 2],
+    pub tokenizer: TokenizerSection,
+    pub text_encoder: TextEncoderSection,
+    pub denoiser: DenoiserSection,
+    pub decoder: DecoderSection,
+    pub latent: LatentSection,
+    pub scheduler: SchedulerSection,
+    #[serde(default)]
+    pub guidance: GuidanceSection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenizerKind {
+    ClipBpe,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSection {
+    pub kind: TokenizerKind,
+    pub merges: String,
+    pub merges_sha256: String,
+    pub vocab: Option<String>,
+    pub vocab_sha256: Option<String>,
+    pub max_length: usize,
+    #[serde(default)]
+    pub pad_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextEncoderSection {
+    pub file: String,
+    pub sha256: String,
+    pub hidden_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenoiserSection {
+    pub file: String,
+    pub sha256: String,
+    pub prediction: Prediction,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderSection {
+    pub file: String,
+    pub sha256: String,
+    #[serde(default = "one")]
+    pub scaling_factor: f32,
+    #[serde(default)]
+    pub shift_factor: f32,
+    #[serde(default = "minus_one_to_one")]
+    pub output_range: [f32; 2],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatentSection {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSection {
+    pub kind: SchedulerKind,
+    #[serde(default = "thousand")]
+    pub train_timesteps: usize,
+    #[serde(default = "scaled_linear")]
+    pub beta_schedule: BetaSchedule,
+    #[serde(default = "default_beta_start")]
+    pub beta_start: f64,
+    #[serde(default = "default_beta_end")]
+    pub beta_end: f64,
+    pub default_steps: usize,
+    /// Step count (as a TOML key) -> the model timesteps for that many steps.
+    pub timesteps: BTreeMap<String, Vec<f32>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuidanceSection {
+    #[serde(default = "one")]
+    pub scale: f32,
+}
+
+impl Default for GuidanceSection {
+    fn default() -> Self {
+        GuidanceSection { scale: 1.0 }
+    }
+}
+
+fn one() -> f32 {
+    1.0
+}
+fn minus_one_to_one() -> [f32; 2] {
+    [-1.0, 1.0]
+}
+fn thousand() -> usize {
+    1000
+}
+fn scaled_linear() -> BetaSchedule {
+    BetaSchedule::ScaledLinear
+}
+fn default_beta_start() -> f64 {
+    0.00085
+}
+fn default_beta_end() -> f64 {
+    0.012
+}

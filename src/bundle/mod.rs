@@ -1,0 +1,221 @@
+//! Model bundles: a folder with `model.toml`, the files it names and a model
+//! card. Loading validates everything that can be checked without running a
+//! graph (files, hashes, kinds, step tables); the runtime checks shapes when
+//! it loads the graphs. Errors name the file and the field.
+
+mod locate;
+mod manifest;
+
+pub use locate::{locate, DEFAULT_BUNDLE};
+pub use manifest::*;
+
+use crate::scheduler::SchedulerConfig;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BundleError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Field { path: PathBuf, field: String, message: String },
+}
+
+/// A validated bundle: its folder and manifest.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    /// sha256 of model.toml: identifies this exact bundle in image metadata.
+    pub manifest_sha256: String,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+        let toml_path = dir.join("model.toml");
+        let text = std::fs::read(&toml_path).map_err(|e| BundleError::File {
+            path: toml_path.clone(),
+            message: format!("cannot read the bundle manifest: {e}"),
+        })?;
+        let manifest_sha256 = hex::encode(Sha256::digest(&text));
+        let text = String::from_utf8(text).map_err(|_| BundleError::File {
+            path: toml_path.clone(),
+            message: "not UTF-8".into(),
+        })?;
+        let manifest = parse_manifest(&text).map_err(|(field, message)| match field {
+            Some(field) => BundleError::Field { path: toml_path.clone(), field, message },
+            None => BundleError::File { path: toml_path.clone(), message },
+        })?;
+        let bundle = Bundle { dir: dir.to_path_buf(), manifest, manifest_sha256 };
+        bundle.validate()?;
+        Ok(bundle)
+    }
+
+    fn field_error(&self, field: &str, message: impl Into<String>) -> BundleError {
+        BundleError::Field {
+            path: self.dir.join("model.toml"),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), BundleError> {
+        let m = &self.manifest;
+        if m.format != 1 {
+            return Err(self.field_error("format", format!("unsupported format {} (this edgepaint reads 1)", m.format)));
+        }
+        if m.image_size[0] == 0 || m.image_size[1] == 0 {
+            return Err(self.field_error("image_size", "width and height must be positive"));
+        }
+        let l = &m.latent;
+        if l.channels == 0 || l.height == 0 || l.width == 0 {
+            return Err(self.field_error("latent", "channels, height and width must be positive"));
+        }
+        if m.tokenizer.max_length < 3 {
+            return Err(self.field_error("tokenizer.max_length", "must be at least 3 (start, one token, end)"));
+        }
+        if m.text_encoder.hidden_size == 0 {
+            return Err(self.field_error("text_encoder.hidden_size", "must be positive"));
+        }
+        let [lo, hi] = m.decoder.output_range;
+        if !(lo < hi) {
+            return Err(self.field_error("decoder.output_range", "must be [low, high] with low < high"));
+        }
+        if !(m.decoder.scaling_factor.is_finite() && m.decoder.scaling_factor != 0.0) {
+            return Err(self.field_error("decoder.scaling_factor", "must be a finite, non-zero number"));
+        }
+        if !(m.guidance.scale.is_finite() && m.guidance.scale >= 1.0) {
+            return Err(self.field_error("guidance.scale", "must be >= 1.0 (1.0 turns guidance off)"));
+        }
+        self.validate_steps()?;
+        self.check_file("tokenizer.merges", &m.tokenizer.merges, "tokenizer.merges_sha256", &m.tokenizer.merges_sha256)?;
+        match (&m.tokenizer.vocab, &m.tokenizer.vocab_sha256) {
+            (Some(v), Some(h)) => self.check_file("tokenizer.vocab", v, "tokenizer.vocab_sha256", h)?,
+            (Some(_), None) => return Err(self.field_error("tokenizer.vocab_sha256", "missing (tokenizer.vocab is set)")),
+            (None, Some(_)) => return Err(self.field_error("tokenizer.vocab", "missing (tokenizer.vocab_sha256 is set)")),
+            (None, None) => {}
+        }
+        self.check_file("text_encoder.file", &m.text_encoder.file, "text_encoder.sha256", &m.text_encoder.sha256)?;
+        self.check_file("denoiser.file", &m.denoiser.file, "denoiser.sha256", &m.denoiser.sha256)?;
+        self.check_file("decoder.file", &m.decoder.file, "decoder.sha256", &m.decoder.sha256)?;
+        Ok(())
+    }
+
+    fn validate_steps(&self) -> Result<(), BundleError> {
+        let s = &self.manifest.scheduler;
+        if s.timesteps.is_empty() {
+            return Err(self.field_error("scheduler.timesteps", "no step counts given"));
+        }
+        for (key, list) in &s.timesteps {
+            let field = format!("scheduler.timesteps.{key}");
+            let n: usize = key
+                .parse()
+                .map_err(|_| self.field_error(&field, "the key must be a step count (1, 2, ...)"))?;
+            if n == 0 || list.len() != n {
+                return Err(self.field_error(&field, format!("must list exactly {n} timesteps, has {}", list.len())));
+            }
+            // Building the scheduler checks ranges and order with its own rules.
+            crate::scheduler::build(&self.scheduler_config_for(list.clone()))
+                .map_err(|e| self.field_error(&field, e.to_string()))?;
+        }
+        if !self.step_counts().contains(&s.default_steps) {
+            return Err(self.field_error(
+                "scheduler.default_steps",
+                format!("{} has no entry in scheduler.timesteps", s.default_steps),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Open `rel` inside the bundle and compare its sha256 with the manifest's.
+    fn check_file(&self, field: &str, rel: &str, hash_field: &str, expected: &str) -> Result<(), BundleError> {
+        let path = self.path(rel);
+        if rel.is_empty() || Path::new(rel).is_absolute() || rel.split(['/', '\\']).any(|p| p == "..") {
+            return Err(self.field_error(field, format!("`{rel}` must be a relative path inside the bundle")));
+        }
+        let actual = sha256_file(&path).map_err(|e| BundleError::File {
+            path: path.clone(),
+            message: format!("cannot read (named by {field}): {e}"),
+        })?;
+        if !actual.eq_ignore_ascii_case(expected.trim()) {
+            return Err(BundleError::File {
+                path,
+                message: format!("sha256 mismatch: {hash_field} says {expected}, the file has {actual}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// The step counts this bundle has timesteps for, ascending.
+    pub fn step_counts(&self) -> Vec<usize> {
+        let mut v: Vec<usize> =
+            self.manifest.scheduler.timesteps.keys().filter_map(|k| k.parse().ok()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn max_steps(&self) -> usize {
+        self.step_counts().last().copied().unwrap_or(0)
+    }
+
+    /// Scheduler configuration for `steps` steps, if the bundle supports it.
+    pub fn scheduler_config(&self, steps: usize) -> Option<SchedulerConfig> {
+        let list = self.manifest.scheduler.timesteps.get(&steps.to_string())?;
+        Some(self.scheduler_config_for(list.clone()))
+    }
+
+    fn scheduler_config_for(&self, timesteps: Vec<f32>) -> SchedulerConfig {
+        let s = &self.manifest.scheduler;
+        SchedulerConfig {
+            kind: s.kind,
+            prediction: self.manifest.denoiser.prediction,
+            train_timesteps: s.train_timesteps,
+            beta_schedule: s.beta_schedule,
+            beta_start: s.beta_start,
+            beta_end: s.beta_end,
+            timesteps,
+        }
+    }
+
+    /// The bundle's identity in metadata: "name@sha256-prefix".
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.manifest.name, &self.manifest_sha256[..12])
+    }
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Parse model.toml; on error, the dotted field path (when known) and a
+/// one-line message with the line number.
+fn parse_manifest(text: &str) -> Result<Manifest, (Option<String>, String)> {
+    let deserializer = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        let message = match line {
+            Some(l) => format!("{} (line {l})", inner.message()),
+            None => inner.message().to_string(),
+        };
+        let field = (!field.is_empty() && field != ".").then_some(field);
+        (field, message)
+    })
+}

@@ -1,0 +1,149 @@
+//! `edgepaint generate PROMPT`.
+
+use super::{progress_bar::ProgressBar, ModelArg};
+use crate::bundle::locate;
+use crate::image_out::write_png;
+use crate::pipeline::{Options, Pipeline, Request};
+use crate::tensor::Tensor;
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// What to draw.
+    #[arg(value_name = "PROMPT")]
+    pub prompt: OsString,
+    /// Seed of the initial noise (default: a random one, printed and stored in the PNG).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Denoising steps (default: the model's; must be one the model was distilled for).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Where to write the PNG (default: edgepaint-SEED.png).
+    #[arg(long, short, value_name = "FILE.png")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Start from these initial latents (.npy, f32, [1, C, H, W]) instead of seeded noise.
+    #[arg(long, value_name = "FILE.npy")]
+    pub latents: Option<PathBuf>,
+    /// Load each model part only while it runs (for boards with little memory).
+    #[arg(long)]
+    pub low_memory: bool,
+    /// Print one JSON object (seed, steps, timings, output) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
+    let prompt = args
+        .prompt
+        .into_string()
+        .map_err(|_| anyhow::anyhow!("the prompt is not valid UTF-8"))?;
+    if prompt.trim().is_empty() {
+        bail!("the prompt is empty");
+    }
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let output = args.output.unwrap_or_else(|| PathBuf::from(format!("edgepaint-{seed}.png")));
+    check_output_path(&output)?;
+    let initial_latents = args.latents.as_deref().map(read_latents).transpose()?;
+
+    let dir = locate(args.model.model.as_deref());
+    let mut pipeline = Pipeline::load(&dir, Options { low_memory: args.low_memory })
+        .with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
+    let request = Request { prompt: prompt.clone(), seed, steps: args.steps, initial_latents };
+    let steps = pipeline.check(&request)?;
+
+    let mut bar = ProgressBar::new(steps, !args.json);
+    let generated = pipeline.generate(&request, &mut |p| bar.update(p))?;
+    bar.finish();
+    if generated.prompt_truncated {
+        log::warn!("the prompt is longer than the model reads; only its beginning was used");
+        if !args.json {
+            eprintln!("warning: the prompt was truncated to the model's {} tokens", pipeline.bundle().manifest.tokenizer.max_length);
+        }
+    }
+
+    let bundle = pipeline.bundle();
+    let metadata = vec![
+        ("prompt".to_string(), prompt.clone()),
+        ("seed".to_string(), seed.to_string()),
+        ("steps".to_string(), generated.steps.to_string()),
+        ("model".to_string(), bundle.manifest.name.clone()),
+        ("model_sha256".to_string(), bundle.manifest_sha256.clone()),
+        ("software".to_string(), format!("edgepaint {}", env!("CARGO_PKG_VERSION"))),
+    ];
+    let bytes = write_png(&output, &generated.image, &metadata)?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+
+    let t = &generated.timings;
+    if args.json {
+        let obj = serde_json::json!({
+            "prompt": prompt,
+            "prompt_truncated": generated.prompt_truncated,
+            "seed": seed,
+            "steps": generated.steps,
+            "model": bundle.id(),
+            "output": output.display().to_string(),
+            "sha256": sha,
+            "width": generated.image.width,
+            "height": generated.image.height,
+            "timings": t,
+        });
+        println!("{obj}");
+    } else {
+        println!("wrote {} (seed {seed}, {} steps)", output.display(), generated.steps);
+        if verbose {
+            let steps: Vec<String> = t.steps_ms.iter().map(|s| format!("{s:.1}")).collect();
+            eprintln!(
+                "timings ms: load {:.1}, text {:.1}, steps [{}], decode {:.1}, total {:.1}",
+                t.load_ms,
+                t.text_ms,
+                steps.join(", "),
+                t.decode_ms,
+                t.total_ms
+            );
+        }
+    }
+    Ok(())
+}
+
+fn random_seed() -> u64 {
+    use rand_core::{OsRng, RngCore};
+    // Seeds a person can retype: 32 bits are plenty for picking a picture.
+    OsRng.next_u32() as u64
+}
+
+/// Fail before spending a generation on a path that cannot be written.
+fn check_output_path(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("cannot write {}: it is a directory", path.display());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!("cannot write {}: the folder {} does not exist", path.display(), parent.display());
+    }
+    let meta = std::fs::metadata(parent)?;
+    if meta.permissions().readonly() {
+        bail!("cannot write {}: the folder {} is read-only", path.display(), parent.display());
+    }
+    Ok(())
+}
+
+fn read_latents(path: &Path) -> Result<Tensor> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{}: not a .npy file", path.display()))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let data: Vec<f32> = match npy.dtype() {
+        npyz::DType::Plain(ts) if ts.type_char() == npyz::TypeChar::Float && ts.size_field() == 4 => {
+            npy.into_vec::<f32>()?
+        }
+        npyz::DType::Plain(ts) if ts.type_char() == npyz::TypeChar::Float && ts.size_field() == 8 => {
+            npy.into_vec::<f64>()?.into_iter().map(|v| v as f32).collect()
+        }
+        other => bail!("{}: latents must be float32 or float64, found {}", path.display(), other.descr()),
+    };
+    Ok(Tensor::new(shape, data))
+}

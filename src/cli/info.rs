@@ -1,0 +1,36 @@
+//! `edgepaint info`: what a bundle is.
+
+use super::ModelArg;
+use crate::bundle::{locate, Bundle};
+use anyhow::{Context, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+}
+
+pub fn run(args: InfoArgs) -> Result<()> {
+    let dir = locate(args.model.model.as_deref());
+    let bundle =
+        Bundle::load(&dir).with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
+    let m = &bundle.manifest;
+    let steps: Vec<String> = bundle.step_counts().iter().map(|s| s.to_string()).collect();
+    println!("model:       {} ({})", m.name, dir.display());
+    println!("id:          {}", bundle.id());
+    if !m.description.is_empty() {
+        println!("description: {}", m.description);
+    }
+    println!("license:     {}", m.license);
+    println!("image:       {} x {}", m.image_size[0], m.image_size[1]);
+    println!("latents:     {} x {} x {}", m.latent.channels, m.latent.height, m.latent.width);
+    println!("tokenizer:   {:?}, {} tokens", m.tokenizer.kind, m.tokenizer.max_length);
+    println!("denoiser:    predicts {:?}", m.denoiser.prediction);
+    println!("scheduler:   {:?}, steps {} (default {})", m.scheduler.kind, steps.join(", "), m.scheduler.default_steps);
+    println!("guidance:    {}", m.guidance.scale);
+    for (part, file) in [("text encoder", &m.text_encoder.file), ("denoiser", &m.denoiser.file), ("decoder", &m.decoder.file)] {
+        let size = std::fs::metadata(bundle.path(file)).map(|md| md.len()).unwrap_or(0);
+        println!("{part:<12} {file} ({:.1} MB)", size as f64 / 1e6);
+    }
+    Ok(())
+}

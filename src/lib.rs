@@ -1,0 +1,15 @@
+//! edgepaint: offline text-to-image for small boards.
+//!
+//! The pipeline is a library API: a [`pipeline::Request`] and a progress
+//! callback go in, an image and per-stage timings come out. The CLI
+//! (`src/cli`) is a thin shell over it. Only [`runtime`] talks to tract.
+
+pub mod bundle;
+pub mod cli;
+pub mod image_out;
+pub mod noise;
+pub mod pipeline;
+pub mod runtime;
+pub mod scheduler;
+pub mod tensor;
+pub mod tokenizer;

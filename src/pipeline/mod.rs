@@ -1,0 +1,250 @@
+//! Prompt → picture. Knows nothing of boards, displays or inputs: a
+//! [`Request`] and a progress callback go in, a [`Generated`] image with
+//! timings comes out.
+
+mod models;
+mod request;
+
+pub use models::{load as load_graph, Component};
+pub use request::{Generated, Progress, Request, Timings};
+
+use crate::bundle::{Bundle, BundleError};
+use crate::image_out::RgbImage;
+use crate::noise::Noise;
+use crate::runtime::{Graph, Input, RuntimeError};
+use crate::scheduler::{self, SchedulerError};
+use crate::tensor::Tensor;
+use crate::tokenizer::{ClipTokenizer, TokenizerError};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Load each graph for its stage and drop it after (slower, far less memory).
+    pub low_memory: bool,
+}
+
+/// Prompts longer than this many characters per token slot cannot influence
+/// the tokens that fit; cutting them first bounds the tokenizer's work.
+const CHARS_PER_TOKEN_SLOT: usize = 64;
+
+pub struct Pipeline {
+    bundle: Bundle,
+    tokenizer: ClipTokenizer,
+    options: Options,
+    text_encoder: Option<Graph>,
+    denoiser: Option<Graph>,
+    decoder: Option<Graph>,
+    /// Load time not yet reported: counted into the next generation's timings.
+    unreported_load_ms: f64,
+}
+
+impl Pipeline {
+    /// Validate the bundle at `dir` and (unless low-memory) load its graphs.
+    pub fn load(dir: &Path, options: Options) -> Result<Pipeline, PipelineError> {
+        let started = Instant::now();
+        let bundle = Bundle::load(dir)?;
+        let t = &bundle.manifest.tokenizer;
+        let vocab = t.vocab.as_ref().map(|v| bundle.path(v));
+        let tokenizer =
+            ClipTokenizer::from_files(&bundle.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)?;
+        let mut pipeline = Pipeline {
+            bundle,
+            tokenizer,
+            options,
+            text_encoder: None,
+            denoiser: None,
+            decoder: None,
+            unreported_load_ms: 0.0,
+        };
+        if !options.low_memory {
+            pipeline.text_encoder = Some(models::load(&pipeline.bundle, Component::TextEncoder)?);
+            pipeline.denoiser = Some(models::load(&pipeline.bundle, Component::Denoiser)?);
+            pipeline.decoder = Some(models::load(&pipeline.bundle, Component::Decoder)?);
+        }
+        pipeline.unreported_load_ms = ms(started);
+        Ok(pipeline)
+    }
+
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// Check a request without running anything; returns the step count to use.
+    pub fn check(&self, request: &Request) -> Result<usize, PipelineError> {
+        if request.prompt.trim().is_empty() {
+            return Err(PipelineError::BadRequest("the prompt is empty".into()));
+        }
+        let steps = request.steps.unwrap_or(self.bundle.manifest.scheduler.default_steps);
+        let counts = self.bundle.step_counts();
+        if !counts.contains(&steps) {
+            let list = counts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+            return Err(PipelineError::BadRequest(format!(
+                "steps must be one of {list} for model {} (got {steps})",
+                self.bundle.manifest.name
+            )));
+        }
+        if let Some(latents) = &request.initial_latents {
+            let expected = self.latent_shape();
+            if latents.shape != expected {
+                return Err(PipelineError::BadRequest(format!(
+                    "initial latents have shape {:?}, the model needs {:?}",
+                    latents.shape, expected
+                )));
+            }
+        }
+        Ok(steps)
+    }
+
+    pub fn latent_shape(&self) -> Vec<usize> {
+        let l = &self.bundle.manifest.latent;
+        vec![1, l.channels, l.height, l.width]
+    }
+
+    /// Generate one picture. The callback sees each stage; returning
+    /// `ControlFlow::Break` cancels the generation.
+    pub fn generate(
+        &mut self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Generated, PipelineError> {
+        let started = Instant::now();
+        let steps = self.check(request)?;
+        // Loading at Pipeline::load happened before this call: report it once.
+        let startup_load_ms = std::mem::take(&mut self.unreported_load_ms);
+        let mut timings = Timings { load_ms: startup_load_ms, ..Timings::default() };
+        let m = self.bundle.manifest.clone();
+        let config = self.bundle.scheduler_config(steps).expect("checked by check()");
+        let scheduler = scheduler::build(&config)?;
+        let guidance = m.guidance.scale;
+
+        // Text.
+        let limit = m.tokenizer.max_length * CHARS_PER_TOKEN_SLOT;
+        let prompt: String = request.prompt.chars().take(limit).collect();
+        let tokens = self.tokenizer.encode(&prompt);
+        let prompt_truncated = tokens.truncated || prompt.len() < request.prompt.len();
+        let encoder = self.graph(Component::TextEncoder, &mut timings)?;
+        let t0 = Instant::now();
+        let cond = encode_text(&encoder, tokens.ids)?;
+        let uncond = if guidance > 1.0 { Some(encode_text(&encoder, self.tokenizer.encode("").ids)?) } else { None };
+        timings.text_ms = ms(t0);
+        self.put_back(Component::TextEncoder, encoder);
+        check(progress(Progress::TextEncoded))?;
+
+        // Denoise.
+        let shape = self.latent_shape();
+        let n: usize = shape.iter().product();
+        let mut noise = Noise::new(request.seed);
+        let start = match &request.initial_latents {
+            Some(l) => l.data.clone(),
+            None => noise.normals(n),
+        };
+        let sigma0 = scheduler.init_noise_sigma();
+        let mut latents: Vec<f32> = start.iter().map(|v| v * sigma0).collect();
+        let denoiser = self.graph(Component::Denoiser, &mut timings)?;
+        for (i, &t) in scheduler.timesteps().iter().enumerate() {
+            let t0 = Instant::now();
+            let scale = scheduler.model_input_scale(i);
+            let input = Tensor::new(shape.clone(), latents.iter().map(|v| v * scale).collect());
+            let run = |text: &Tensor| {
+                denoiser.run(&[
+                    Input::F32(input.clone()),
+                    Input::F32(Tensor::new(vec![1], vec![t])),
+                    Input::F32(text.clone()),
+                ])
+            };
+            let mut out = run(&cond)?.data;
+            if let Some(uncond) = &uncond {
+                let u = run(uncond)?.data;
+                for (o, u) in out.iter_mut().zip(u) {
+                    *o = u + guidance * (*o - u);
+                }
+            }
+            let step_noise = if scheduler.needs_noise(i) { noise.normals(n) } else { Vec::new() };
+            latents = scheduler.step(i, &out, &latents, &step_noise);
+            timings.steps_ms.push(ms(t0));
+            if let ControlFlow::Break(()) = progress(Progress::Step { step: i + 1, of: steps }) {
+                self.put_back(Component::Denoiser, denoiser);
+                return Err(PipelineError::Cancelled);
+            }
+        }
+        self.put_back(Component::Denoiser, denoiser);
+
+        // Decode.
+        let decoder = self.graph(Component::Decoder, &mut timings)?;
+        let t0 = Instant::now();
+        let d = &m.decoder;
+        let input: Vec<f32> = latents.iter().map(|v| v / d.scaling_factor + d.shift_factor).collect();
+        let out = decoder.run(&[Input::F32(Tensor::new(shape, input))])?;
+        timings.decode_ms = ms(t0);
+        self.put_back(Component::Decoder, decoder);
+        let [w, h] = m.image_size;
+        let image = RgbImage::from_chw(&out.data, h, w, d.output_range);
+        check(progress(Progress::Decoded))?;
+        timings.total_ms = ms(started) + startup_load_ms;
+        Ok(Generated { image, seed: request.seed, steps, prompt_truncated, timings })
+    }
+
+    /// Take a loaded graph, or load it now (counted as load time).
+    fn graph(&mut self, which: Component, timings: &mut Timings) -> Result<Graph, PipelineError> {
+        let slot = self.slot(which).take();
+        match slot {
+            Some(g) => Ok(g),
+            None => {
+                let t0 = Instant::now();
+                let g = models::load(&self.bundle, which)?;
+                timings.load_ms += ms(t0);
+                Ok(g)
+            }
+        }
+    }
+
+    /// Keep the graph for the next generation, unless memory is scarce.
+    fn put_back(&mut self, which: Component, graph: Graph) {
+        if !self.options.low_memory {
+            *self.slot(which) = Some(graph);
+        }
+    }
+
+    fn slot(&mut self, which: Component) -> &mut Option<Graph> {
+        match which {
+            Component::TextEncoder => &mut self.text_encoder,
+            Component::Denoiser => &mut self.denoiser,
+            Component::Decoder => &mut self.decoder,
+        }
+    }
+}
+
+fn encode_text(encoder: &Graph, ids: Vec<i64>) -> Result<Tensor, RuntimeError> {
+    let len = ids.len();
+    encoder.run(&[Input::I64 { shape: vec![1, len], data: ids }])
+}
+
+fn check(flow: ControlFlow<()>) -> Result<(), PipelineError> {
+    match flow {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(PipelineError::Cancelled),
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}

@@ -1,0 +1,57 @@
+//! The three graphs of a bundle, loaded with the shapes the manifest promises.
+//! Kept loaded across generations, or (low-memory mode, e.g. a Pi Zero 2 with
+//! 512 MB) loaded for one stage and dropped right after.
+
+use crate::bundle::Bundle;
+use crate::runtime::{Graph, InputSpec, RuntimeError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    TextEncoder,
+    Denoiser,
+    Decoder,
+}
+
+/// Load one component and check that its output has the promised shape.
+pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
+    let m = &bundle.manifest;
+    let latent = vec![1, m.latent.channels, m.latent.height, m.latent.width];
+    let text = vec![1, m.tokenizer.max_length, m.text_encoder.hidden_size];
+    let (file, field, inputs, expected) = match which {
+        Component::TextEncoder => (
+            &m.text_encoder.file,
+            "text_encoder",
+            vec![InputSpec { name: "input_ids", integer: true, shape: vec![1, m.tokenizer.max_length] }],
+            text.clone(),
+        ),
+        Component::Denoiser => (
+            &m.denoiser.file,
+            "denoiser",
+            vec![
+                InputSpec { name: "sample", integer: false, shape: latent.clone() },
+                InputSpec { name: "timestep", integer: false, shape: vec![1] },
+                InputSpec { name: "encoder_hidden_states", integer: false, shape: text },
+            ],
+            latent.clone(),
+        ),
+        Component::Decoder => (
+            &m.decoder.file,
+            "decoder",
+            vec![InputSpec { name: "latents", integer: false, shape: latent }],
+            vec![1, 3, m.image_size[1], m.image_size[0]],
+        ),
+    };
+    let path = bundle.path(file);
+    let graph = Graph::load(&path, &inputs)?;
+    if graph.output_shape() != expected.as_slice() {
+        return Err(RuntimeError::Graph {
+            path,
+            message: format!(
+                "output shape {:?} does not match the manifest ({field}: expected {:?})",
+                graph.output_shape(),
+                expected
+            ),
+        });
+    }
+    Ok(graph)
+}

@@ -1,0 +1,130 @@
+//! The only module that talks to tract. Everything else sees "a graph loaded
+//! from a file with fixed input shapes, run on these tensors", so a tract
+//! upgrade or a second backend touches this file alone.
+
+use crate::tensor::Tensor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error("{path}: {message}")]
+    Graph { path: PathBuf, message: String },
+}
+
+/// One input value. f32 inputs are cast to whatever type the graph declares
+/// (e.g. an i64 or f16 timestep), so callers need not know the export's choice.
+#[derive(Debug, Clone)]
+pub enum Input {
+    F32(Tensor),
+    I64 { shape: Vec<usize>, data: Vec<i64> },
+}
+
+impl Input {
+    fn shape(&self) -> &[usize] {
+        match self {
+            Input::F32(t) => &t.shape,
+            Input::I64 { shape, .. } => shape,
+        }
+    }
+}
+
+/// What an input of the graph is fed with: its element kind and fixed shape.
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    pub name: &'static str,
+    pub integer: bool,
+    pub shape: Vec<usize>,
+}
+
+/// A graph optimized for fixed input shapes, ready to run many times.
+pub struct Graph {
+    path: PathBuf,
+    plan: Arc<TypedRunnableModel>,
+    input_types: Vec<DatumType>,
+    output_shape: Vec<usize>,
+}
+
+impl Graph {
+    /// Load an ONNX file, pin its inputs to `inputs` and optimize it. The
+    /// graph must have exactly these inputs, and its first output a fixed shape.
+    pub fn load(path: &Path, inputs: &[InputSpec]) -> Result<Graph, RuntimeError> {
+        let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
+        let mut model = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
+        let declared = model.inputs.len();
+        if declared != inputs.len() {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name).collect();
+            return Err(err(format!(
+                "has {declared} inputs, expected {} ({})",
+                inputs.len(),
+                names.join(", ")
+            )));
+        }
+        let mut input_types = Vec::new();
+        for (ix, spec) in inputs.iter().enumerate() {
+            let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
+            let dt = fact.datum_type.concretize().unwrap_or(if spec.integer {
+                i64::datum_type()
+            } else {
+                f32::datum_type()
+            });
+            let ok = if spec.integer { dt.is_integer() } else { dt.is_float() || dt.is_integer() };
+            if !ok {
+                return Err(err(format!("input {ix} ({}) has type {dt:?}", spec.name)));
+            }
+            model
+                .set_input_fact(ix, InferenceFact::dt_shape(dt, spec.shape.clone()))
+                .map_err(|e| err(chain(&e)))?;
+            input_types.push(dt);
+        }
+        let typed = model.into_optimized().map_err(|e| {
+            err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e)))
+        })?;
+        let output_shape = typed
+            .output_fact(0)
+            .ok()
+            .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
+            .ok_or_else(|| err("its first output has no fixed shape".into()))?;
+        let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
+        Ok(Graph { path: path.to_path_buf(), plan, input_types, output_shape })
+    }
+
+    pub fn output_shape(&self) -> &[usize] {
+        &self.output_shape
+    }
+
+    /// Run the graph; returns its first output as f32.
+    pub fn run(&self, inputs: &[Input]) -> Result<Tensor, RuntimeError> {
+        let err = |message: String| RuntimeError::Graph { path: self.path.clone(), message };
+        let mut values: TVec<TValue> = tvec![];
+        for (ix, input) in inputs.iter().enumerate() {
+            let tensor = match input {
+                Input::F32(t) => tract_onnx::prelude::Tensor::from_shape(&t.shape, &t.data),
+                Input::I64 { shape, data } => tract_onnx::prelude::Tensor::from_shape(shape, data),
+            }
+            .map_err(|e| err(format!("input {ix} shape {:?}: {}", input.shape(), chain(&e))))?;
+            let dt = self.input_types[ix];
+            let tensor = tensor.cast_to_dt(dt).map_err(|e| err(chain(&e)))?.into_owned();
+            values.push(tensor.into_tvalue());
+        }
+        let outputs = self.plan.run(values).map_err(|e| err(format!("run failed: {}", chain(&e))))?;
+        let out = outputs[0].cast_to::<f32>().map_err(|e| err(chain(&e)))?;
+        let data: Vec<f32> =
+            out.to_plain_array_view::<f32>().map_err(|e| err(chain(&e)))?.iter().copied().collect();
+        Ok(Tensor::new(out.shape().to_vec(), data))
+    }
+}
+
+fn describe(inputs: &[InputSpec]) -> String {
+    inputs.iter().map(|i| format!("{} {:?}", i.name, i.shape)).collect::<Vec<_>>().join(", ")
+}
+
+/// tract errors are anyhow chains; keep them on one line for the user.
+fn chain(e: &TractError) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
