@@ -87,8 +87,12 @@ def read_png(path):
     except ImportError:
         pass
     with open(path, "rb") as f:
-        data = f.read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path}: not a PNG"
+        return decode_png(f.read(), path)
+
+
+def decode_png(data, name="PNG"):
+    """uint8 [H, W, 3] from the bytes of an 8-bit RGB/RGBA non-interlaced PNG (numpy + zlib only)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{name}: not a PNG"
     pos, idat, hdr = 8, [], None
     while pos < len(data):
         ln = int.from_bytes(data[pos:pos + 4], "big")
@@ -100,7 +104,7 @@ def read_png(path):
             idat.append(body)
         pos += 12 + ln
     w, h, depth, ctype, interlace = hdr
-    assert depth == 8 and ctype in (2, 6) and interlace == 0, f"{path}: unsupported PNG {hdr}"
+    assert depth == 8 and ctype in (2, 6) and interlace == 0, f"{name}: unsupported PNG {hdr}"
     bpp = 3 if ctype == 2 else 4
     raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8).reshape(h, 1 + w * bpp)
     out = np.zeros((h, w * bpp), np.int32)
@@ -283,7 +287,7 @@ def row_table(rows, teacher_steps, guidance):
             out["renderer"] = dict(label="renderer, same prompts (ceiling)", runtime="numpy", steps=None)
             out["renderer-reseed"] = dict(label="renderer, same prompts, other seed (FD floor)", runtime="numpy",
                                           steps=None)
-            out["renderer-other"] = dict(label="renderer, other prompts of the split", runtime="numpy", steps=None)
+            out["renderer-other"] = dict(label="renderer, other prompts (chance level)", runtime="numpy", steps=None)
         else:
             raise SystemExit(f"unknown row {rid!r}")
     return out
@@ -488,6 +492,9 @@ def main(argv=None):
         pp = os.path.join(a.runs, "pairs.npz")
         guidance = float(np.load(pp)["fp"][2]) if os.path.exists(pp) else 3.0
     rows = row_table(rows_req, a.teacher_steps, guidance)
+    if bundle.toml_f32 is None:
+        for meta in rows.values():
+            meta["label"] = meta["label"].replace("model-f32.toml", "model.toml: no model-f32.toml")
     os.makedirs(a.out, exist_ok=True)
     lat_dir = os.path.join(a.out, "latents")
     cache_dir = os.path.join(a.out, "cache")
