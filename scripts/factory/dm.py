@@ -106,6 +106,10 @@ def preview(model, ae, shift, scale, path, steps, guidance=1.0, seed=0, prompts=
 
 def load_ae(out, device):
     ae = nets.AutoEncoder().to(device)
-    ae.load_state_dict(C.load_ckpt(os.path.join(out, "ae.pt"))["model"])
+    base = C.load_ckpt(os.path.join(out, "ae.pt"))
+    ae.load_state_dict(base["model"])
+    ft = C.load_ckpt(os.path.join(out, "decoder_ft.pt"))
+    if ft and ft["ae_step"] == base["step"]:
+        ae.decoder.load_state_dict(ft["decoder"])
     ae.eval()
     return ae

@@ -117,9 +117,61 @@ if __name__ == "__main__":
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--preview", default="/tmp/ae_preview.png")
+    ap.add_argument("--decoder-ft-steps", type=int, default=0, help="then fine-tune the decoder alone")
     a = ap.parse_args()
     dev = C.setup(a.device)
     lg = os.path.join(a.out, "log.jsonl")
+    if a.decoder_ft_steps:
+        finetune_decoder(a.out, a.decoder_ft_steps, a.minutes, dev, log=lg)
+        import dm
+        print("l1", preview(a.out, dm.load_ae(a.out, dev), a.preview, device=dev))
+        raise SystemExit
     ae, step = train(a.out, a.steps, a.minutes, dev, log=lg)
     print("l1", preview(a.out, ae, a.preview, device=dev))
     encode(a.out, ae, step, dev, log=lg)
+
+
+def finetune_decoder(out, steps, minutes, device, bs=8, lr=3e-4, log=None):
+    """Decoder-only fine-tuning on whole 128x128 images with the encoder
+    frozen: the latents (and so the teacher/student) stay valid. Saved to
+    OUT/decoder_ft.pt, which dm.load_ae prefers for the decoder."""
+    ck = os.path.join(out, "decoder_ft.pt")
+    meta = C.read_json(D.paths(out)["meta"])
+    n = meta["n_done"]
+    images = D.open_images(out, meta["n"])
+    base = C.load_ckpt(os.path.join(out, "ae.pt"))
+    ae = nets.AutoEncoder().to(device)
+    ae.load_state_dict(base["model"])
+    ae = ae.to(memory_format=torch.channels_last)
+    ae.encoder.eval()
+    for p in ae.encoder.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(ae.decoder.parameters(), lr=lr, weight_decay=0.0)
+    st = C.load_ckpt(ck)
+    step = 0
+    if st and st["ae_step"] == base["step"]:
+        ae.decoder.load_state_dict(st["decoder"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+    rng = np.random.default_rng(step + 77)
+    t0 = last = time.time()
+    while step < steps and (time.time() - t0) < minutes * 60:
+        idx = np.sort(rng.integers(0, n, bs))
+        x = to_t(images[idx], device).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            z = ae.encoder(x)
+            z = z + 0.1 * z.std() * torch.randn_like(z) * (torch.rand(bs, 1, 1, 1, device=device) < 0.5)
+        y = ae.decoder(z)
+        loss = F.l1_loss(y, x) + F.mse_loss(y, x) * 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            C.log(log, stage="decoder_ft", step=step, loss=round(loss.item(), 5), ips=round(50 * bs / (time.time() - last), 1))
+            last = time.time()
+        if step % 200 == 0:
+            C.save_ckpt(ck, dict(decoder=ae.decoder.state_dict(), opt=opt.state_dict(), step=step, ae_step=base["step"]))
+    C.save_ckpt(ck, dict(decoder=ae.decoder.state_dict(), opt=opt.state_dict(), step=step, ae_step=base["step"]))
+    C.log(log, stage="decoder_ft", step=step, minutes=round((time.time() - t0) / 60, 2))
+    return step

@@ -1,0 +1,83 @@
+"""Fast checks of the factory (torch + onnxruntime needed; skipped without):
+  python3 -m pytest -q scripts/factory"""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common as C  # noqa: E402
+import data as D  # noqa: E402
+import flops  # noqa: E402
+import nets  # noqa: E402
+
+
+def test_remap_table():
+    t, n = D.remap_table([320, 518, 2682])
+    assert t.shape == (C.CLIP_VOCAB,) and n == 7
+    assert t[C.PAD_ID] == 0 and t[C.SOT_ID] == 2 and t[C.EOT_ID] == 3
+    assert t[320] == 4 and t[2682] == 6 and t[12345] == 1
+
+
+def test_norms_export_parity():
+    x = torch.randn(2, 16, 8, 8)
+    gn = nets.GroupNorm(8, 16)
+    ln = nets.LayerNorm(16)
+    a, b = gn(x), ln(x.permute(0, 2, 3, 1))
+    nets.EXPORT = True
+    try:
+        assert torch.allclose(a, gn(x), atol=1e-5)
+        assert torch.allclose(b, ln(x.permute(0, 2, 3, 1)), atol=1e-5)
+    finally:
+        nets.EXPORT = False
+
+
+def test_train_eval_parity():
+    t, n = D.remap_table(list(range(300, 340)))
+    te = nets.TextEncoder(t, n, layers=2)
+    ids = torch.randint(300, 340, (2, 32))
+    te.train()
+    a = te(ids)
+    te.eval()
+    assert torch.allclose(a, te(ids), atol=1e-6)
+
+
+def test_budgets():
+    t, n = D.remap_table(list(range(300, 340)))
+    te = nets.TextEncoder(t, n, layers=2)
+    un = nets.UNet(ch=(32, 64, 128))
+    dec = nets.AutoEncoder().decoder
+    r = flops.report(te, un, dec)
+    assert r["decoder"] <= 1e9 and r["denoiser_step"] <= 2e9
+
+
+def test_export_and_quantize(tmp_path):
+    import export
+    import quantize
+    t, n = D.remap_table(list(range(300, 340)))
+    te = nets.TextEncoder(t, n, layers=1).eval()
+    un = nets.UNet(ch=(16, 32, 32)).eval()
+    torch.nn.init.normal_(un.cout.weight, std=0.02)
+    ids = torch.zeros(1, 32, dtype=torch.long)
+    ids[0, :4] = torch.tensor([C.SOT_ID, 300, 301, C.EOT_ID])
+    p_te, p_un = str(tmp_path / "te.onnx"), str(tmp_path / "un.onnx")
+    export._export(export.TE(te), (ids,), p_te, ["input_ids"], ["last_hidden_state"])
+    with torch.no_grad():
+        ctx = te(ids)
+        x, ts = torch.randn(1, 4, 16, 16), torch.tensor([500.0])
+        export._export(export.Den(un), (x, ts, ctx), p_un, ["sample", "timestep", "encoder_hidden_states"], ["velocity"])
+        ref = un(x, ts, ctx).numpy()
+    got = export.ort_run(p_un, {"sample": x.numpy(), "timestep": ts.numpy(), "encoder_hidden_states": ctx.numpy()})
+    assert np.abs(got - ref).max() < 1e-4
+    assert np.abs(export.ort_run(p_te, {"input_ids": ids.numpy()}) - ctx.numpy()).max() < 1e-4
+    q8, wq = str(tmp_path / "un.int8.onnx"), str(tmp_path / "un.wq.onnx")
+    info = quantize.dynamic(p_un, q8)
+    assert info["excluded_matmuls"] > 0  # attention matmuls stay f32
+    quantize.weight_only(p_un, wq)
+    feeds = {"sample": x.numpy(), "timestep": ts.numpy(), "encoder_hidden_states": ctx.numpy()}
+    for p in (q8, wq):
+        assert np.abs(export.ort_run(p, feeds) - ref).max() < 0.1
