@@ -53,6 +53,19 @@ class LayerNorm(nn.Module):
         return y / torch.sqrt(var + self.eps) * self.weight + self.bias
 
 
+def up2(x):
+    """Nearest 2x upsampling; exported as Reshape/Expand/Reshape (no Resize op)."""
+    if not EXPORT:
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h, 1, w, 1).expand(b, c, h, 2, w, 2).reshape(b, c, 2 * h, 2 * w)
+
+
+class Up2(nn.Module):
+    def forward(self, x):
+        return up2(x)
+
+
 # ---------------------------------------------------------------- autoencoder
 class AEBlock(nn.Module):
     def __init__(self, c):
@@ -86,7 +99,7 @@ class Decoder(nn.Module):
 
     def __init__(self, zc=4):
         super().__init__()
-        up = lambda: nn.Upsample(scale_factor=2, mode="nearest")
+        up = Up2
         self.net = nn.Sequential(
             nn.Conv2d(zc, 64, 3, padding=1), AEBlock(64), AEBlock(64),            # 16
             up(), nn.Conv2d(64, 48, 3, padding=1), AEBlock(48),                     # 32
@@ -262,9 +275,9 @@ class UNet(nn.Module):
         h2 = self.d2a(self.d2(h, e), ctx)
         h = self.down2(h2)
         h = self.m2(self.ma(self.m1(h, e), ctx), e)
-        h = self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        h = self.up2(up2(h))
         h = self.u2a(self.u2(torch.cat([h, h2], 1), e), ctx)
-        h = self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        h = self.up1(up2(h))
         h = self.u1a(self.u1(torch.cat([h, h1], 1), e), ctx)
         return self.cout(F.silu(self.nout(h)))
 
