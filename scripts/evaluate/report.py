@@ -320,7 +320,8 @@ def run_rust(binary, bundle_dir, captions, latents_dir, img_dir, steps, split, s
         if os.path.exists(js) and os.path.exists(os.path.join(img_dir, f"{i:04d}.png")):
             with open(js) as f:
                 m = json.load(f)
-            if m.get("prompt") == c and m.get("steps") == steps and m.get("_key") == _rust_key(bundle_dir, binary):
+            if (m.get("prompt") == c and m.get("steps") == steps and m.get("seed") == seed * 100000 + i
+                    and m.get("_key") == _rust_key(bundle_dir, binary)):
                 metas[i] = m
                 continue
         todo.append(i)
@@ -551,7 +552,10 @@ def main(argv=None):
                 c = np.load(cp, allow_pickle=False)
                 if str(c["key"]) == key:
                     log(f"  {split:8s} {rid:16s} (cached)")
-                    score(rid, c["images"], json.loads(str(c["extra"])))
+                    extra = json.loads(str(c["extra"]))
+                    if rid == "teacher" and "teacher_step" in extra and "step" not in meta["label"]:
+                        meta["label"] = meta["label"].replace("teacher f32", f"teacher f32 (step {extra['teacher_step']})")
+                    score(rid, c["images"], extra)
                     continue
             t0 = time.time()
             extra = {}
@@ -578,6 +582,8 @@ def main(argv=None):
                 imgs, extra = teacher_images(a.runs, caps, noises, a.teacher_steps, guidance, f32_chain.decode, log=log)
                 extra["seconds_per_image"] = (time.time() - t0) / a.n
                 extra["note"] = "batched (50) torch, 2 UNet evaluations per step"
+                if "step" not in meta["label"]:
+                    meta["label"] = meta["label"].replace("teacher f32", f"teacher f32 (step {extra['teacher_step']})")
             elif rid == "renderer":
                 imgs = real
             elif rid == "renderer-reseed":
