@@ -4,9 +4,14 @@
 //! callback go in, an image and per-stage timings come out. The CLI
 //! (`src/cli`) is a thin shell over it. Only [`runtime`] talks to tract.
 
+pub mod board;
 pub mod bundle;
 pub mod cli;
+pub mod display;
 pub mod image_out;
+pub mod input;
+pub mod kiosk;
+pub mod metadata;
 pub mod noise;
 pub mod pipeline;
 pub mod runtime;

@@ -3,6 +3,7 @@
 use super::{progress_bar::ProgressBar, ModelArg};
 use crate::bundle::locate;
 use crate::image_out::write_png;
+use crate::metadata::picture_metadata;
 use crate::pipeline::{Options, Pipeline, Request};
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
@@ -67,14 +68,7 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     }
 
     let bundle = pipeline.bundle();
-    let metadata = vec![
-        ("prompt".to_string(), prompt.clone()),
-        ("seed".to_string(), seed.to_string()),
-        ("steps".to_string(), generated.steps.to_string()),
-        ("model".to_string(), bundle.manifest.name.clone()),
-        ("model_sha256".to_string(), bundle.manifest_sha256.clone()),
-        ("software".to_string(), format!("edgepaint {}", env!("CARGO_PKG_VERSION"))),
-    ];
+    let metadata = picture_metadata(bundle, &prompt, seed, generated.steps);
     let bytes = write_png(&output, &generated.image, &metadata)?;
     let sha = hex::encode(Sha256::digest(&bytes));
 

@@ -3,6 +3,7 @@
 
 mod generate;
 mod info;
+mod kiosk;
 mod progress_bar;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Describe a model bundle.
     Info(info::InfoArgs),
+    /// Run unattended: prompts from stdin, serial and buttons, pictures on a display.
+    Kiosk(kiosk::KioskArgs),
 }
 
 /// Where the model is: `--model DIR`, else $EDGEPAINT_MODEL, else the shipped one.
@@ -54,6 +57,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let result = match cli.command {
         Command::Generate(args) => generate::run(args, cli.verbose),
         Command::Info(args) => info::run(args),
+        Command::Kiosk(args) => kiosk::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,233 @@
+//! A board file (`board/NAME.toml`): which display, which inputs, which
+//! presets. Board specifics live here, never in code. Every error names the
+//! file and, when known, the dotted field and line.
+
+mod display;
+mod input;
+
+pub use display::{Controller, DisplayConfig, FbConfig, PngConfig, Rotation, SpiConfig};
+pub use input::{ButtonAction, ButtonConfig, ButtonsConfig, DuringGeneration, LineRef, SerialConfig};
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BoardError {
+    #[error("cannot read board file {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("board file {path}: {field}: {message}")]
+    Field { path: String, field: String, message: String },
+    #[error("board file {path}: {message}")]
+    Syntax { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    /// Short name, shown on the idle screen and in `ready`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+    #[serde(default)]
+    pub queue: QueueConfig,
+    #[serde(default)]
+    pub stdin: StdinConfig,
+    pub serial: Option<SerialConfig>,
+    #[serde(default)]
+    pub display: DisplayConfig,
+    #[serde(default)]
+    pub buttons: ButtonsConfig,
+    #[serde(default, rename = "button")]
+    pub button: Vec<ButtonConfig>,
+    #[serde(default)]
+    pub attract: Option<AttractConfig>,
+    #[serde(default, rename = "preset")]
+    pub presets: Vec<Preset>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Bundle folder; relative paths are relative to the working directory.
+    /// None: the usual search (`--model`, $EDGEPAINT_MODEL, models/scenes).
+    pub dir: Option<PathBuf>,
+    /// Load each model part only for its stage (boards with 512 MB).
+    #[serde(default)]
+    pub low_memory: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Where finished pictures are written (created if missing).
+    #[serde(default = "default_output_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { dir: default_output_dir() }
+    }
+}
+
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("edgepaint-kiosk")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Requests that may wait behind the running one; one more is `busy`.
+    #[serde(default = "default_capacity")]
+    pub capacity: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig { capacity: default_capacity() }
+    }
+}
+
+fn default_capacity() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinConfig {
+    /// Read the line protocol from stdin and answer on stdout.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for StdinConfig {
+    fn default() -> Self {
+        StdinConfig { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// After `idle_minutes` without input the kiosk cycles through its presets,
+/// one every `interval_seconds`; any input ends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttractConfig {
+    pub idle_minutes: f64,
+    #[serde(default = "default_interval")]
+    pub interval_seconds: f64,
+}
+
+fn default_interval() -> f64 {
+    60.0
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// Shown on the idle screen (default: the prompt).
+    pub name: Option<String>,
+    pub prompt: String,
+    pub seed: Option<u64>,
+    pub steps: Option<usize>,
+}
+
+impl Preset {
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.prompt)
+    }
+}
+
+impl Board {
+    pub fn load(path: &Path) -> Result<Board, BoardError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BoardError::Read { path: name.clone(), message: e.to_string() })?;
+        Board::parse(&text, &name)
+    }
+
+    /// Parse and check a board file's text; `name` is used in errors.
+    pub fn parse(text: &str, name: &str) -> Result<Board, BoardError> {
+        let deserializer = toml::Deserializer::new(text);
+        let board: Board = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            let message = match line {
+                Some(l) => format!("{} (line {l})", inner.message().trim()),
+                None => inner.message().trim().to_string(),
+            };
+            if field.is_empty() || field == "." {
+                BoardError::Syntax { path: name.to_string(), message }
+            } else {
+                BoardError::Field { path: name.to_string(), field, message }
+            }
+        })?;
+        board.check().map_err(|(field, message)| BoardError::Field { path: name.to_string(), field, message })?;
+        Ok(board)
+    }
+
+    /// Checks serde cannot express; returns (field, message).
+    fn check(&self) -> Result<(), (String, String)> {
+        let err = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
+        if self.queue.capacity == 0 {
+            return err("queue.capacity", "must be at least 1");
+        }
+        for (i, p) in self.presets.iter().enumerate() {
+            if p.prompt.trim().is_empty() {
+                return Err((format!("preset[{i}].prompt"), "is empty".into()));
+            }
+        }
+        if let Some(a) = &self.attract {
+            if !(a.idle_minutes > 0.0) || !(a.interval_seconds > 0.0) {
+                return err("attract", "idle_minutes and interval_seconds must be positive");
+            }
+            if self.presets.is_empty() {
+                return err("attract", "attract mode needs at least one [[preset]]");
+            }
+        }
+        for (i, b) in self.button.iter().enumerate() {
+            if b.action == ButtonAction::Preset {
+                let preset = b.preset.unwrap_or(0);
+                if preset == 0 || preset > self.presets.len() {
+                    return Err((
+                        format!("button[{i}].preset"),
+                        format!("must be 1..={} (the [[preset]] entries, counted from 1)", self.presets.len()),
+                    ));
+                }
+            }
+        }
+        self.display.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_board_has_defaults() {
+        let b = Board::parse("name = \"x\"\n", "x.toml").unwrap();
+        assert_eq!(b.queue.capacity, 4);
+        assert!(b.stdin.enabled);
+        assert!(matches!(b.display, DisplayConfig::None));
+    }
+
+    #[test]
+    fn errors_name_file_field_and_line() {
+        let e = Board::parse("name = \"x\"\n[queue]\ncapacity = \"four\"\n", "b.toml").unwrap_err().to_string();
+        assert!(e.starts_with("board file b.toml: queue.capacity: "), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        let e = Board::parse("name = \"x\"\n[display]\nkind = \"vga\"\n", "b.toml").unwrap_err().to_string();
+        assert!(e.contains("b.toml") && e.contains("display") && e.contains("vga"), "{e}");
+        let e = Board::parse("name = \"x\"\n[queue]\ncapacity = 0\n", "b.toml").unwrap_err().to_string();
+        assert_eq!(e, "board file b.toml: queue.capacity: must be at least 1");
+    }
+}

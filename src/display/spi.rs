@@ -1,0 +1,112 @@
+//! SPI TFT panels (ST7789, ILI9341 family) through mipidsi: the frame is
+//! pushed in RGB565 with one CASET/RASET/RAMWR per frame. Generic over the
+//! SPI device and pins so tests can record the bus; [`open`] wires the real
+//! ones (spidev + GPIO character device).
+
+use super::{Display, DisplayError, Frame};
+use crate::board::{Controller, Rotation, SpiConfig};
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::OutputPin;
+use embedded_hal::spi::SpiDevice;
+use mipidsi::interface::SpiInterface;
+use mipidsi::models::{Model, ILI9341Rgb565, ST7789};
+use mipidsi::options::{ColorInversion, ColorOrder, Orientation};
+use embedded_graphics::pixelcolor::Rgb565;
+
+/// Bytes mipidsi batches per SPI write (spidev's default limit is 4096).
+const CHUNK: usize = 4096;
+
+struct Panel<SPI: SpiDevice, DC: OutputPin, RST: OutputPin, M: Model<ColorFormat = Rgb565>> {
+    inner: mipidsi::Display<SpiInterface<'static, SPI, DC>, M, RST>,
+    width: u32,
+    height: u32,
+    device: String,
+}
+
+impl<SPI, DC, RST, M> Display for Panel<SPI, DC, RST, M>
+where
+    SPI: SpiDevice + Send,
+    DC: OutputPin + Send,
+    RST: OutputPin + Send,
+    M: Model<ColorFormat = Rgb565> + Send,
+{
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn show(&mut self, frame: &Frame) -> Result<(), DisplayError> {
+        let (w, h) = (frame.width.min(self.width) as u16, frame.height.min(self.height) as u16);
+        let pixels = frame.to_rgb565();
+        let rows = (0..h as usize).flat_map(|y| pixels[y * frame.width as usize..][..w as usize].iter().copied());
+        self.inner
+            .set_pixels(0, 0, w - 1, h - 1, rows)
+            .map_err(|e| DisplayError::device(&self.device, format!("SPI write failed: {e:?}")))
+    }
+}
+
+/// Initialise the panel the board describes on the given bus and pins.
+pub fn build<SPI, DC, RST>(
+    config: &SpiConfig,
+    spi: SPI,
+    dc: DC,
+    reset: Option<RST>,
+    delay: &mut impl DelayNs,
+) -> Result<Box<dyn Display>, DisplayError>
+where
+    SPI: SpiDevice + Send + 'static,
+    DC: OutputPin + Send + 'static,
+    RST: OutputPin + Send + 'static,
+{
+    match config.controller {
+        Controller::St7789 => build_model(ST7789, config, spi, dc, reset, delay),
+        Controller::Ili9341 => build_model(ILI9341Rgb565, config, spi, dc, reset, delay),
+    }
+}
+
+fn build_model<M, SPI, DC, RST>(
+    model: M,
+    config: &SpiConfig,
+    spi: SPI,
+    dc: DC,
+    reset: Option<RST>,
+    delay: &mut impl DelayNs,
+) -> Result<Box<dyn Display>, DisplayError>
+where
+    M: Model<ColorFormat = Rgb565> + Send + 'static,
+    SPI: SpiDevice + Send + 'static,
+    DC: OutputPin + Send + 'static,
+    RST: OutputPin + Send + 'static,
+{
+    let device = config.spidev.display().to_string();
+    // The panel lives as long as the kiosk; its transfer buffer too.
+    let buffer: &'static mut [u8] = Box::leak(vec![0u8; CHUNK].into_boxed_slice());
+    let di = SpiInterface::new(spi, dc, buffer);
+    let (rotation, swapped) = match config.rotation {
+        Rotation::Deg0 => (mipidsi::options::Rotation::Deg0, false),
+        Rotation::Deg90 => (mipidsi::options::Rotation::Deg90, true),
+        Rotation::Deg180 => (mipidsi::options::Rotation::Deg180, false),
+        Rotation::Deg270 => (mipidsi::options::Rotation::Deg270, true),
+    };
+    // mipidsi wants the panel's native (unrotated) size.
+    let (w, h) = (config.width as u16, config.height as u16);
+    let native = if swapped { (h, w) } else { (w, h) };
+    let builder = mipidsi::Builder::new(model, di)
+        .display_size(native.0, native.1)
+        .display_offset(config.offset_x, config.offset_y)
+        .orientation(Orientation::new().rotate(rotation))
+        .invert_colors(if config.invert_colors { ColorInversion::Inverted } else { ColorInversion::Normal })
+        .color_order(if config.bgr { ColorOrder::Bgr } else { ColorOrder::Rgb });
+    let fail = |e: String| DisplayError::device(&device, format!("panel initialisation failed: {e}"));
+    let (width, height) = (config.width, config.height);
+    Ok(match reset {
+        Some(rst) => {
+            let inner = builder.reset_pin(rst).init(delay).map_err(|e| fail(format!("{e:?}")))?;
+            Box::new(Panel { inner, width, height, device: device.clone() })
+        }
+        // No reset line: mipidsi sends a software reset instead.
+        None => {
+            let inner = builder.init(delay).map_err(|e| fail(format!("{e:?}")))?;
+            Box::new(Panel { inner, width, height, device: device.clone() })
+        }
+    })
+}

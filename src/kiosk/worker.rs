@@ -1,0 +1,119 @@
+//! The generation thread: takes one job at a time, reports each denoising
+//! step, writes the picture to disk (atomically) and only then reports it
+//! done. A job's cancel flag is checked between steps.
+
+use crate::image_out::{write_png, RgbImage};
+use crate::metadata::picture_metadata;
+use crate::pipeline::{Generated, Pipeline, PipelineError, Progress, Request};
+use sha2::{Digest, Sha256};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the kiosk needs from a model: the pipeline in production, a scripted
+/// fake in tests that must control timing (cancel, busy).
+pub trait Painter: Send {
+    /// The model's name, step counts it was distilled for, and default.
+    fn describe(&self) -> ModelInfo;
+    fn paint(
+        &mut self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Generated, PipelineError>;
+    /// PNG text metadata for a picture made from this request.
+    fn metadata(&self, prompt: &str, seed: u64, steps: usize) -> Vec<(String, String)>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub steps: Vec<usize>,
+    pub default_steps: usize,
+}
+
+impl Painter for Pipeline {
+    fn describe(&self) -> ModelInfo {
+        let b = self.bundle();
+        ModelInfo {
+            name: b.manifest.name.clone(),
+            steps: b.step_counts(),
+            default_steps: b.manifest.scheduler.default_steps,
+        }
+    }
+
+    fn paint(
+        &mut self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Generated, PipelineError> {
+        self.generate(request, progress)
+    }
+
+    fn metadata(&self, prompt: &str, seed: u64, steps: usize) -> Vec<(String, String)> {
+        picture_metadata(self.bundle(), prompt, seed, steps)
+    }
+}
+
+pub struct Job {
+    pub id: u64,
+    pub request: Request,
+    pub steps: usize,
+    pub path: PathBuf,
+    pub cancel: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+pub enum WorkerEvent {
+    Progress { id: u64, step: usize, of: usize },
+    Done { id: u64, ms: u64, seed: u64, path: PathBuf, sha256: String, image: Arc<RgbImage> },
+    Cancelled { id: u64 },
+    Failed { id: u64, write: bool, message: String },
+}
+
+/// Run jobs until the job channel closes. `send` wraps events for the kiosk's channel.
+pub fn run<M: Send + 'static>(
+    mut painter: Box<dyn Painter>,
+    jobs: Receiver<Job>,
+    events: Sender<M>,
+    wrap: fn(WorkerEvent) -> M,
+) {
+    for job in jobs {
+        let started = Instant::now();
+        let send = |e: WorkerEvent| {
+            let _ = events.send(wrap(e));
+        };
+        let mut on_progress = |p: Progress| {
+            if let Progress::Step { step, of } = p {
+                send(WorkerEvent::Progress { id: job.id, step, of });
+            }
+            if job.cancel.load(Ordering::SeqCst) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let request = Request { steps: Some(job.steps), ..job.request.clone() };
+        let event = match painter.paint(&request, &mut on_progress) {
+            Ok(generated) => {
+                let metadata = painter.metadata(&request.prompt, request.seed, generated.steps);
+                match write_png(&job.path, &generated.image, &metadata) {
+                    Ok(bytes) => WorkerEvent::Done {
+                        id: job.id,
+                        ms: started.elapsed().as_millis() as u64,
+                        seed: request.seed,
+                        path: job.path.clone(),
+                        sha256: hex::encode(Sha256::digest(&bytes)),
+                        image: Arc::new(generated.image),
+                    },
+                    Err(e) => WorkerEvent::Failed { id: job.id, write: true, message: e.to_string() },
+                }
+            }
+            Err(PipelineError::Cancelled) => WorkerEvent::Cancelled { id: job.id },
+            Err(e) => WorkerEvent::Failed { id: job.id, write: false, message: e.to_string() },
+        };
+        send(event);
+    }
+}

@@ -1,0 +1,105 @@
+//! Buttons without hardware: debounce and bindings on a fake edge source
+//! (gpio-sim is not available on these machines).
+
+use edgepaint::board::{Board, ButtonAction};
+use edgepaint::input::buttons::{binding, run, Debouncer, Edge, EdgeSource};
+use edgepaint::kiosk::Msg;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+struct FakeEdges(VecDeque<Edge>);
+
+impl EdgeSource for FakeEdges {
+    fn next_edge(&mut self) -> std::io::Result<Option<Edge>> {
+        Ok(self.0.pop_front())
+    }
+}
+
+fn edge(button: usize, pressed: bool, ms: u64) -> Edge {
+    Edge { button, pressed, at: Duration::from_millis(ms) }
+}
+
+const BOARD: &str = r#"
+name = "buttons"
+[buttons]
+debounce_ms = 30
+[[button]]
+line = 17
+action = "preset"
+preset = 2
+[[button]]
+line = "PQ.05"
+action = "next_preset"
+[[button]]
+line = 22
+action = "rate_up"
+[[button]]
+line = 23
+action = "cancel"
+[[preset]]
+prompt = "a"
+[[preset]]
+prompt = "b"
+"#;
+
+#[test]
+fn bounces_are_one_press() {
+    let mut d = Debouncer::new(2, Duration::from_millis(30));
+    let presses: Vec<Option<usize>> = [
+        edge(0, true, 1000),  // press
+        edge(0, false, 1003), // bounce
+        edge(0, true, 1005),  // bounce
+        edge(0, false, 1100), // release
+        edge(0, true, 1110),  // bounce after release
+        edge(1, true, 1111),  // another button is independent
+        edge(0, true, 1200),  // a second real press: already down? no, released at 1100
+        edge(0, false, 1300),
+        edge(0, true, 1400),
+    ]
+    .into_iter()
+    .map(|e| d.edge(e))
+    .collect();
+    assert_eq!(presses, [Some(0), None, None, None, None, Some(1), Some(0), None, Some(0)]);
+    // An edge for a button that does not exist is ignored.
+    assert_eq!(d.edge(edge(7, true, 2000)), None);
+}
+
+#[test]
+fn presses_become_bound_messages() {
+    let board = Board::parse(BOARD, "buttons.toml").unwrap();
+    let edges = vec![
+        edge(0, true, 0),
+        edge(0, false, 5), // bounce
+        edge(0, false, 50),
+        edge(1, true, 60),
+        edge(2, true, 70),
+        edge(3, true, 80),
+        edge(3, false, 90), // bounce of the release, and no press
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(Box::new(FakeEdges(edges.into())), &board.button, Duration::from_millis(board.buttons.debounce_ms), tx);
+    let got: Vec<(ButtonAction, Option<usize>)> = rx
+        .try_iter()
+        .map(|m| match m {
+            Msg::Button { action, preset } => (action, preset),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ButtonAction::Preset, Some(2)),
+            (ButtonAction::NextPreset, None),
+            (ButtonAction::RateUp, None),
+            (ButtonAction::Cancel, None)
+        ]
+    );
+    assert!(matches!(binding(&board.button[0]), Msg::Button { action: ButtonAction::Preset, preset: Some(2) }));
+}
+
+#[test]
+fn a_button_bound_to_a_missing_preset_is_refused() {
+    let text = BOARD.replace("preset = 2", "preset = 3");
+    let e = Board::parse(&text, "buttons.toml").unwrap_err().to_string();
+    assert_eq!(e, "board file buttons.toml: button[0].preset: must be 1..=2 (the [[preset]] entries, counted from 1)");
+}

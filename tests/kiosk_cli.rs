@@ -1,0 +1,216 @@
+//! `edgepaint kiosk` end to end on the fixture bundle: a scripted stdin
+//! session, and a session over a real pseudo-terminal pair (the serial
+//! path: raw termios, exact JSON replies, still alive at the end, SIGTERM
+//! finishes cleanly).
+
+mod common;
+use common::fixture;
+use serde_json::{json, Value};
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn board() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("board/desktop.toml")
+}
+
+fn kiosk(dir: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgepaint"));
+    c.arg("kiosk")
+        .arg("--board")
+        .arg(board())
+        .arg("--model")
+        .arg(fixture("bundles/tiny-flow"))
+        .arg("--output")
+        .arg(dir.join("pictures"))
+        .arg("--display")
+        .arg(format!("png:{}", dir.join("frames").display()))
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("EDGEPAINT_MODEL");
+    c
+}
+
+fn parse(lines: &str) -> Vec<Value> {
+    lines.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
+}
+
+/// `ms` varies from run to run; everything else is exact.
+fn without_ms(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        assert!(o.remove("ms").is_none_or(|ms| ms.is_u64()));
+    }
+    v
+}
+
+#[test]
+fn scripted_stdin_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = kiosk(dir.path(), &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut script = b"/seed 7\n/steps 2\na red house on a snowy field at night\n/frobnicate\n".to_vec();
+    script.extend(b"\xc3\x28 bad utf-8\n");
+    script.extend(vec![b'x'; 513]);
+    script.extend(b"\n/seed seven\n/steps 3\n/status\n");
+    child.stdin.take().unwrap().write_all(&script).unwrap();
+    // stdin closed: the kiosk finishes the queued picture, then exits 0.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let replies = parse(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(replies[0]["event"], "ready");
+    assert_eq!(replies[0]["model"], "tiny-flow");
+    assert_eq!(replies[0]["board"], "desktop");
+    assert_eq!(replies[0]["steps"], json!([1, 2, 4]));
+
+    // Replies to lines come in order; the generation's reports interleave.
+    let (gen, lines): (Vec<Value>, Vec<Value>) =
+        replies[1..].iter().cloned().partition(|v| v["event"] == "progress" || v["event"] == "done");
+    let code = |v: &Value| v["code"].as_str().unwrap_or("").to_string();
+    assert_eq!(lines[0]["event"], "status");
+    assert_eq!(lines[1]["event"], "status");
+    assert_eq!(lines[1]["steps"], 2);
+    assert_eq!(
+        lines[2],
+        json!({"event": "accepted", "id": 1, "prompt": "a red house on a snowy field at night", "seed": 7, "steps": 2, "position": 0})
+    );
+    let codes: Vec<String> = lines[3..8].iter().map(code).collect();
+    assert_eq!(codes, ["unknown_command", "invalid_utf8", "line_too_long", "bad_number", "bad_argument"]);
+    assert_eq!(lines[3]["message"], "unknown command /frobnicate; /help lists them");
+    assert_eq!(lines[7]["message"], "steps must be one of 1, 2, 4 for model tiny-flow (got 3)");
+    assert_eq!(lines[8]["event"], "status");
+    assert_eq!(lines.len(), 9, "{lines:?}");
+
+    assert_eq!(gen[0], json!({"event": "progress", "id": 1, "step": 1, "of": 2}));
+    assert_eq!(gen[1], json!({"event": "progress", "id": 1, "step": 2, "of": 2}));
+    let done = without_ms(gen[2].clone());
+    let path = dir.path().join("pictures/000001-7.png");
+    let bytes = std::fs::read(&path).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        done,
+        json!({"event": "done", "id": 1, "seed": 7, "path": path.display().to_string(),
+               "sha256": hex::encode(sha2::Sha256::digest(&bytes))})
+    );
+    // The same picture `generate` makes, with the same metadata.
+    let text = edgepaint::image_out::read_png_text(&bytes).unwrap();
+    assert!(text.contains(&("prompt".into(), "a red house on a snowy field at night".into())));
+    assert!(text.contains(&("seed".into(), "7".into())));
+    assert!(text.contains(&("steps".into(), "2".into())));
+    // The png display drew the idle screen, every step, the result.
+    let frames = std::fs::read_dir(dir.path().join("frames")).unwrap().count();
+    assert!(frames >= 5, "{frames} frames");
+}
+
+/// A pseudo-terminal pair: the kiosk gets the slave as --serial, the test
+/// talks on the master like a microcontroller on a UART.
+#[test]
+fn serial_session_over_a_pty() {
+    use nix::pty::openpty;
+    use nix::sys::termios;
+    let pty = openpty(None, None).unwrap();
+    let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
+    // Raw from the start, so nothing the test writes is echoed back.
+    let mut t = termios::tcgetattr(&pty.slave).unwrap();
+    termios::cfmakeraw(&mut t);
+    termios::tcsetattr(&pty.slave, termios::SetArg::TCSANOW, &t).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let child = kiosk(dir.path(), &["--serial", slave_path.to_str().unwrap(), "--no-stdin"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = KillOnDrop(child);
+    let master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    let mut reader = BufReader::new(master);
+    let ready = next(&mut reader);
+    assert_eq!(ready["event"], "ready");
+    assert_eq!(ready["presets"], json!(["Snowy house", "Sunset sea", "Forest"]));
+
+    let exchange = |writer: &mut std::fs::File, reader: &mut BufReader<std::fs::File>, input: &[u8], expected: &[Value]| {
+        writer.write_all(input).unwrap();
+        for e in expected {
+            assert_eq!(&without_ms(next(reader)), e, "after {:?}", String::from_utf8_lossy(input));
+        }
+    };
+    exchange(&mut writer, &mut reader, b"/steps 1\r\n", &[json!({"event": "status", "state": "idle", "queue": 0, "seed": null, "steps": 1, "generated": 0})]);
+    exchange(&mut writer, &mut reader, b"/nope\n", &[json!({"event": "error", "code": "unknown_command", "message": "unknown command /nope; /help lists them"})]);
+    exchange(&mut writer, &mut reader, b"\xff\xfe\n", &[json!({"event": "error", "code": "invalid_utf8", "message": "the line is not valid UTF-8"})]);
+    let mut long = vec![b'y'; 2000];
+    long.push(b'\n');
+    exchange(&mut writer, &mut reader, &long, &[json!({"event": "error", "code": "line_too_long", "message": "the line is longer than 512 bytes"})]);
+    exchange(&mut writer, &mut reader, b"/preset 4\n", &[json!({"event": "error", "code": "no_such_preset", "message": "preset 4 does not exist; there are 3"})]);
+    exchange(&mut writer, &mut reader, b"/rate up\n", &[json!({"event": "error", "code": "nothing_to_rate", "message": "no picture to rate yet"})]);
+    exchange(&mut writer, &mut reader, b"/preset 1\n", &[
+        json!({"event": "accepted", "id": 1, "prompt": "a red house on a snowy field at night", "seed": 7, "steps": 1, "position": 0}),
+        json!({"event": "progress", "id": 1, "step": 1, "of": 1}),
+    ]);
+    let path = dir.path().join("pictures/000001-7.png");
+    let done = without_ms(next(&mut reader));
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["path"], path.display().to_string());
+    assert!(path.is_file(), "announced before it was written");
+    exchange(&mut writer, &mut reader, b"/rate down\n", &[json!({"event": "rated", "id": 1, "rating": "down"})]);
+    exchange(&mut writer, &mut reader, b"/status\n", &[json!({"event": "status", "state": "idle", "queue": 0, "seed": null, "steps": 1, "generated": 1})]);
+
+    // Still alive after all that; SIGTERM ends it cleanly (exit 0).
+    let child = &mut guard.0;
+    assert!(child.try_wait().unwrap().is_none(), "the kiosk exited");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+}
+
+fn next(reader: &mut BufReader<std::fs::File>) -> Value {
+    read_line(reader, Duration::from_secs(60))
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One JSON line from the pty master, failing the test after `timeout`.
+fn read_line(reader: &mut BufReader<std::fs::File>, timeout: Duration) -> Value {
+    use std::os::fd::AsFd;
+    let deadline = Instant::now() + timeout;
+    let mut line = Vec::new();
+    loop {
+        if !reader.buffer().is_empty() || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut fds = [nix::poll::PollFd::new(reader.get_ref().as_fd(), nix::poll::PollFlags::POLLIN)];
+            let ms = nix::poll::PollTimeout::try_from(left.as_millis().min(10_000) as i32).unwrap();
+            nix::poll::poll(&mut fds, ms).unwrap() > 0
+        } {
+            let mut byte = [0u8; 1];
+            reader.read_exact(&mut byte).unwrap();
+            if byte[0] == b'\n' {
+                return serde_json::from_slice(&line)
+                    .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&line)));
+            }
+            line.push(byte[0]);
+        }
+        assert!(Instant::now() < deadline, "no reply within {timeout:?}; got {:?}", String::from_utf8_lossy(&line));
+    }
+}

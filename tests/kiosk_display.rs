@@ -1,0 +1,228 @@
+//! The display back-ends against the png back-end's frame for the same
+//! screen: a file-backed framebuffer at 16 and 32 bpp, and SPI panels
+//! (ST7789, ILI9341 rotated) on a recording fake bus whose CASET/RASET/RAMWR
+//! stream is decoded back into a frame.
+
+use edgepaint::board::{Board, DisplayConfig, FbConfig, SpiConfig};
+use edgepaint::display::fb::FbDisplay;
+use edgepaint::display::png::PngDisplay;
+use edgepaint::display::{layout, present, Display, Frame, Screen};
+use edgepaint::image_out::RgbImage;
+use std::sync::{Arc, Mutex};
+
+fn screen() -> Screen {
+    // A picture with detail in every channel, so scaling and packing show.
+    let (w, h) = (64, 48);
+    let mut pixels = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            pixels.extend([(x * 4) as u8, (y * 5) as u8, ((x + y) * 3) as u8]);
+        }
+    }
+    Screen {
+        title: "test".into(),
+        presets: vec!["a".into()],
+        image: Some(Arc::new(RgbImage { width: w, height: h, pixels })),
+        prompt: Some("a red house on a snowy field at night, with a moon and three trees".into()),
+        progress: Some((2, 4)),
+        status: "generating 2/4".into(),
+        idle: false,
+    }
+}
+
+/// The png back-end's frame, read back from its file.
+fn png_frame(width: u32, height: u32) -> Frame {
+    let dir = tempfile::tempdir().unwrap();
+    let mut png = PngDisplay::new(dir.path().to_path_buf(), width, height, false).unwrap();
+    present(&mut png, &screen()).unwrap();
+    let bytes = std::fs::read(dir.path().join("frame-000001.png")).unwrap();
+    assert_eq!(bytes, std::fs::read(dir.path().join("latest.png")).unwrap());
+    let mut reader = png::Decoder::new(&bytes[..]).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (width, height));
+    pixels.truncate(info.buffer_size());
+    let frame = Frame { width, height, pixels };
+    assert_eq!(frame, layout::render(&screen(), width, height));
+    frame
+}
+
+fn fb_frame(bpp: u32, width: u32, height: u32, line_length: u32) -> Frame {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fb");
+    std::fs::write(&path, vec![0xAAu8; (line_length * height) as usize]).unwrap();
+    let config = FbConfig { device: path.clone(), width: Some(width), height: Some(height), bpp: Some(bpp), line_length: Some(line_length) };
+    let mut fb = FbDisplay::open(&config).unwrap();
+    assert_eq!(fb.size(), (width, height));
+    present(&mut fb, &screen()).unwrap();
+    let mem = std::fs::read(&path).unwrap();
+    let mut frame = Frame::new(width, height);
+    for y in 0..height {
+        for x in 0..width {
+            let at = (y * line_length + x * bpp / 8) as usize;
+            let (r, g, b) = if bpp == 32 {
+                (mem[at + 2], mem[at + 1], mem[at]) // XRGB8888, little-endian
+            } else {
+                let v = u16::from_le_bytes([mem[at], mem[at + 1]]);
+                let c = embedded_graphics::pixelcolor::Rgb565::new((v >> 11) as u8, ((v >> 5) & 63) as u8, (v & 31) as u8);
+                let c = embedded_graphics::pixelcolor::Rgb888::from(c);
+                use embedded_graphics::pixelcolor::RgbColor;
+                (c.r(), c.g(), c.b())
+            };
+            frame.set(x, y, embedded_graphics::pixelcolor::Rgb888::new(r, g, b));
+        }
+    }
+    // The padding after each row is left alone.
+    if line_length > width * bpp / 8 {
+        assert_eq!(mem[(width * bpp / 8) as usize], 0xAA);
+    }
+    frame
+}
+
+#[test]
+fn framebuffer_32bpp_equals_the_png_frame() {
+    let expected = png_frame(320, 240);
+    assert_eq!(fb_frame(32, 320, 240, 320 * 4 + 64), expected);
+}
+
+#[test]
+fn framebuffer_16bpp_equals_the_png_frame_in_rgb565() {
+    let expected = png_frame(240, 240).quantized_565();
+    assert_eq!(fb_frame(16, 240, 240, 240 * 2), expected);
+    assert_eq!(fb_frame(16, 240, 240, 256 * 2), expected);
+}
+
+#[test]
+fn file_backed_framebuffer_needs_its_geometry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fb");
+    std::fs::write(&path, b"").unwrap();
+    let config = FbConfig { device: path, width: Some(320), height: None, bpp: Some(32), line_length: None };
+    let e = FbDisplay::open(&config).err().unwrap().to_string();
+    assert!(e.ends_with("a file-backed framebuffer needs display.height"), "{e}");
+}
+
+/// What the fake bus saw: (DC level, bytes) per SPI write.
+#[derive(Default)]
+struct Bus {
+    dc: bool,
+    writes: Vec<(bool, Vec<u8>)>,
+}
+
+struct FakeSpi(Arc<Mutex<Bus>>);
+struct FakeDc(Arc<Mutex<Bus>>);
+struct FakeDelay;
+
+impl embedded_hal::spi::ErrorType for FakeSpi {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_hal::spi::SpiDevice for FakeSpi {
+    fn transaction(&mut self, ops: &mut [embedded_hal::spi::Operation<'_, u8>]) -> Result<(), Self::Error> {
+        let mut bus = self.0.lock().unwrap();
+        for op in ops {
+            if let embedded_hal::spi::Operation::Write(bytes) = op {
+                let dc = bus.dc;
+                bus.writes.push((dc, bytes.to_vec()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl embedded_hal::digital::ErrorType for FakeDc {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_hal::digital::OutputPin for FakeDc {
+    fn set_low(&mut self) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().dc = false;
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().dc = true;
+        Ok(())
+    }
+}
+
+impl embedded_hal::delay::DelayNs for FakeDelay {
+    fn delay_ns(&mut self, _ns: u32) {}
+}
+
+/// Replay the recorded command stream into a frame: CASET/RASET set the
+/// window, RAMWR's data fills it row by row in big-endian RGB565.
+fn decode(writes: &[(bool, Vec<u8>)], width: u32, height: u32) -> (Frame, usize) {
+    let mut frame = Frame::new(width, height);
+    let (mut cols, mut rows) = ((0u32, 0u32), (0u32, 0u32));
+    let mut command = 0u8;
+    let mut data: Vec<u8> = Vec::new();
+    let mut ramwr = 0;
+    let flush = |command: u8, data: &mut Vec<u8>, cols: &mut (u32, u32), rows: &mut (u32, u32), frame: &mut Frame| {
+        let be = |i: usize| ((data[i] as u32) << 8) | data[i + 1] as u32;
+        match command {
+            0x2A => *cols = (be(0), be(2)),
+            0x2B => *rows = (be(0), be(2)),
+            0x2C => {
+                let w = cols.1 - cols.0 + 1;
+                for (i, px) in data.chunks_exact(2).enumerate() {
+                    let v = u16::from_be_bytes([px[0], px[1]]);
+                    let (x, y) = (cols.0 + i as u32 % w, rows.0 + i as u32 / w);
+                    let c = embedded_graphics::pixelcolor::Rgb565::new((v >> 11) as u8, ((v >> 5) & 63) as u8, (v & 31) as u8);
+                    frame.set(x, y, c.into());
+                }
+            }
+            _ => {}
+        }
+        data.clear();
+    };
+    for (dc, bytes) in writes {
+        if !dc {
+            flush(command, &mut data, &mut cols, &mut rows, &mut frame);
+            command = bytes[0];
+            ramwr += (command == 0x2C) as usize;
+        } else {
+            data.extend_from_slice(bytes);
+        }
+    }
+    flush(command, &mut data, &mut cols, &mut rows, &mut frame);
+    (frame, ramwr)
+}
+
+fn spi_config(board: &str) -> SpiConfig {
+    let b = Board::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("board").join(board)).unwrap();
+    match b.display {
+        DisplayConfig::Spi(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn spi_frame(config: &SpiConfig) -> Frame {
+    let bus = Arc::new(Mutex::new(Bus::default()));
+    let mut panel = edgepaint::display::spi::build(
+        config,
+        FakeSpi(bus.clone()),
+        FakeDc(bus.clone()),
+        None::<FakeDc>,
+        &mut FakeDelay,
+    )
+    .unwrap();
+    assert_eq!(panel.size(), (config.width, config.height));
+    bus.lock().unwrap().writes.clear(); // initialisation commands
+    present(panel.as_mut(), &screen()).unwrap();
+    let bus = bus.lock().unwrap();
+    let (frame, ramwr) = decode(&bus.writes, config.width, config.height);
+    assert_eq!(ramwr, 1, "one memory write per frame");
+    frame
+}
+
+#[test]
+fn st7789_panel_receives_the_png_frame() {
+    let config = spi_config("pi-st7789-240x240.toml");
+    assert_eq!(spi_frame(&config), png_frame(240, 240).quantized_565());
+}
+
+#[test]
+fn ili9341_rotated_panel_receives_the_png_frame() {
+    let config = spi_config("pizero2w-ili9341-320x240.toml");
+    assert_eq!(spi_frame(&config), png_frame(320, 240).quantized_565());
+}

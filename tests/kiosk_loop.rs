@@ -1,0 +1,270 @@
+//! The kiosk loop as a library, with a scripted fake painter whose steps the
+//! test releases one by one: replies, queue limits, cancel, failures,
+//! atomic writes before `done`, shutdown.
+
+use edgepaint::board::Board;
+use edgepaint::image_out::RgbImage;
+use edgepaint::kiosk::{Kiosk, ModelInfo, Msg, Painter};
+use edgepaint::pipeline::{Generated, PipelineError, Progress, Request, Timings};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Steps wait for the test's go-ahead when gated; prompt "fail" fails.
+struct FakePainter {
+    gate: Option<Receiver<()>>,
+}
+
+impl Painter for FakePainter {
+    fn describe(&self) -> ModelInfo {
+        ModelInfo { name: "fake".into(), steps: vec![1, 2, 4], default_steps: 2 }
+    }
+
+    fn paint(
+        &mut self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Generated, PipelineError> {
+        let of = request.steps.unwrap();
+        for step in 1..=of {
+            if let Some(g) = &self.gate {
+                g.recv().map_err(|_| PipelineError::Cancelled)?;
+            }
+            if progress(Progress::Step { step, of }).is_break() {
+                return Err(PipelineError::Cancelled);
+            }
+        }
+        if request.prompt == "fail" {
+            return Err(PipelineError::BadRequest("the fake model failed".into()));
+        }
+        let v = (request.seed % 251) as u8;
+        let image = RgbImage { width: 8, height: 8, pixels: vec![v; 8 * 8 * 3] };
+        Ok(Generated { image, seed: request.seed, steps: of, prompt_truncated: false, timings: Timings::default() })
+    }
+
+    fn metadata(&self, prompt: &str, seed: u64, _steps: usize) -> Vec<(String, String)> {
+        vec![("prompt".into(), prompt.into()), ("seed".into(), seed.to_string())]
+    }
+}
+
+#[derive(Clone, Default)]
+struct Replies(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Replies {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Session {
+    input: std::io::PipeWriter,
+    replies: Replies,
+    seen: usize,
+    gate: Sender<()>,
+    tx: Sender<Msg>,
+    handle: std::thread::JoinHandle<()>,
+    out: tempfile::TempDir,
+}
+
+impl Session {
+    fn start(board_extra: &str, gated: bool) -> Session {
+        let out = tempfile::tempdir().unwrap();
+        let text = format!(
+            "name = \"test\"\n[output]\ndir = {:?}\n{board_extra}\n[[preset]]\nprompt = \"a boat\"\nseed = 5\n",
+            out.path().join("pictures").display().to_string()
+        );
+        let board = Board::parse(&text, "test.toml").unwrap();
+        let (gate, gate_rx) = channel();
+        let painter = FakePainter { gate: gated.then_some(gate_rx) };
+        let mut kiosk = Kiosk::new(&board, Box::new(painter), None).unwrap();
+        let (reader, input) = std::io::pipe().unwrap();
+        let replies = Replies::default();
+        kiosk.add_source("test", reader, Box::new(replies.clone()));
+        let tx = kiosk.sender();
+        let handle = std::thread::spawn(move || kiosk.run().unwrap());
+        Session { input, replies, seen: 0, gate, tx, handle, out }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.input.write_all(bytes).unwrap();
+    }
+
+    /// The next `n` replies, waiting up to 10 s for them.
+    fn next(&mut self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8(self.replies.0.lock().unwrap().clone()).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            if lines.len() >= self.seen + n {
+                let got = lines[self.seen..self.seen + n].iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+                self.seen += n;
+                return got;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {n} replies after: {text}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn one(&mut self) -> Value {
+        self.next(1).remove(0)
+    }
+
+    fn finish(self) -> Vec<String> {
+        drop(self.input);
+        self.handle.join().unwrap();
+        let text = String::from_utf8(self.replies.0.lock().unwrap().clone()).unwrap();
+        text.lines().skip(self.seen).map(String::from).collect()
+    }
+}
+
+fn error(code: &str) -> impl Fn(&Value) {
+    let code = code.to_string();
+    move |v: &Value| {
+        assert_eq!(v["event"], "error", "{v}");
+        assert_eq!(v["code"], code.as_str(), "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[test]
+fn prompts_commands_and_malformed_lines() {
+    let mut s = Session::start("", false);
+    let ready = s.one();
+    assert_eq!(ready["event"], "ready");
+    assert_eq!(ready["model"], "fake");
+    assert_eq!(ready["steps"], json!([1, 2, 4]));
+    assert_eq!(ready["presets"], json!(["a boat"]));
+
+    s.send(b"/seed 7\n");
+    let st = s.one();
+    assert_eq!((st["event"].as_str(), st["seed"].as_u64(), st["steps"].as_u64()), (Some("status"), Some(7), Some(2)));
+
+    s.send(b"a red house\r\n");
+    let r = s.next(4);
+    assert_eq!(r[0], json!({"event": "accepted", "id": 1, "prompt": "a red house", "seed": 7, "steps": 2, "position": 0}));
+    assert_eq!(r[1], json!({"event": "progress", "id": 1, "step": 1, "of": 2}));
+    assert_eq!(r[2], json!({"event": "progress", "id": 1, "step": 2, "of": 2}));
+    let done = &r[3];
+    assert_eq!((done["event"].as_str(), done["id"].as_u64(), done["seed"].as_u64()), (Some("done"), Some(1), Some(7)));
+    let path = done["path"].as_str().unwrap();
+    assert!(path.ends_with("000001-7.png"), "{path}");
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(done["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert!(done["ms"].as_u64().is_some());
+
+    s.send(b"/dance\n");
+    error("unknown_command")(&s.one());
+    s.send(b"caf\xe9\n");
+    error("invalid_utf8")(&s.one());
+    s.send(&[b'a'; 600]);
+    s.send(b"\n");
+    error("line_too_long")(&s.one());
+    s.send(b"/steps 3\n");
+    error("bad_argument")(&s.one());
+    s.send(b"/steps three\n");
+    error("bad_number")(&s.one());
+    s.send(b"/preset 9\n");
+    error("no_such_preset")(&s.one());
+    s.send(b"/cancel\n");
+    error("nothing_to_cancel")(&s.one());
+    s.send(b"\n   \n/rate up\n");
+    assert_eq!(s.one(), json!({"event": "rated", "id": 1, "rating": "up"}));
+    s.send(b"/help\n");
+    assert!(s.one()["commands"].as_array().unwrap().len() >= 8);
+
+    // Presets carry their own seed; the sticky seed is not used for them.
+    s.send(b"/preset 1\n");
+    let r = s.next(4);
+    assert_eq!(r[0], json!({"event": "accepted", "id": 2, "prompt": "a boat", "seed": 5, "steps": 2, "position": 0}));
+    assert_eq!(r[3]["event"], "done");
+
+    s.send(b"/status\n");
+    assert_eq!(
+        s.one(),
+        json!({"event": "status", "state": "idle", "queue": 0, "seed": 7, "steps": 2, "generated": 2})
+    );
+    // End of input: the kiosk finishes and says nothing more.
+    assert!(s.finish().is_empty());
+}
+
+#[test]
+fn queue_limit_cancel_and_failures() {
+    let mut s = Session::start("[queue]\ncapacity = 1\n", true);
+    s.one();
+    s.send(b"/steps 4\none\ntwo\nthree\n");
+    assert_eq!(s.one()["event"], "status");
+    let r = s.next(3);
+    assert_eq!((r[0]["event"].as_str(), r[0]["position"].as_u64()), (Some("accepted"), Some(0)));
+    assert_eq!((r[1]["event"].as_str(), r[1]["position"].as_u64()), (Some("accepted"), Some(1)));
+    error("busy")(&r[2]);
+
+    s.gate.send(()).unwrap();
+    assert_eq!(s.one(), json!({"event": "progress", "id": 1, "step": 1, "of": 4}));
+    s.send(b"/status\n");
+    let st = s.one();
+    assert_eq!((st["state"].as_str(), st["current"].as_u64(), st["step"].as_u64(), st["queue"].as_u64()), (Some("generating"), Some(1), Some(1), Some(1)));
+    s.send(b"/cancel\n/status\n");
+    assert_eq!(s.one()["event"], "status"); // so /cancel has been handled
+    // The running step finishes, then the generation stops: 2 of 4 steps ran.
+    s.gate.send(()).unwrap();
+    let r = s.next(2);
+    assert_eq!(r[0], json!({"event": "progress", "id": 1, "step": 2, "of": 4}));
+    assert_eq!(r[1]["code"], "cancelled");
+    assert_eq!(r[1]["id"], 1);
+
+    // The queued one runs next and finishes.
+    for _ in 0..4 {
+        s.gate.send(()).unwrap();
+    }
+    let r = s.next(5);
+    assert_eq!(r[3], json!({"event": "progress", "id": 2, "step": 4, "of": 4}));
+    assert_eq!((r[4]["event"].as_str(), r[4]["id"].as_u64()), (Some("done"), Some(2)));
+
+    // A failing generation is an error, and the kiosk goes on.
+    s.send(b"fail\n");
+    assert_eq!(s.one()["event"], "accepted");
+    for _ in 0..4 {
+        s.gate.send(()).unwrap();
+    }
+    let r = s.next(5);
+    error("generation_failed")(&r[4]);
+    assert_eq!(r[4]["id"], 3);
+    s.send(b"/rate down\n");
+    assert_eq!(s.one(), json!({"event": "rated", "id": 2, "rating": "down"}));
+
+    // Nothing was written for the cancelled and the failed requests.
+    let mut files: Vec<String> = std::fs::read_dir(s.out.path().join("pictures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with("000002-"));
+    assert!(s.finish().is_empty());
+}
+
+#[test]
+fn shutdown_stops_a_running_generation() {
+    let mut s = Session::start("", true);
+    s.one();
+    s.send(b"long one\n");
+    assert_eq!(s.one()["event"], "accepted");
+    s.tx.send(Msg::Shutdown).unwrap();
+    s.gate.send(()).unwrap();
+    // run() returns although stdin is still open.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.handle.is_finished() {
+        assert!(Instant::now() < deadline, "kiosk did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let rest = s.finish();
+    assert!(rest.iter().all(|l| !l.contains("\"done\"")), "{rest:?}");
+}
