@@ -96,15 +96,18 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
     student, s_step = distill.load_student(out, "cpu")
     teacher, t_step = T.load_teacher(out, "cpu")
     ae = dm.load_ae(out, "cpu")
-    pr = np.load(os.path.join(out, "pairs.npz"))
-    fp = pr["fp"].tolist()
+    if hasattr(distill, "load_pairs"):
+        pr_noise, _, _, fp = distill.load_pairs(out)
+    else:  # a build started before pairs shards existed
+        pr = np.load(os.path.join(out, "pairs.npz"))
+        pr_noise, fp = pr["noise"], pr["fp"].tolist()
     guidance = guidance or fp[2]
     m = dict(
         params=dict(text_encoder=C.count_params(student.te), denoiser=C.count_params(student.unet),
                     decoder=C.count_params(ae.decoder), encoder_training_only=C.count_params(ae.encoder)),
         flops=flops.report(student.te, student.unet, ae.decoder),
         steps=dict(ae=C.load_ckpt(os.path.join(out, "ae.pt"))["step"], teacher=t_step, student=s_step,
-                   pairs=int(len(pr["noise"])), pair_teacher_steps=int(fp[1]), pair_guidance=float(fp[2])),
+                   pairs=int(len(pr_noise)), pair_teacher_steps=int(fp[1]), pair_guidance=float(fp[2])),
         latent=dict(shift=shift, scale=scale),
         export_check=C.read_json(os.path.join(odir, "export_check.json")),
     )

@@ -23,8 +23,10 @@ SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
 
 
-def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, log=None):
-    p = os.path.join(out, "pairs.npz")
+def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None):
+    """shard k > 0 writes pairs_k.npz with other seeds (run shards in parallel
+    processes; train() uses every pairs*.npz made by the same teacher)."""
+    p = os.path.join(out, "pairs.npz" if shard == 0 else f"pairs_{shard}.npz")
     teacher, tstep = T.load_teacher(out, device)
     data = dm.LatentData(out, device)
     fp = dict(teacher_step=tstep, steps=teacher_steps, guidance=guidance)
@@ -35,7 +37,7 @@ def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e
     x0 = have["x0"] if have is not None else np.zeros((0, 4, 16, 16), np.float32)
     ids = have["ids"] if have is not None else np.zeros((0, C.MAX_LEN), np.int64)
     t0 = time.time()
-    gen = torch.Generator().manual_seed(5000 + len(noise))
+    gen = torch.Generator().manual_seed(5000 + 1_000_003 * shard + len(noise))
     empty = torch.from_numpy(C.tokenize([""])).to(device)
     while len(noise) < n_pairs and (time.time() - t0) < minutes * 60:
         m = min(bs, n_pairs - len(noise))
@@ -49,15 +51,27 @@ def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e
         ids = np.concatenate([ids, tid.cpu().numpy()])
         np.savez(p + ".tmp.npz", noise=noise, x0=x0, ids=ids, fp=np.array([tstep, teacher_steps, guidance]))
         os.replace(p + ".tmp.npz", p)
-        C.log(log, stage="pairs", n=len(noise), of=n_pairs, s=round(time.time() - t0, 1))
+        C.log(log, stage="pairs", shard=shard, n=len(noise), of=n_pairs, s=round(time.time() - t0, 1))
     return fp
+
+
+def load_pairs(out):
+    """All pairs*.npz of OUT made by the teacher of pairs.npz."""
+    import glob
+    pr = np.load(os.path.join(out, "pairs.npz"))
+    fp = pr["fp"].tolist()
+    parts = [pr]
+    for f in sorted(glob.glob(os.path.join(out, "pairs_*.npz"))):
+        q = np.load(f)
+        if q["fp"].tolist() == fp:
+            parts.append(q)
+    cat = lambda k: torch.from_numpy(np.concatenate([q[k] for q in parts]))
+    return cat("noise"), cat("x0"), cat("ids"), fp
 
 
 def train(out, steps, minutes, device, bs=64, lr=2e-4, log=None):
     ck = os.path.join(out, "student.pt")
-    pr = np.load(os.path.join(out, "pairs.npz"))
-    noise, x0, ids = (torch.from_numpy(pr[k]) for k in ("noise", "x0", "ids"))
-    fp = pr["fp"].tolist()
+    noise, x0, ids, fp = load_pairs(out)
     model = dm.make_model(out).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     st = C.load_ckpt(ck)
@@ -129,10 +143,13 @@ if __name__ == "__main__":
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--shard", type=int, default=0, help="k > 0: only make pairs_k.npz (parallel helper)")
     a = ap.parse_args()
     dev = C.setup(a.device)
     lg = os.path.join(a.out, "log.jsonl")
-    make_pairs(a.out, a.pairs, a.teacher_steps, a.guidance, dev, minutes=a.pair_minutes, log=lg)
+    make_pairs(a.out, a.pairs, a.teacher_steps, a.guidance, dev, minutes=a.pair_minutes, shard=a.shard, log=lg)
+    if a.shard:
+        raise SystemExit
     train(a.out, a.steps, a.minutes, dev, log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)

@@ -110,27 +110,6 @@ def preview(out, ae, path, n=16, device="cpu"):
     return float((x - y).abs().mean())
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="runs/scenes")
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--minutes", type=float, default=1e9)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--preview", default="/tmp/ae_preview.png")
-    ap.add_argument("--decoder-ft-steps", type=int, default=0, help="then fine-tune the decoder alone")
-    a = ap.parse_args()
-    dev = C.setup(a.device)
-    lg = os.path.join(a.out, "log.jsonl")
-    if a.decoder_ft_steps:
-        finetune_decoder(a.out, a.decoder_ft_steps, a.minutes, dev, log=lg)
-        import dm
-        print("l1", preview(a.out, dm.load_ae(a.out, dev), a.preview, device=dev))
-        raise SystemExit
-    ae, step = train(a.out, a.steps, a.minutes, dev, log=lg)
-    print("l1", preview(a.out, ae, a.preview, device=dev))
-    encode(a.out, ae, step, dev, log=lg)
-
-
 def finetune_decoder(out, steps, minutes, device, bs=8, lr=3e-4, log=None):
     """Decoder-only fine-tuning on whole 128x128 images with the encoder
     frozen: the latents (and so the teacher/student) stay valid. Saved to
@@ -175,3 +154,24 @@ def finetune_decoder(out, steps, minutes, device, bs=8, lr=3e-4, log=None):
     C.save_ckpt(ck, dict(decoder=ae.decoder.state_dict(), opt=opt.state_dict(), step=step, ae_step=base["step"]))
     C.log(log, stage="decoder_ft", step=step, minutes=round((time.time() - t0) / 60, 2))
     return step
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="runs/scenes")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--minutes", type=float, default=1e9)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preview", default="/tmp/ae_preview.png")
+    ap.add_argument("--decoder-ft-steps", type=int, default=0, help="then fine-tune the decoder alone")
+    a = ap.parse_args()
+    dev = C.setup(a.device)
+    lg = os.path.join(a.out, "log.jsonl")
+    if a.decoder_ft_steps:
+        finetune_decoder(a.out, a.decoder_ft_steps, a.minutes, dev, log=lg)
+        import dm
+        print("l1", preview(a.out, dm.load_ae(a.out, dev), a.preview, device=dev))
+        raise SystemExit
+    ae, step = train(a.out, a.steps, a.minutes, dev, log=lg)
+    print("l1", preview(a.out, ae, a.preview, device=dev))
+    encode(a.out, ae, step, dev, log=lg)
