@@ -510,6 +510,16 @@ def main(argv=None):
             notes.append("BUNDLE/model-f32.toml missing: the 'student f32' rows run model.toml's files")
         f32_chain = OrtChain(bundle, bundle.toml_f32 or bundle.toml)
     tmp = tempfile.mkdtemp(prefix="edgepaint-eval-")
+    if "teacher" in rows:
+        st_path = os.path.join(a.runs, "latent_stats.json")
+        if os.path.exists(st_path):  # the teacher must share the bundle's autoencoder
+            with open(st_path) as f:
+                st = json.load(f)
+            dec = bundle.toml["decoder"]
+            if abs(st["scale"] - dec["scaling_factor"]) > 1e-6 or abs(st["shift"] - dec["shift_factor"]) > 1e-6:
+                notes.append(f"WARNING: {st_path} (scale {st['scale']:.6f}, shift {st['shift']:.6f}) differs from the "
+                             "bundle's decoder: the teacher comes from another factory run than the bundle")
+                log(notes[-1])
 
     results, timings = {}, {}
     for split in splits:
