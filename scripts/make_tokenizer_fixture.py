@@ -260,7 +260,11 @@ def write_hf(out_dir: str) -> None:
 
 
 def exhaustive(path: str) -> None:
-    """Every code point alone and between letters: cleaned text and BPE ids."""
+    """Every code point alone, between letters and doubled: cleaned text, BPE
+    ids, and whether the code point is assigned in this Python's Unicode
+    database (characters newer than that are cased and classified by
+    different Unicode versions in str.lower, the regex module and Rust, so
+    open_clip's own result for them depends on the Python version)."""
     mod = clip_tokenizer.module()
     tok = clip_tokenizer.tokenizer()
     rows = []
@@ -269,7 +273,8 @@ def exhaustive(path: str) -> None:
             continue
         c = chr(cp)
         for text in (c, f"a{c}b", f"{c}{c}."):
-            rows.append([text, mod._clean_lower(text), tok.encode(text)])
+            assigned = unicodedata.category(c) != "Cn"
+            rows.append([text, mod._clean_lower(text), tok.encode(text), assigned])
     with open(path, "w", encoding="utf-8") as f:
         json.dump(rows, f, ensure_ascii=False)
     print(f"wrote {len(rows)} rows to {path}")

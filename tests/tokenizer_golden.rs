@@ -238,7 +238,8 @@ fn small_synthetic_vocabulary() {
     std::fs::write(&vocab, serde_json::to_string(&map).unwrap()).unwrap();
     let hf = ClipTokenizer::from_files(&path, Some(&vocab), 6, 1001).unwrap();
     assert_eq!(hf.encode("low hello").ids, vec![1000, 513, 515, 75, 334, 1001]);
-    assert_eq!(hf.encode("<|startoftext|>").ids, vec![1000, 1000, 1001, 1001, 1001, 1001]);
+    // Typed special tokens: open_clip's spelling, whatever vocab.json calls them.
+    assert_eq!(hf.encode("<start_of_text>").ids, vec![1000, 1000, 1001, 1001, 1001, 1001]);
 
     // Errors: a merge whose result is not in vocab.json; missing files.
     map.remove("hel");
@@ -286,26 +287,37 @@ fn load_time() {
 }
 
 /// Every code point against open_clip: run
-/// `python scripts/make_tokenizer_fixture.py --exhaustive /tmp/tok.json`, then
-/// `EDGEPAINT_TOKENIZER_EXHAUSTIVE=/tmp/tok.json cargo test --release -- --ignored exhaustive`.
+/// `python scripts/make_tokenizer_fixture.py --out /tmp/x --exhaustive /tmp/tok.json`
+/// (about 10 minutes), then
+/// `EDGEPAINT_TOKENIZER_EXHAUSTIVE=/tmp/tok.json cargo test --release --test tokenizer_golden -- --ignored exhaustive`.
+/// Code points unassigned in Python's Unicode database (3.11: Unicode 14.0)
+/// are only counted: open_clip's result for them depends on the Python
+/// version (str.lower uses Python's tables, the regex module its own newer
+/// ones), and Rust's std/regex use Unicode 16. Last run: every assigned code
+/// point matched; 4687 newer ones (Unicode 15-17 additions) differ.
 #[test]
 #[ignore]
 fn exhaustive_code_points() {
     let path = std::env::var("EDGEPAINT_TOKENIZER_EXHAUSTIVE").expect("EDGEPAINT_TOKENIZER_EXHAUSTIVE");
-    let rows: Vec<(String, String, Vec<i64>)> =
+    let rows: Vec<(String, String, Vec<i64>, bool)> =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let tok = open_clip(77);
     let mut bad = Vec::new();
-    for (text, want_clean, want) in &rows {
+    let mut newer = 0;
+    for (text, want_clean, want, assigned) in &rows {
         let got_clean = clean::clean_lower(text);
         let got: Vec<i64> = tok.encode_ids(text).into_iter().map(i64::from).collect();
         if &got_clean != want_clean || &got != want {
+            if !assigned {
+                newer += 1;
+                continue;
+            }
             let cps: Vec<String> = text.chars().map(|c| format!("U+{:04X}", c as u32)).collect();
             bad.push(format!("{cps:?}: clean {got_clean:?} vs {want_clean:?}, ids {got:?} vs {want:?}"));
         }
     }
-    eprintln!("{} of {} rows differ", bad.len(), rows.len());
-    for b in bad.iter().take(200) {
+    eprintln!("{} of {} rows differ; {newer} more with code points unassigned in Python's Unicode", bad.len(), rows.len());
+    for b in &bad {
         eprintln!("{b}");
     }
     assert!(bad.is_empty());

@@ -9,6 +9,15 @@
 //! keeps the end token last. `tests/tokenizer_golden.rs` checks it id for id
 //! against the Python original (`scripts/make_tokenizer_fixture.py`).
 //!
+//! Unicode versions: open_clip's output for a character depends on the
+//! Python it runs on (`str.lower` uses Python's Unicode tables, 14.0 for
+//! 3.11; the `regex` module has its own newer ones); Rust's std and `regex`
+//! crate use Unicode 16. An exhaustive check of every code point (the
+//! ignored test `exhaustive_code_points`) matches open_clip on Python 3.11
+//! for every code point assigned in Unicode 14.0; the 4687 characters added
+//! since (Unicode 15-17, e.g. CJK extensions I and J) may tokenize
+//! differently.
+//!
 //! Why not the Hugging Face `tokenizers` crate: it needs a `tokenizer.json`
 //! that these bundles do not ship (open_clip's `.txt.gz`, or an SD export's
 //! `merges.txt` + `vocab.json`), it pulls heavy dependencies into a board
@@ -16,10 +25,11 @@
 
 pub mod clean;
 
-use std::collections::HashMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Mutex;
+
+use foldhash::HashMap;
 
 use regex::Regex;
 use thiserror::Error;
@@ -46,7 +56,8 @@ pub const CLIP_START_ID: i64 = 49406;
 /// End token id of the standard CLIP vocabulary.
 pub const CLIP_END_ID: i64 = 49407;
 
-/// Special token names: open_clip's, and Hugging Face's `vocab.json` ones.
+/// Special token names: open_clip's, and Hugging Face's `vocab.json` ones
+/// (only used to find the ids in a vocab.json).
 const OPEN_CLIP_SPECIALS: [&str; 2] = ["<start_of_text>", "<end_of_text>"];
 const HF_SPECIALS: [&str; 2] = ["<|startoftext|>", "<|endoftext|>"];
 
@@ -99,13 +110,27 @@ fn file_error(path: &Path, message: impl Into<String>) -> TokenizerError {
 }
 
 /// Read a file, gunzipping it when it starts with the gzip magic bytes.
-fn read_text(path: &Path) -> Result<String, TokenizerError> {
+/// With `max_lines`, stop after that many lines: open_clip's `.gz` holds
+/// 262k merges of which only the first 48894 are used, so this skips most
+/// of the decompression.
+fn read_text(path: &Path, max_lines: Option<usize>) -> Result<String, TokenizerError> {
     let raw = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| file_error(path, format!("gzip: {e}")))?;
+        let gz_err = |e: std::io::Error| file_error(path, format!("gzip: {e}"));
+        let mut reader = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(&raw[..]));
+        let mut out = Vec::with_capacity(raw.len());
+        match max_lines {
+            Some(n) => {
+                for _ in 0..n {
+                    if reader.read_until(b'\n', &mut out).map_err(gz_err)? == 0 {
+                        break;
+                    }
+                }
+            }
+            None => {
+                reader.read_to_end(&mut out).map_err(gz_err)?;
+            }
+        }
         out
     } else {
         raw
@@ -157,9 +182,10 @@ impl ClipTokenizer {
         max_length: usize,
         pad_id: i64,
     ) -> Result<Self, TokenizerError> {
-        let merges_text = read_text(merges)?;
+        // Header line + the merges used (a line more to see the file's end).
+        let merges_text = read_text(merges, Some(CLIP_NUM_MERGES + 2))?;
         let vocab_text = match vocab {
-            Some(p) => Some((p, read_text(p)?)),
+            Some(p) => Some((p, read_text(p, None)?)),
             None => None,
         };
         Self::from_strs(
@@ -200,7 +226,11 @@ impl ClipTokenizer {
                 vocab.extend(byte_chars.iter().map(|(_, c)| format!("{c}</w>")));
                 vocab.extend(merge_list.iter().map(|(a, b)| format!("{a}{b}")));
                 vocab.extend(OPEN_CLIP_SPECIALS.iter().map(|s| s.to_string()));
-                vocab.into_iter().enumerate().map(|(i, s)| (s, i as u32)).collect()
+                let mut map = HashMap::with_capacity_and_hasher(vocab.len(), Default::default());
+                for (i, s) in vocab.into_iter().enumerate() {
+                    map.insert(s, i as u32);
+                }
+                map
             }
         };
         let vocab_path = vocab.map(|(_, p)| p).unwrap_or(merges_path);
@@ -218,10 +248,14 @@ impl ClipTokenizer {
             byte_end_ids[*b as usize] = lookup(&format!("{c}</w>"))?;
         }
 
-        let mut merges = HashMap::with_capacity(merge_list.len());
+        let mut merges = HashMap::with_capacity_and_hasher(merge_list.len(), Default::default());
+        let mut joined = String::new();
         for (rank, (a, b)) in merge_list.iter().enumerate() {
             let key = (lookup(a)?, lookup(b)?);
-            let merged = lookup(&format!("{a}{b}"))?;
+            joined.clear();
+            joined.push_str(a);
+            joined.push_str(b);
+            let merged = lookup(&joined)?;
             // A later duplicate pair overwrites the rank, as in open_clip's
             // `dict(zip(merges, range(len(merges))))`.
             merges.insert(key, (rank as u32, merged));
@@ -239,6 +273,11 @@ impl ClipTokenizer {
         };
         let start_id = lookup(specials[0])?;
         let end_id = lookup(specials[1])?;
+        // The text forms that the pre-tokenizer turns into these ids are
+        // always open_clip's, whatever the vocabulary file calls them, so a
+        // Hugging Face export tokenizes every prompt exactly as open_clip
+        // (and so as training) does.
+        let special_names = OPEN_CLIP_SPECIALS;
 
         // open_clip: special + r"""|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
         // with re.IGNORECASE. Case-insensitivity only matters for the literal
@@ -248,7 +287,7 @@ impl ClipTokenizer {
         // none of them, so it is silently dropped; Rust's (?i) would put it
         // in \p{L} instead, so the classes are written without (?i) and U+0345
         // is excluded explicitly (checked over all code points against Python).
-        let special_alts = specials.iter().map(|s| regex::escape(s)).collect::<Vec<_>>().join("|");
+        let special_alts = special_names.iter().map(|s| regex::escape(s)).collect::<Vec<_>>().join("|");
         let pattern = Regex::new(&format!(
             r"(?i:{special_alts}|'s|'t|'re|'ve|'m|'ll|'d)|\p{{L}}+|\p{{N}}|[^\s\p{{L}}\p{{N}}\x{{345}}]+"
         ))
@@ -261,11 +300,11 @@ impl ClipTokenizer {
             byte_end_ids,
             start_id,
             end_id,
-            special_names: specials.map(String::from),
+            special_names: special_names.map(String::from),
             pattern,
             max_length,
             pad_id,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::default()),
         })
     }
 
