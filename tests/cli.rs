@@ -313,3 +313,53 @@ fn info_describes_the_bundle() {
     assert!(out.contains("model:       tiny-flow"), "{out}");
     assert!(out.contains("steps 1, 2, 4 (default 4)"), "{out}");
 }
+
+#[test]
+fn latents_file_reproduces_the_reference_run() {
+    // reference.json's first case: diffusers + onnxruntime from noise0.npy.
+    let bundle = flow_bundle();
+    let reference = common::read_json(&bundle.join("reference.json"));
+    let case = &reference["cases"][0];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("latents.png");
+    let o = edgepaint([
+        OsStr::new("generate"),
+        OsStr::new(case["prompt"].as_str().unwrap()),
+        OsStr::new("--latents"),
+        bundle.join("noise0.npy").as_os_str(),
+        OsStr::new("--model"),
+        bundle.as_os_str(),
+        OsStr::new("--output"),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let image = edgepaint::image_out::read_png(&std::fs::read(&out).unwrap()).unwrap();
+    let expected = edgepaint::image_out::RgbImage::from_chw(&common::floats(&case["image"]), 64, 64, [-1.0, 1.0]);
+    let worst = image.pixels.iter().zip(&expected.pixels).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+    assert!(worst <= 1, "differs from the reference by {worst} levels");
+}
+
+#[test]
+fn latents_of_the_wrong_shape_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("bad.npy");
+    // A valid .npy of shape (1, 4, 4, 4) float32: header padded to 64 bytes.
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4, 4, 4), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<width$}\n", width = 64 - 10 - 1);
+    bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(padded.as_bytes());
+    bytes.extend(std::iter::repeat(0u8).take(64 * 4));
+    std::fs::write(&npy, bytes).unwrap();
+    let o = edgepaint([
+        OsStr::new("generate"),
+        OsStr::new("a house"),
+        OsStr::new("--latents"),
+        npy.as_os_str(),
+        OsStr::new("--model"),
+        flow_bundle().as_os_str(),
+        OsStr::new("--output"),
+        dir.path().join("x.png").as_os_str(),
+    ]);
+    assert_error(&o, "initial latents have shape [1, 4, 4, 4], the model needs [1, 4, 8, 8]");
+}
