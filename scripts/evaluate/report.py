@@ -492,7 +492,20 @@ def main(argv=None):
     if guidance is None:
         pp = os.path.join(a.runs, "pairs.npz")
         guidance = float(np.load(pp)["fp"][2]) if os.path.exists(pp) else 3.0
+    pairs_teacher_step = None
+    pp = os.path.join(a.runs, "pairs.npz")
+    if os.path.exists(pp):
+        pairs_teacher_step = int(np.load(pp)["fp"][0])
     rows = row_table(rows_req, a.teacher_steps, guidance)
+
+    def teacher_meta(meta, extra):
+        if "step" not in meta["label"]:
+            meta["label"] = meta["label"].replace("teacher f32", f"teacher f32 (step {extra['teacher_step']})")
+        if pairs_teacher_step is not None and pairs_teacher_step != extra["teacher_step"]:
+            note = (f"WARNING: the teacher checkpoint is at step {extra['teacher_step']}, the student was "
+                    f"distilled from its step {pairs_teacher_step} ({a.runs}/pairs.npz)")
+            if note not in notes:
+                notes.append(note)
     if bundle.toml_f32 is None:
         for meta in rows.values():
             meta["label"] = meta["label"].replace("model-f32.toml", "model.toml: no model-f32.toml")
@@ -563,8 +576,8 @@ def main(argv=None):
                 if str(c["key"]) == key:
                     log(f"  {split:8s} {rid:16s} (cached)")
                     extra = json.loads(str(c["extra"]))
-                    if rid == "teacher" and "teacher_step" in extra and "step" not in meta["label"]:
-                        meta["label"] = meta["label"].replace("teacher f32", f"teacher f32 (step {extra['teacher_step']})")
+                    if rid == "teacher":
+                        teacher_meta(meta, extra)
                     score(rid, c["images"], extra)
                     continue
             t0 = time.time()
@@ -592,8 +605,7 @@ def main(argv=None):
                 imgs, extra = teacher_images(a.runs, caps, noises, a.teacher_steps, guidance, f32_chain.decode, log=log)
                 extra["seconds_per_image"] = (time.time() - t0) / a.n
                 extra["note"] = "batched (50) torch, 2 UNet evaluations per step"
-                if "step" not in meta["label"]:
-                    meta["label"] = meta["label"].replace("teacher f32", f"teacher f32 (step {extra['teacher_step']})")
+                teacher_meta(meta, extra)
             elif rid == "renderer":
                 imgs = real
             elif rid == "renderer-reseed":
