@@ -3,6 +3,8 @@
 //! atomic writes before `done`, shutdown.
 
 use edgepaint::board::Board;
+use edgepaint::display::png::PngDisplay;
+use edgepaint::display::Display;
 use edgepaint::image_out::RgbImage;
 use edgepaint::kiosk::{Kiosk, ModelInfo, Msg, Painter};
 use edgepaint::pipeline::{Generated, PipelineError, Progress, Request, Timings};
@@ -76,6 +78,10 @@ struct Session {
 
 impl Session {
     fn start(board_extra: &str, gated: bool) -> Session {
+        Session::with_display(board_extra, gated, None)
+    }
+
+    fn with_display(board_extra: &str, gated: bool, display: Option<Box<dyn Display>>) -> Session {
         let out = tempfile::tempdir().unwrap();
         let text = format!(
             "name = \"test\"\n[output]\ndir = {:?}\n{board_extra}\n[[preset]]\nprompt = \"a boat\"\nseed = 5\n",
@@ -84,7 +90,7 @@ impl Session {
         let board = Board::parse(&text, "test.toml").unwrap();
         let (gate, gate_rx) = channel();
         let painter = FakePainter { gate: gated.then_some(gate_rx) };
-        let mut kiosk = Kiosk::new(&board, Box::new(painter), None).unwrap();
+        let mut kiosk = Kiosk::new(&board, Box::new(painter), display).unwrap();
         let (reader, input) = std::io::pipe().unwrap();
         let replies = Replies::default();
         kiosk.add_source("test", reader, Box::new(replies.clone()));
@@ -258,6 +264,9 @@ fn shutdown_stops_a_running_generation() {
     s.send(b"long one\n");
     assert_eq!(s.one()["event"], "accepted");
     s.tx.send(Msg::Shutdown).unwrap();
+    // Give the kiosk time to take the message, then let one step finish: the
+    // generation must stop there (a second step would wait forever).
+    std::thread::sleep(Duration::from_millis(300));
     s.gate.send(()).unwrap();
     // run() returns although stdin is still open.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -267,4 +276,36 @@ fn shutdown_stops_a_running_generation() {
     }
     let rest = s.finish();
     assert!(rest.iter().all(|l| !l.contains("\"done\"")), "{rest:?}");
+}
+
+#[test]
+fn attract_mode_cycles_presets_when_idle() {
+    let mut s = Session::start("[attract]\nidle_minutes = 0.001\ninterval_seconds = 0.1\n", false);
+    s.one();
+    // Nobody says anything: the kiosk starts its preset by itself, for everyone.
+    let r = s.next(4);
+    assert_eq!(r[0], json!({"event": "accepted", "id": 1, "prompt": "a boat", "seed": 5, "steps": 2, "position": 0}));
+    assert_eq!(r[3]["event"], "done");
+    assert!(s.finish().iter().all(|l| !l.contains("error")));
+}
+
+#[test]
+fn png_display_gets_a_frame_per_step() {
+    let frames = tempfile::tempdir().unwrap();
+    let display = PngDisplay::new(frames.path().to_path_buf(), 240, 240, false).unwrap();
+    let mut s = Session::with_display("", false, Some(Box::new(display)));
+    s.one();
+    let count = || {
+        let names = std::fs::read_dir(frames.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap());
+        names.filter(|n| n.starts_with("frame-")).count()
+    };
+    assert_eq!(count(), 1, "the idle screen");
+    s.send(b"/steps 4\na lighthouse\n");
+    let r = s.next(7);
+    assert_eq!(r[6]["event"], "done");
+    // Start of the generation, one per step, the result.
+    assert_eq!(count(), 1 + 1 + 4 + 1);
+    let frame = |n: usize| std::fs::read(frames.path().join(format!("frame-{n:06}.png"))).unwrap();
+    assert_ne!(frame(3), frame(4), "the progress bar advanced");
+    s.finish();
 }

@@ -82,7 +82,9 @@ impl FbDisplay {
         if geometry.format.bpp != 16 && geometry.format.bpp != 32 {
             return Err(fail(format!("{} bits per pixel is not supported (16 or 32)", geometry.format.bpp)));
         }
-        let buf = vec![0; (geometry.line_length * geometry.height) as usize];
+        let mut buf = vec![0; (geometry.line_length * geometry.height) as usize];
+        // Start from what is there, so the padding after each row is kept as it was.
+        let _ = file.read_at(&mut buf, 0);
         Ok(FbDisplay { file, device, geometry, buf })
     }
 

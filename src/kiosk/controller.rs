@@ -127,8 +127,8 @@ impl Controller {
             presets: self.presets.iter().map(|p| p.label().to_string()).collect(),
             queue_capacity: self.capacity,
         };
-        self.send(Target::All, &ready);
         self.redraw();
+        self.send(Target::All, &ready);
     }
 
     /// Cancel what runs, drop what waits, close the worker's job channel.
@@ -314,21 +314,22 @@ impl Controller {
         let (id, to) = (running.id, running.to);
         match event {
             WorkerEvent::Progress { id: eid, step, of } if eid == id => {
-                self.send(to, &Event::Progress { id, step, of });
                 self.screen.progress = Some((step, of));
                 self.screen.status = format!("generating {step}/{of}");
                 self.redraw();
+                self.send(to, &Event::Progress { id, step, of });
             }
             WorkerEvent::Done { id: eid, ms, seed, path, sha256, image } if eid == id => {
                 let prompt = self.current.take().map(|r| r.prompt);
                 self.generated += 1;
                 self.last_done = Some(id);
-                self.send(to, &Event::Done { id, ms, seed, path: path.display().to_string(), sha256 });
+                // On screen first, then announced: whoever gets `done` sees the picture.
                 self.screen.image = Some(image);
                 self.screen.prompt = prompt;
                 self.screen.progress = None;
                 self.screen.status = format!("ready - #{id}, seed {seed}, {:.1} s", ms as f64 / 1000.0);
                 self.redraw();
+                self.send(to, &Event::Done { id, ms, seed, path: path.display().to_string(), sha256 });
             }
             WorkerEvent::Cancelled { id: eid } if eid == id => {
                 let by = self.current.take().and_then(|r| r.cancelled_by);
