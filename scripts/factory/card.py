@@ -131,9 +131,14 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
             torch_gen(teacher, ae, shift, scale, teacher_steps, guidance), n_eval)
         fid["student_f32_4step_train_split"] = fidelity(onnx_gen(odir, shift, scale, f32, 4), n_eval, "train")
         m["fidelity_heldout"] = fid
+    else:  # keep the fidelity measured for these same weights by an earlier run, if any
+        old = C.read_json(os.path.join(out, "measurements.json"), {})
+        if old.get("steps") == m["steps"] and old.get("fidelity_heldout"):
+            m["fidelity_heldout"] = old["fidelity_heldout"]
     report = C.read_json(os.path.join(out, "build_report.json"), {})
     m["wall_minutes"] = report.get("stage_minutes", {})
     m["command"] = report.get("command", "python3 scripts/factory/build.py --out runs/scenes")
+    m["notes"] = report.get("notes", [])
     C.write_json(os.path.join(out, "measurements.json"), m)
     variants = {"model.toml": files,
                 "model-f32.toml": {k: f"{k}.onnx" for k in files}}

@@ -110,6 +110,7 @@ No further held-out set.
 Exact command (from nothing; resumable, every stage checkpoints under
 runs/scenes/): `{m['command']}`
 
+{"How this build was actually run:" + chr(10) + chr(10) + chr(10).join("- " + n for n in m.get("notes", [])) + chr(10) if m.get("notes") else ""}
 Measured wall time per stage (minutes, on a shared 2-core CPU, no GPU):
 
 | stage | minutes |

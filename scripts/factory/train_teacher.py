@@ -21,7 +21,20 @@ def sample_sigma(bs, gen, device):
     return s.clamp(1e-3, 1.0).to(device)
 
 
-def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, log=None):
+def detail_weight(x0, alpha):
+    """Per-latent-cell loss weight 1 + alpha * local detail (|x0 - 3x3 mean|,
+    normalised to mean 1 over the batch): small things (sun, moon, objects,
+    cloud and mountain edges) cover few cells and would otherwise be a tiny
+    part of the loss."""
+    if alpha <= 0:
+        return None
+    blur = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x0, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    d = (x0 - blur).abs().mean(1, keepdim=True)
+    d = d / (d.mean() + 1e-6)
+    return 1 + alpha * d.clamp(max=4.0)
+
+
+def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0, log=None):
     ck = os.path.join(out, "teacher.pt")
     data = dm.LatentData(out, device)
     model = dm.make_model(out).to(device)
@@ -50,7 +63,9 @@ def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, log=None):
         s = sample_sigma(bs, gen, device)
         xt = (1 - s)[:, None, None, None] * x0 + s[:, None, None, None] * eps
         v = model(xt, s * 1000.0, ids)
-        loss = (v - (eps - x0)).pow(2).mean()
+        err = (v - (eps - x0)).pow(2)
+        w = detail_weight(x0, detail)
+        loss = err.mean() if w is None else (err * w).mean() / w.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -88,9 +103,10 @@ if __name__ == "__main__":
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--preview", default="/tmp/teacher_preview.png")
     ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--detail", type=float, default=2.0, help="detail loss weight alpha (0: plain MSE)")
     a = ap.parse_args()
     dev = C.setup(a.device)
-    train(a.out, a.steps, a.minutes, dev, bs=a.bs, log=os.path.join(a.out, "log.jsonl"))
+    train(a.out, a.steps, a.minutes, dev, bs=a.bs, detail=a.detail, log=os.path.join(a.out, "log.jsonl"))
     m, _ = load_teacher(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)
