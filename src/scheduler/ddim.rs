@@ -75,18 +75,6 @@ impl Scheduler for DdimScheduler {
         &self.timesteps
     }
 
-    fn init_noise_sigma(&self) -> f32 {
-        1.0
-    }
-
-    fn model_input_scale(&self, _i: usize) -> f32 {
-        1.0
-    }
-
-    fn needs_noise(&self, _i: usize) -> bool {
-        false
-    }
-
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32> {
         check::step_args("ddim", self.timesteps.len(), i, model_output, sample, noise, false);
         let c = self.coefs[i];

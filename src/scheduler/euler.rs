@@ -81,10 +81,6 @@ impl Scheduler for EulerScheduler {
         (1.0 / (s * s + 1.0).sqrt()) as f32
     }
 
-    fn needs_noise(&self, _i: usize) -> bool {
-        false
-    }
-
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32> {
         check::step_args("euler", self.timesteps.len(), i, model_output, sample, noise, false);
         let sigma = f64::from(self.sigmas[i]);

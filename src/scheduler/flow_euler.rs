@@ -43,18 +43,6 @@ impl Scheduler for FlowEulerScheduler {
         &self.timesteps
     }
 
-    fn init_noise_sigma(&self) -> f32 {
-        1.0
-    }
-
-    fn model_input_scale(&self, _i: usize) -> f32 {
-        1.0
-    }
-
-    fn needs_noise(&self, _i: usize) -> bool {
-        false
-    }
-
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32> {
         check::step_args("flow-euler", self.timesteps.len(), i, model_output, sample, noise, false);
         // diffusers: dt = sigma_next - sigma in float32.

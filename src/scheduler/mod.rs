@@ -93,11 +93,18 @@ pub trait Scheduler: Send {
     /// The model timestep value fed to the denoiser at each step.
     fn timesteps(&self) -> &[f32];
     /// Multiplier applied to the initial N(0,1) noise.
-    fn init_noise_sigma(&self) -> f32;
+    /// (1 unless the sampler works in sigma space, as Euler does.)
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
     /// Multiplier applied to the latents before the denoiser call of step `i`.
-    fn model_input_scale(&self, i: usize) -> f32;
+    fn model_input_scale(&self, _i: usize) -> f32 {
+        1.0
+    }
     /// Whether `step(i, ..)` consumes fresh noise (stochastic samplers such as LCM).
-    fn needs_noise(&self, i: usize) -> bool;
+    fn needs_noise(&self, _i: usize) -> bool {
+        false
+    }
     /// Advance from step `i`: returns the latents for step `i + 1` (after the
     /// last step: the final clean latents). `noise` is N(0,1) of the same length
     /// when `needs_noise(i)`, empty otherwise.
