@@ -214,3 +214,25 @@ fn read_line(reader: &mut BufReader<std::fs::File>, timeout: Duration) -> Value 
         assert!(Instant::now() < deadline, "no reply within {timeout:?}; got {:?}", String::from_utf8_lossy(&line));
     }
 }
+
+#[test]
+fn bad_board_or_options_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"bad\"\n[queue]\ncapacity = 0\n").unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_edgepaint")).arg("kiosk").args(args).stdin(Stdio::null()).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (code, err) = run(&["--board".as_ref(), bad.as_os_str()]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err, format!("error: board file {}: queue.capacity: must be at least 1\n", bad.display()));
+    let (code, err) = run(&["--board".as_ref(), board().as_os_str(), "--display".as_ref(), "vga:1".as_ref()]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err, "error: --display must be png:DIR, fb:PATH or none (got \"vga:1\")\n");
+    let (code, err) =
+        run(&["--board".as_ref(), board().as_os_str(), "--model".as_ref(), fixture("bundles/tiny-flow").as_os_str(),
+              "--display".as_ref(), "none".as_ref(), "--serial".as_ref(), dir.path().join("ttyNONE").as_os_str()]);
+    assert_eq!(code, Some(2));
+    assert!(err.starts_with("error: serial device ") && err.ends_with("No such file or directory (os error 2)\n"), "{err}");
+}

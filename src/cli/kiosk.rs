@@ -28,6 +28,15 @@ pub struct KioskArgs {
     /// Do not read stdin (e.g. under systemd).
     #[arg(long)]
     pub no_stdin: bool,
+    /// Read stdin even if the board file says not to.
+    #[arg(long, conflicts_with = "no_stdin")]
+    pub stdin: bool,
+    /// Ignore the board's serial line (to try a board file on a desktop).
+    #[arg(long, conflicts_with = "serial")]
+    pub no_serial: bool,
+    /// Ignore the board's buttons (to try a board file on a desktop).
+    #[arg(long)]
+    pub no_buttons: bool,
     #[command(flatten)]
     pub model: ModelArg,
 }
@@ -41,14 +50,15 @@ pub fn run(args: KioskArgs) -> Result<()> {
     let signals = SigSet::from_iter([Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]);
     signals.thread_block().context("cannot block signals")?;
 
-    let dir = locate(args.model.model.as_deref().or(board.model.dir.as_deref()));
-    let pipeline = Pipeline::load(&dir, Options { low_memory: board.model.low_memory })
-        .with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
+    // Devices first: a wrong path fails at once, not after loading the model.
     let display = crate::display::open(&board.display)?;
     let serial = match &board.serial {
         Some(s) => Some((s.device.clone(), crate::input::serial::Reconnecting::open(&s.device, s.baud)?)),
         None => None,
     };
+    let dir = locate(args.model.model.as_deref().or(board.model.dir.as_deref()));
+    let pipeline = Pipeline::load(&dir, Options { low_memory: board.model.low_memory })
+        .with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
 
     let mut kiosk = Kiosk::new(&board, Box::new(pipeline), display)?;
     let tx = kiosk.sender();
@@ -58,7 +68,7 @@ pub fn run(args: KioskArgs) -> Result<()> {
             let _ = tx.send(Msg::Shutdown);
         }
     })?;
-    if board.stdin.enabled && !args.no_stdin {
+    if (board.stdin.enabled || args.stdin) && !args.no_stdin {
         kiosk.add_source("stdin", std::io::stdin(), Box::new(std::io::stdout()));
     }
     if let Some((device, (reader, writer))) = serial {
@@ -81,6 +91,12 @@ fn apply_overrides(board: &mut Board, args: &KioskArgs) -> Result<()> {
     if let Some(dev) = &args.serial {
         let baud = board.serial.as_ref().map_or(115_200, |s| s.baud);
         board.serial = Some(SerialConfig { device: dev.clone(), baud });
+    }
+    if args.no_serial {
+        board.serial = None;
+    }
+    if args.no_buttons {
+        board.button.clear();
     }
     if let Some(out) = &args.output {
         board.output.dir = out.clone();
