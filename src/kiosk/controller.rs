@@ -2,6 +2,7 @@
 //! presses and worker reports into jobs, replies and screen updates.
 
 use super::protocol::{parse, Command, ErrorCode, Event, ProtocolError, Rating, HELP};
+use super::outputs::{Outputs, Target};
 use super::store::ImageStore;
 use super::worker::{Job, ModelInfo, WorkerEvent};
 use super::{Msg, SourceId};
@@ -21,20 +22,6 @@ pub enum Flow {
     Stop,
 }
 
-/// Who hears about a request: the source that sent it, or every output
-/// (button presses, attract mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    One(SourceId),
-    All,
-}
-
-struct Output {
-    name: String,
-    writer: Option<Box<dyn Write + Send>>,
-    failing: bool,
-}
-
 struct Running {
     id: u64,
     to: Target,
@@ -52,7 +39,7 @@ pub struct Controller {
     info: ModelInfo,
     store: ImageStore,
     jobs: Option<Sender<Job>>,
-    outputs: Vec<Output>,
+    outputs: Outputs,
     queue: VecDeque<(Job, Target)>,
     current: Option<Running>,
     seed: Option<u64>,
@@ -91,7 +78,7 @@ impl Controller {
             info,
             store,
             jobs: Some(jobs),
-            outputs: Vec::new(),
+            outputs: Outputs::default(),
             queue: VecDeque::new(),
             current: None,
             seed: None,
@@ -108,12 +95,11 @@ impl Controller {
     }
 
     pub fn add_output(&mut self, name: &str, writer: Box<dyn Write + Send>) -> SourceId {
-        self.outputs.push(Output { name: name.to_string(), writer: Some(writer), failing: false });
-        self.outputs.len() - 1
+        self.outputs.add(name, writer)
     }
 
     pub fn output_name(&self, source: SourceId) -> &str {
-        self.outputs.get(source).map(|o| o.name.as_str()).unwrap_or("?")
+        self.outputs.name(source)
     }
 
     /// Say `ready` everywhere and draw the idle screen.
@@ -384,22 +370,7 @@ impl Controller {
     }
 
     fn send(&mut self, to: Target, event: &Event) {
-        let line = event.to_line();
-        for (i, out) in self.outputs.iter_mut().enumerate() {
-            if to != Target::All && to != Target::One(i) {
-                continue;
-            }
-            if let Some(w) = &mut out.writer {
-                match w.write_all(line.as_bytes()).and_then(|_| w.flush()) {
-                    Ok(()) => out.failing = false,
-                    // Say it once per outage; the output may come back (a serial line).
-                    Err(e) if !std::mem::replace(&mut out.failing, true) => {
-                        log::warn!("cannot write to {}: {e}", out.name)
-                    }
-                    Err(_) => {}
-                }
-            }
-        }
+        self.outputs.send(to, event);
     }
 
     fn redraw(&mut self) {

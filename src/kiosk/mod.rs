@@ -6,6 +6,7 @@
 
 mod controller;
 pub mod lines;
+mod outputs;
 pub mod protocol;
 pub mod store;
 pub mod worker;
