@@ -103,3 +103,24 @@ fn a_button_bound_to_a_missing_preset_is_refused() {
     let e = Board::parse(&text, "buttons.toml").unwrap_err().to_string();
     assert_eq!(e, "board file buttons.toml: button[0].preset: must be 1..=2 (the [[preset]] entries, counted from 1)");
 }
+
+/// On a board with a button: EDGEPAINT_TEST_GPIO_CHIP=/dev/gpiochip0
+/// EDGEPAINT_TEST_GPIO_LINE=5 (or a line name) cargo test -- --ignored real_button
+/// and press the button within 30 s.
+#[test]
+#[ignore = "needs a GPIO chip and a button"]
+fn real_button() {
+    use edgepaint::board::{ButtonConfig, ButtonsConfig, LineRef};
+    use edgepaint::input::gpio::GpioButtons;
+    let chip = std::env::var("EDGEPAINT_TEST_GPIO_CHIP").unwrap_or_else(|_| "/dev/gpiochip0".into());
+    let line = std::env::var("EDGEPAINT_TEST_GPIO_LINE").expect("set EDGEPAINT_TEST_GPIO_LINE");
+    let line = line.parse().map(LineRef::Number).unwrap_or(LineRef::Name(line));
+    let config = ButtonsConfig { chip: chip.into(), ..ButtonsConfig::default() };
+    let buttons = vec![ButtonConfig { line, action: ButtonAction::RateUp, preset: None }];
+    let source = GpioButtons::open(&config, &buttons).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || run(Box::new(source), &buttons, Duration::from_millis(30), tx));
+    eprintln!("press the button");
+    let msg = rx.recv_timeout(Duration::from_secs(30)).expect("no press within 30 s");
+    assert!(matches!(msg, Msg::Button { action: ButtonAction::RateUp, .. }));
+}

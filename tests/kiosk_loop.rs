@@ -309,3 +309,38 @@ fn png_display_gets_a_frame_per_step() {
     assert_ne!(frame(3), frame(4), "the progress bar advanced");
     s.finish();
 }
+
+/// A screen that works for `ok` frames, then fails (unplugged).
+struct FlakyDisplay {
+    ok: usize,
+}
+
+impl Display for FlakyDisplay {
+    fn size(&self) -> (u32, u32) {
+        (240, 240)
+    }
+    fn show(&mut self, _frame: &edgepaint::display::Frame) -> Result<(), edgepaint::display::DisplayError> {
+        if self.ok == 0 {
+            return Err(edgepaint::display::DisplayError::device("/dev/fake", "gone"));
+        }
+        self.ok -= 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_display_that_fails_is_reported_once_and_the_kiosk_goes_on() {
+    let mut s = Session::with_display("", false, Some(Box::new(FlakyDisplay { ok: 2 })));
+    s.one();
+    s.send(b"/seed 3\nfirst\n");
+    assert_eq!(s.one()["event"], "status");
+    let r = s.next(5);
+    let events: Vec<&str> = r.iter().map(|v| v["event"].as_str().unwrap()).collect();
+    // Idle screen and the generation's first frame are shown, step 1's is not.
+    assert_eq!(events, ["accepted", "error", "progress", "progress", "done"]);
+    assert_eq!(r[1], json!({"event": "error", "code": "display", "message": "display /dev/fake: gone"}));
+    s.send(b"second\n");
+    let r = s.next(4);
+    assert_eq!(r[3]["event"], "done", "{r:?}");
+    assert!(s.finish().is_empty());
+}
