@@ -186,7 +186,8 @@ impl Board {
             }
         }
         if let Some(a) = &self.attract {
-            if !(a.idle_minutes > 0.0) || !(a.interval_seconds > 0.0) {
+            let positive = |v: f64| v.is_finite() && v > 0.0;
+            if !positive(a.idle_minutes) || !positive(a.interval_seconds) {
                 return err("attract", "idle_minutes and interval_seconds must be positive");
             }
             if self.presets.is_empty() {
