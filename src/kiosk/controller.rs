@@ -129,6 +129,10 @@ impl Controller {
         self.redraw();
     }
 
+    pub fn has_attract(&self) -> bool {
+        self.attract.is_some()
+    }
+
     pub fn is_idle(&self) -> bool {
         self.current.is_none() && self.queue.is_empty()
     }

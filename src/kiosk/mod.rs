@@ -101,13 +101,17 @@ impl Kiosk {
         self.open_inputs += 1;
     }
 
-    /// Serve until [`Msg::Shutdown`], or until every input has closed and
-    /// the queue is empty. Returns once the worker thread has stopped.
+    /// Serve until [`Msg::Shutdown`], or (without attract mode) until every
+    /// input has closed and the queue is empty. Returns once the worker
+    /// thread has stopped.
     pub fn run(self) -> Result<(), KioskError> {
         let Kiosk { tx, rx, mut controller, worker, mut open_inputs } = self;
         drop(tx);
         controller.start();
-        let mut draining = open_inputs == 0;
+        // With attract mode the kiosk has something to do without any input
+        // (an exhibit that only cycles its presets): it runs until stopped.
+        let forever = controller.has_attract();
+        let mut draining = open_inputs == 0 && !forever;
         loop {
             let msg = match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(m) => m,
@@ -122,7 +126,7 @@ impl Kiosk {
                     log::warn!("input {} failed: {e}", controller.output_name(*source));
                 }
                 open_inputs = open_inputs.saturating_sub(1);
-                draining = open_inputs == 0;
+                draining = open_inputs == 0 && !forever;
             }
             if controller.handle(msg) == Flow::Stop {
                 break;
