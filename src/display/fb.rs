@@ -40,6 +40,8 @@ pub struct FbGeometry {
     /// Bytes from one row to the next (≥ width × bpp / 8).
     pub line_length: u32,
     pub format: PixelFormat,
+    /// Where the visible area starts in the framebuffer memory (panning), in bytes.
+    pub offset: u64,
 }
 
 pub struct FbDisplay {
@@ -77,14 +79,14 @@ impl FbDisplay {
             if line_length < width * format.bpp / 8 {
                 return Err(fail(format!("line_length {line_length} is shorter than a row of {width} pixels")));
             }
-            FbGeometry { width, height, line_length, format }
+            FbGeometry { width, height, line_length, format, offset: 0 }
         };
         if geometry.format.bpp != 16 && geometry.format.bpp != 32 {
             return Err(fail(format!("{} bits per pixel is not supported (16 or 32)", geometry.format.bpp)));
         }
         let mut buf = vec![0; (geometry.line_length * geometry.height) as usize];
         // Start from what is there, so the padding after each row is kept as it was.
-        let _ = file.read_at(&mut buf, 0);
+        let _ = file.read_at(&mut buf, geometry.offset);
         Ok(FbDisplay { file, device, geometry, buf })
     }
 
@@ -113,7 +115,7 @@ impl Display for FbDisplay {
 
     fn show(&mut self, frame: &Frame) -> Result<(), DisplayError> {
         encode(frame, &self.geometry, &mut self.buf);
-        self.file.write_all_at(&self.buf, 0).map_err(|e| DisplayError::device(&self.device, e))
+        self.file.write_all_at(&self.buf, self.geometry.offset).map_err(|e| DisplayError::device(&self.device, e))
     }
 }
 
@@ -150,7 +152,8 @@ mod ioctl {
         height: u32,
         width: u32,
         accel_flags: u32,
-        timing: [u32; 7],
+        /// pixclock, left/right/upper/lower margin, hsync/vsync length, sync.
+        timing: [u32; 8],
         vmode: u32,
         rotate: u32,
         colorspace: u32,
@@ -176,6 +179,9 @@ mod ioctl {
         reserved: [u16; 2],
     }
 
+    // linux/fb.h: struct fb_var_screeninfo is 160 bytes on every architecture.
+    const _: () = assert!(std::mem::size_of::<VarScreeninfo>() == 160);
+
     nix::ioctl_read_bad!(get_var, 0x4600, VarScreeninfo);
     nix::ioctl_read_bad!(get_fix, 0x4602, FixScreeninfo);
 
@@ -194,6 +200,7 @@ mod ioctl {
             height: var.yres,
             line_length: fix.line_length,
             format: PixelFormat { bpp: var.bits_per_pixel, red: f(var.red), green: f(var.green), blue: f(var.blue) },
+            offset: var.yoffset as u64 * fix.line_length as u64 + (var.xoffset * var.bits_per_pixel / 8) as u64,
         })
     }
 }
