@@ -56,6 +56,10 @@ pub fn run(args: KioskArgs) -> Result<()> {
         Some(s) => Some((s.device.clone(), crate::input::serial::Reconnecting::open(&s.device, s.baud)?)),
         None => None,
     };
+    let buttons = match board.button.is_empty() {
+        true => None,
+        false => Some(crate::input::gpio::GpioButtons::open(&board.buttons, &board.button)?),
+    };
     let dir = locate(args.model.model.as_deref().or(board.model.dir.as_deref()));
     let pipeline = Pipeline::load(&dir, Options { low_memory: board.model.low_memory })
         .with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
@@ -74,8 +78,7 @@ pub fn run(args: KioskArgs) -> Result<()> {
     if let Some((device, (reader, writer))) = serial {
         kiosk.add_source(&device.display().to_string(), reader, Box::new(writer));
     }
-    if !board.button.is_empty() {
-        let source = crate::input::gpio::GpioButtons::open(&board.buttons, &board.button)?;
+    if let Some(source) = buttons {
         let (buttons, debounce, tx) =
             (board.button.clone(), Duration::from_millis(board.buttons.debounce_ms), kiosk.sender());
         std::thread::Builder::new()
