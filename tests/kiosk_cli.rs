@@ -161,6 +161,11 @@ fn serial_session_over_a_pty() {
     exchange(&mut writer, &mut reader, b"/rate down\n", &[json!({"event": "rated", "id": 1, "rating": "down"})]);
     exchange(&mut writer, &mut reader, b"/status\n", &[json!({"event": "status", "state": "idle", "queue": 0, "seed": null, "steps": 1, "generated": 1})]);
 
+    // The other end goes away (a cable pulled): the kiosk waits for it to
+    // come back instead of exiting.
+    drop(writer);
+    drop(reader);
+    std::thread::sleep(Duration::from_millis(1500));
     // Still alive after all that; SIGTERM ends it cleanly (exit 0).
     let child = &mut guard.0;
     assert!(child.try_wait().unwrap().is_none(), "the kiosk exited");
@@ -176,6 +181,7 @@ fn serial_session_over_a_pty() {
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("is gone; waiting for it to come back"), "{err}");
 }
 
 fn next(reader: &mut BufReader<std::fs::File>) -> Value {
