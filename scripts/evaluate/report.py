@@ -201,7 +201,8 @@ def markdown(rep):
     b = rep["bundle"]
     L += [f"- bundle: `{b['path']}/model.toml` sha256 `{b['model_toml_sha256'][:16]}`, "
           f"{b.get('bytes', 0) / 1e6:.1f} MB; date {rep['date']}; host {rep['host']}; report wall time "
-          f"{rep['wall_minutes']:.1f} min",
+          f"{rep['wall_minutes']:.1f} min" + (f" ({rep['cached_rows']} row results reused from an earlier run's "
+                                              "cache: see its time there)" if rep.get("cached_rows") else ""),
           f"- prompts: {rep['n']} per set from `fidelity.prompts(n, {rep['seed']}, split)`; the same prompts and "
           f"the same initial latents (N(0,1), `numpy.random.default_rng([{rep['seed']}, split, i])`, given to "
           "the Rust binary with `--latents`) for every row",
@@ -306,22 +307,38 @@ class Bundle:
         self.shape = (1, lat["channels"], lat["height"], lat["width"])
         self.timesteps = {int(k): [float(x) for x in v] for k, v in self.toml["scheduler"]["timesteps"].items()}
         self.sha = sha256_file(os.path.join(self.path, "model.toml"))
+        self.f32_shas = _file_shas(self, self.toml_f32) if self.toml_f32 else None
         self.bytes = sum(os.path.getsize(os.path.join(self.path, f)) for f in os.listdir(self.path)
                          if os.path.isfile(os.path.join(self.path, f)))
 
 
-def run_rust(binary, bundle_dir, captions, latents_dir, img_dir, steps, split, seed, jobs=1, log=print):
-    """One `edgepaint generate` per prompt; returns images, wall seconds and the binary's timings."""
+def _file_shas(bundle, manifest):
+    """sha256 of the model files a manifest names (the onnxruntime rows read them without the runtime's check)."""
+    out = {}
+    for k in ("text_encoder", "denoiser", "decoder"):
+        out[k] = sha256_file(os.path.join(bundle.path, manifest[k]["file"]))
+        if out[k] != manifest[k].get("sha256", out[k]):
+            raise RuntimeError(f"{manifest[k]['file']}: sha256 differs from the manifest's")
+    return out
+
+
+def run_rust(binary, bundle_dir, captions, latents_dir, img_dir, steps, split, seed, jobs=1, log=print,
+             model_id=None, reuse=True):
+    """One `edgepaint generate` per prompt; returns images, wall seconds and the binary's timings.
+
+    model_id ("name@sha256[:12]" of model.toml, as the binary reports it): every image must come
+    from that bundle; an image made from another one (the bundle rewritten during the run) is an error."""
     os.makedirs(img_dir, exist_ok=True)
     n = len(captions)
     todo, metas = [], [None] * n
+    key = _rust_key(bundle_dir, binary)
     for i, c in enumerate(captions):
         js = os.path.join(img_dir, f"{i:04d}.json")
-        if os.path.exists(js) and os.path.exists(os.path.join(img_dir, f"{i:04d}.png")):
+        if reuse and os.path.exists(js) and os.path.exists(os.path.join(img_dir, f"{i:04d}.png")):
             with open(js) as f:
                 m = json.load(f)
             if (m.get("prompt") == c and m.get("steps") == steps and m.get("seed") == seed * 100000 + i
-                    and m.get("_key") == _rust_key(bundle_dir, binary)):
+                    and m.get("_key") == key and (model_id is None or m.get("model") == model_id)):
                 metas[i] = m
                 continue
         todo.append(i)
@@ -349,8 +366,11 @@ def run_rust(binary, bundle_dir, captions, latents_dir, img_dir, steps, split, s
             if p.returncode != 0:
                 raise RuntimeError(f"edgepaint failed ({p.returncode}): {shlex.join(cmd)}\n{err.strip()}")
             m = json.loads(out.strip().splitlines()[-1])
+            if model_id is not None and m.get("model") != model_id:
+                raise RuntimeError(f"image {i} was made by bundle {m.get('model')}, not {model_id}: "
+                                   f"{bundle_dir} changed during the report; run it again when it is stable")
             m["_wall_s"] = wall
-            m["_key"] = _rust_key(bundle_dir, binary)
+            m["_key"] = key
             with open(os.path.join(img_dir, f"{i:04d}.json"), "w") as f:
                 json.dump(m, f)
             metas[i] = m
@@ -579,6 +599,7 @@ def main(argv=None):
                     if rid == "teacher":
                         teacher_meta(meta, extra)
                     score(rid, c["images"], extra)
+                    res[rid]["cached"] = True
                     continue
             t0 = time.time()
             extra = {}
@@ -592,8 +613,14 @@ def main(argv=None):
                     notes.append(f"{rid}: the bundle has no {k}-step timesteps")
                     continue
                 log(f"  {split:8s} {rid:16s} running {a.n} x edgepaint generate --steps {k}")
+                man = os.path.join(bdir, "model.toml")
+                mid = f"{read_toml(man).get('name')}@{sha256_file(man)[:12]}"
+                want = bundle.sha if rid.startswith("rust-int8") else sha256_file(os.path.join(bundle.path, "model-f32.toml"))
+                if mid.split("@")[1] != want[:12]:
+                    raise RuntimeError(f"{man} changed since the report started; run it again when it is stable")
                 imgs, extra = run_rust(a.binary, bdir, caps, os.path.abspath(lat_dir),
-                                       os.path.join(a.out, "images", rid, split), k, split, a.seed, a.jobs, log)
+                                       os.path.join(a.out, "images", rid, split), k, split, a.seed, a.jobs, log,
+                                       model_id=mid, reuse=not a.no_cache)
             elif rid.startswith("student-f32-"):
                 k = meta["steps"]
                 imgs = np.stack([f32_chain(c, z, k) for c, z in zip(caps, noises)])
@@ -617,6 +644,9 @@ def main(argv=None):
             np.savez_compressed(cp, images=imgs, key=key, extra=json.dumps(extra))
             score(rid, imgs, extra)
 
+    if sha256_file(os.path.join(bundle.path, "model.toml")) != bundle.sha or (
+            bundle.toml_f32 is not None and _file_shas(bundle, bundle.toml_f32) != bundle.f32_shas):
+        raise RuntimeError(f"{bundle.path} changed while the report ran; run it again when it is stable")
     teacher_id = "teacher"
     checks = check_targets(results, teacher_id)
     rep = dict(command=command, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -629,7 +659,8 @@ def main(argv=None):
                            if bundle.toml_f32 else None),
                n=a.n, seed=a.seed, teacher_steps=a.teacher_steps, guidance=guidance,
                rows=rows, results=results, checks=checks, notes=notes, stage_seconds=timings,
-               wall_minutes=(time.time() - t_all) / 60)
+               wall_minutes=(time.time() - t_all) / 60,
+               cached_rows=sum(1 for r in results.values() for v in r.values() if v.get("cached")))
     md = markdown(rep)
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(rep, f, indent=1)
