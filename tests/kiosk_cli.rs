@@ -115,6 +115,11 @@ fn serial_session_over_a_pty() {
     use nix::sys::termios;
     let pty = openpty(None, None).unwrap();
     let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
+    // openpty(3) leaves both ends inheritable: the kiosk must not hold the master.
+    for fd in [&pty.master, &pty.slave] {
+        use std::os::fd::AsRawFd;
+        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).unwrap();
+    }
     // Raw from the start, so nothing the test writes is echoed back.
     let mut t = termios::tcgetattr(&pty.slave).unwrap();
     termios::cfmakeraw(&mut t);
