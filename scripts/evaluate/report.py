@@ -211,6 +211,10 @@ def markdown(rep):
           "every fixed attribute right",
           f"- FD: Frechet distance in the classifier's 128-d features to renderer images of the same prompts "
           f"(n = {rep['n']}; FD depends on n, compare within a table)",
+          *([f"- teacher: `{rep['teacher']['checkpoint']}` (step {rep['teacher'].get('step')}), "
+             f"{rep['teacher_steps']} flow-Euler steps, CFG {rep['guidance']:g}; the student was distilled from "
+             f"teacher step {rep['teacher'].get('pairs_teacher_step')} (`{rep['teacher']['pairs']}`): pass the "
+             "factory run that made the bundle with `--runs`"] if rep.get("teacher") else []),
           "- s/img: wall seconds per image on this host (Rust: one `edgepaint generate` process per image, "
           "model load included; in brackets the denoise+decode time without load)", ""]
     rows = rep["rows"]
@@ -658,6 +662,10 @@ def main(argv=None):
                            files_f32={k: bundle.toml_f32[k]["file"] for k in ("text_encoder", "denoiser", "decoder")}
                            if bundle.toml_f32 else None),
                n=a.n, seed=a.seed, teacher_steps=a.teacher_steps, guidance=guidance,
+               teacher=dict(checkpoint=_rel(os.path.join(a.runs, "teacher.pt")), pairs=_rel(pp),
+                            pairs_teacher_step=pairs_teacher_step,
+                            step=next((r["teacher"].get("teacher_step") for r in results.values() if "teacher" in r),
+                                      None)) if "teacher" in rows else None,
                rows=rows, results=results, checks=checks, notes=notes, stage_seconds=timings,
                wall_minutes=(time.time() - t_all) / 60,
                cached_rows=sum(1 for r in results.values() for v in r.values() if v.get("cached")))
@@ -673,6 +681,11 @@ def main(argv=None):
         print(f"{c['result'].upper():7s} {c['split']:8s} {c['target']}: {v}")
     print(f"\nwrote {os.path.join(a.out, 'report.json')} and {mdp} in {rep['wall_minutes']:.1f} min")
     return rep
+
+
+def _rel(p):
+    p = os.path.abspath(p)
+    return os.path.relpath(p, REPO) if p.startswith(REPO + os.sep) else p
 
 
 def _mtime(p):
