@@ -349,3 +349,35 @@ fn a_display_that_fails_is_reported_once_and_the_kiosk_goes_on() {
     assert_eq!(r[3]["event"], "done", "{r:?}");
     assert!(s.finish().is_empty());
 }
+
+#[test]
+fn button_presses_during_a_generation_queue_or_are_ignored() {
+    use edgepaint::board::ButtonAction;
+    for (mode, queued) in [("queue", true), ("ignore", false)] {
+        let mut s = Session::start(&format!("[buttons]\nduring_generation = \"{mode}\"\n"), true);
+        s.one();
+        s.send(b"first\n");
+        assert_eq!(s.one()["event"], "accepted");
+        s.tx.send(Msg::Button { action: ButtonAction::Preset, preset: Some(1) }).unwrap();
+        s.send(b"/status\n");
+        let r = s.one();
+        if queued {
+            // Button requests are announced to every output.
+            assert_eq!(r, json!({"event": "accepted", "id": 2, "prompt": "a boat", "seed": 5, "steps": 2, "position": 1}));
+            assert_eq!(s.one()["queue"], 1);
+        } else {
+            assert_eq!((r["event"].as_str(), r["queue"].as_u64()), (Some("status"), Some(0)), "{mode}");
+        }
+        // Cancelling by button works while generating in both modes.
+        s.tx.send(Msg::Button { action: ButtonAction::Cancel, preset: None }).unwrap();
+        s.send(b"/status\n");
+        assert_eq!(s.one()["event"], "status"); // so the press has been handled
+        s.gate.send(()).unwrap();
+        let r = s.next(2);
+        assert_eq!(r[1]["code"], "cancelled", "{mode}: {r:?}");
+        for _ in 0..2 {
+            let _ = s.gate.send(());
+        }
+        s.finish();
+    }
+}
