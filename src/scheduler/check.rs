@@ -138,3 +138,17 @@ pub(crate) fn step_args(
         assert_eq!(noise.len(), sample.len(), "{name} scheduler: step {i} needs noise of the sample's length");
     }
 }
+
+/// The checks every DDPM-family scheduler (LCM, Euler, DDIM) makes, in this
+/// order, then its alphas_cumprod table.
+pub fn discrete_schedule(
+    config: &SchedulerConfig,
+    predictions: &[Prediction],
+    integer_timesteps: bool,
+) -> Result<Vec<f32>, SchedulerError> {
+    train_timesteps(config, 2)?;
+    betas(config)?;
+    prediction(config, predictions)?;
+    discrete_timesteps(config, integer_timesteps)?;
+    Ok(super::betas::alphas_cumprod(config.beta_schedule, config.beta_start, config.beta_end, config.train_timesteps))
+}

@@ -21,7 +21,7 @@
 //! (749, 416, 83, -250) is *not* the next entry, and neither is ours.
 //! The model input is not scaled and the initial noise sigma is 1.
 
-use super::{betas, check, Prediction, Scheduler, SchedulerConfig, SchedulerError};
+use super::{check, Prediction, Scheduler, SchedulerConfig, SchedulerError};
 
 #[derive(Debug, Clone, Copy)]
 struct StepCoefs {
@@ -42,12 +42,7 @@ impl DdimScheduler {
     pub const PREDICTIONS: &'static [Prediction] = &[Prediction::Epsilon, Prediction::V, Prediction::X0];
 
     pub fn new(config: &SchedulerConfig) -> Result<Self, SchedulerError> {
-        check::train_timesteps(config, 2)?;
-        check::betas(config)?;
-        check::prediction(config, Self::PREDICTIONS)?;
-        check::discrete_timesteps(config, true)?;
-        let ac =
-            betas::alphas_cumprod(config.beta_schedule, config.beta_start, config.beta_end, config.train_timesteps);
+        let ac = check::discrete_schedule(config, Self::PREDICTIONS, true)?;
         let final_alpha = f64::from(ac[0]); // set_alpha_to_one = False
         let stride = (config.train_timesteps / config.timesteps.len()) as i64;
         let coefs = config

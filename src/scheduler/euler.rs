@@ -16,7 +16,7 @@
 //!   t = 999 (sigma 14.61 vs 14.65), which is why `SchedulerConfig` does not
 //!   carry the spacing.
 
-use super::{betas, check, Prediction, Scheduler, SchedulerConfig, SchedulerError};
+use super::{check, Prediction, Scheduler, SchedulerConfig, SchedulerError};
 
 #[derive(Debug, Clone)]
 pub struct EulerScheduler {
@@ -42,12 +42,7 @@ impl EulerScheduler {
     pub const PREDICTIONS: &'static [Prediction] = &[Prediction::Epsilon, Prediction::V, Prediction::X0];
 
     pub fn new(config: &SchedulerConfig) -> Result<Self, SchedulerError> {
-        check::train_timesteps(config, 2)?;
-        check::betas(config)?;
-        check::prediction(config, Self::PREDICTIONS)?;
-        check::discrete_timesteps(config, false)?;
-        let ac =
-            betas::alphas_cumprod(config.beta_schedule, config.beta_start, config.beta_end, config.train_timesteps);
+        let ac = check::discrete_schedule(config, Self::PREDICTIONS, false)?;
         // diffusers: np.array(((1 - alphas_cumprod) / alphas_cumprod) ** 0.5), float32.
         let table: Vec<f32> = ac
             .iter()

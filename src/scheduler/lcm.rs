@@ -16,7 +16,7 @@
 //! only reads ᾱ_prev to inject noise, which it skips on the last step.
 //! The model input is not scaled and the initial noise sigma is 1.
 
-use super::{betas, check, Prediction, Scheduler, SchedulerConfig, SchedulerError};
+use super::{check, Prediction, Scheduler, SchedulerConfig, SchedulerError};
 
 /// `LCMScheduler.get_scalings_for_boundary_condition_discrete`'s constants.
 const SIGMA_DATA: f64 = 0.5;
@@ -43,12 +43,7 @@ impl LcmScheduler {
     pub const PREDICTIONS: &'static [Prediction] = &[Prediction::Epsilon, Prediction::V, Prediction::X0];
 
     pub fn new(config: &SchedulerConfig) -> Result<Self, SchedulerError> {
-        check::train_timesteps(config, 2)?;
-        check::betas(config)?;
-        check::prediction(config, Self::PREDICTIONS)?;
-        check::discrete_timesteps(config, true)?;
-        let ac =
-            betas::alphas_cumprod(config.beta_schedule, config.beta_start, config.beta_end, config.train_timesteps);
+        let ac = check::discrete_schedule(config, Self::PREDICTIONS, true)?;
         let ts = &config.timesteps;
         let coefs = (0..ts.len())
             .map(|i| {
