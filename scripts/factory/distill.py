@@ -126,11 +126,7 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, log=None):
 
 
 def load_student(out, device):
-    m = dm.make_model(out).to(device)
-    st = C.load_ckpt(os.path.join(out, "student.pt"))
-    m.load_state_dict(st["ema"])
-    m.eval()
-    return m, st["step"]
+    return dm.load_model(out, "student.pt", "ema", device)
 
 
 if __name__ == "__main__":

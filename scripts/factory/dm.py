@@ -113,3 +113,13 @@ def load_ae(out, device):
         ae.decoder.load_state_dict(ft["decoder"])
     ae.eval()
     return ae
+
+
+def load_model(out, checkpoint, weights="ema", device="cpu"):
+    """A trained denoiser from OUT/CHECKPOINT ("teacher.pt", "student.pt"), in
+    eval mode; returns (model, step). weights: "ema" or "model"."""
+    m = make_model(out).to(device)
+    st = C.load_ckpt(os.path.join(out, checkpoint))
+    m.load_state_dict(st[weights])
+    m.eval()
+    return m, st["step"]

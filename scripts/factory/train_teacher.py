@@ -87,11 +87,7 @@ def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0
 
 
 def load_teacher(out, device, use_ema=True):
-    m = dm.make_model(out).to(device)
-    st = C.load_ckpt(os.path.join(out, "teacher.pt"))
-    m.load_state_dict(st["ema"] if use_ema else st["model"])
-    m.eval()
-    return m, st["step"]
+    return dm.load_model(out, "teacher.pt", "ema" if use_ema else "model", device)
 
 
 if __name__ == "__main__":
