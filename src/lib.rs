@@ -4,6 +4,7 @@
 //! callback go in, an image and per-stage timings come out. The CLI
 //! (`src/cli`) is a thin shell over it. Only [`runtime`] talks to tract.
 
+pub mod bench;
 pub mod board;
 pub mod bundle;
 pub mod cli;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::Cost;
 use tract_onnx::tract_hir::infer::Factoid;
 
 #[derive(Debug, Error)]
@@ -46,6 +47,15 @@ pub struct Graph {
     plan: Arc<TypedRunnableModel>,
     input_types: Vec<DatumType>,
     output_shape: Vec<usize>,
+    flops: u64,
+}
+
+/// Run tract's kernels on `threads` threads (1: the calling thread alone).
+/// Process-wide: every graph run after this call uses the pool.
+pub fn set_threads(threads: usize) {
+    use tract_onnx::prelude::multithread::{set_default_executor, Executor};
+    let executor = if threads <= 1 { Executor::SingleThread } else { Executor::multithread(threads) };
+    set_default_executor(executor);
 }
 
 impl Graph {
@@ -82,20 +92,28 @@ impl Graph {
                 .map_err(|e| err(chain(&e)))?;
             input_types.push(dt);
         }
-        let typed = model.into_optimized().map_err(|e| {
-            err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e)))
-        })?;
+        let prepare = |e: TractError| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e)));
+        let decluttered = model.into_typed().and_then(|m| m.into_decluttered()).map_err(prepare)?;
+        // Counted before optimization: the optimized kernels do not all report costs.
+        let flops = count_flops(&decluttered);
+        let typed = decluttered.into_optimized().map_err(prepare)?;
         let output_shape = typed
             .output_fact(0)
             .ok()
             .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
             .ok_or_else(|| err("its first output has no fixed shape".into()))?;
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
-        Ok(Graph { path: path.to_path_buf(), plan, input_types, output_shape })
+        Ok(Graph { path: path.to_path_buf(), plan, input_types, output_shape, flops })
     }
 
     pub fn output_shape(&self) -> &[usize] {
         &self.output_shape
+    }
+
+    /// Floating-point or integer operations of one run (2 per multiply-add,
+    /// 1 per division), as tract's cost model counts them on the graph.
+    pub fn flops(&self) -> u64 {
+        self.flops
     }
 
     /// Run the graph; returns its first output as f32.
@@ -118,6 +136,23 @@ impl Graph {
             out.to_plain_array_view::<f32>().map_err(|e| err(chain(&e)))?.iter().copied().collect();
         Ok(Tensor::new(out.shape().to_vec(), data))
     }
+}
+
+fn count_flops(model: &TypedModel) -> u64 {
+    let mut total = 0u64;
+    for node in model.nodes() {
+        let Ok(inputs) = model.node_input_facts(node.id) else { continue };
+        let Ok(costs) = node.op.cost(&inputs) else { continue };
+        for (cost, count) in costs {
+            let count = count.to_i64().unwrap_or(0).max(0) as u64;
+            total += match cost {
+                Cost::FMA(_) => 2 * count,
+                Cost::Div(_) => count,
+                _ => 0,
+            };
+        }
+    }
+    total
 }
 
 fn describe(inputs: &[InputSpec]) -> String {

@@ -5,14 +5,14 @@ mod common;
 use common::fixture;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn edgepaint<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_edgepaint"))
+    common::edgepaint_command()
         .args(args)
         .env_remove("EDGEPAINT_MODEL")
         .output()
@@ -133,6 +133,33 @@ fn low_memory_mode_gives_the_same_picture() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+}
+
+#[test]
+fn thread_count_does_not_change_the_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/scenes");
+    let mut files = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = dir.path().join(format!("t{threads}.png"));
+        let o = edgepaint([
+            OsStr::new("generate"),
+            OsStr::new("a tree on a meadow"),
+            OsStr::new("--seed"),
+            OsStr::new("5"),
+            OsStr::new("--threads"),
+            OsStr::new(threads),
+            // The shipped model: the fixtures' matrices are too small for tract to split.
+            OsStr::new("--model"),
+            shipped.as_os_str(),
+            OsStr::new("--output"),
+            out.as_os_str(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        files.push(std::fs::read(out).unwrap());
+    }
+    assert_eq!(files[0], files[1], "1 and 2 threads differ");
+    assert_eq!(files[0], files[2], "1 and 3 threads differ");
 }
 
 #[test]

@@ -16,7 +16,7 @@ fn board() -> PathBuf {
 }
 
 fn kiosk(dir: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgepaint"));
+    let mut c = common::edgepaint_command();
     c.arg("kiosk")
         .arg("--board")
         .arg(board())
@@ -232,7 +232,7 @@ fn bad_board_or_options_are_one_line_and_exit_2() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "name = \"bad\"\n[queue]\ncapacity = 0\n").unwrap();
     let run = |args: &[&std::ffi::OsStr]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_edgepaint")).arg("kiosk").args(args).stdin(Stdio::null()).output().unwrap();
+        let o = common::edgepaint_command().arg("kiosk").args(args).stdin(Stdio::null()).output().unwrap();
         (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let (code, err) = run(&["--board".as_ref(), bad.as_os_str()]);

@@ -27,14 +27,24 @@ pub enum BundleError {
 #[derive(Debug, Clone)]
 pub struct Bundle {
     pub dir: PathBuf,
+    /// The manifest read: DIR/model.toml, or another .toml of the same folder
+    /// (a variant such as model-f32.toml) when one was named.
+    pub manifest_path: PathBuf,
     pub manifest: Manifest,
     /// sha256 of model.toml: identifies this exact bundle in image metadata.
     pub manifest_sha256: String,
 }
 
 impl Bundle {
-    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
-        let toml_path = dir.join("model.toml");
+    /// Load the bundle in folder `path` (its model.toml), or the manifest file
+    /// `path` names, whose files are then relative to its folder.
+    pub fn load(path: &Path) -> Result<Bundle, BundleError> {
+        let (dir, toml_path) = if path.is_file() {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            (dir, path.to_path_buf())
+        } else {
+            (path, path.join("model.toml"))
+        };
         let text = std::fs::read(&toml_path).map_err(|e| BundleError::File {
             path: toml_path.clone(),
             message: format!("cannot read the bundle manifest: {e}"),
@@ -48,14 +58,14 @@ impl Bundle {
             Some(field) => BundleError::Field { path: toml_path.clone(), field, message },
             None => BundleError::File { path: toml_path.clone(), message },
         })?;
-        let bundle = Bundle { dir: dir.to_path_buf(), manifest, manifest_sha256 };
+        let bundle = Bundle { dir: dir.to_path_buf(), manifest_path: toml_path, manifest, manifest_sha256 };
         bundle.validate()?;
         Ok(bundle)
     }
 
     fn field_error(&self, field: &str, message: impl Into<String>) -> BundleError {
         BundleError::Field {
-            path: self.dir.join("model.toml"),
+            path: self.manifest_path.clone(),
             field: field.into(),
             message: message.into(),
         }

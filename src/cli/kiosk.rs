@@ -41,7 +41,7 @@ pub struct KioskArgs {
     pub model: ModelArg,
 }
 
-pub fn run(args: KioskArgs) -> Result<()> {
+pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
     let mut board = Board::load(&args.board)?;
     apply_overrides(&mut board, &args)?;
 
@@ -49,6 +49,7 @@ pub fn run(args: KioskArgs) -> Result<()> {
     // shutdown; block them before any other thread exists, so all inherit it.
     let signals = SigSet::from_iter([Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]);
     signals.thread_block().context("cannot block signals")?;
+    crate::runtime::set_threads(threads);
 
     // Devices first: a wrong path fails at once, not after loading the model.
     let display = crate::display::open(&board.display)?;

@@ -1,6 +1,7 @@
 //! The command line: a thin shell over the library. Errors become one line
 //! on stderr and exit code 2; nothing here panics on bad input.
 
+mod bench;
 mod generate;
 mod info;
 mod kiosk;
@@ -16,6 +17,9 @@ pub struct Cli {
     /// Log diagnostics and print per-stage timings.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Threads for the model's kernels (default: every core).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,6 +32,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Run unattended: prompts from stdin, serial and buttons, pictures on a display.
     Kiosk(kiosk::KioskArgs),
+    /// Time each stage of a model (text encoder, denoiser step, decoder, whole image).
+    Bench(bench::BenchArgs),
 }
 
 /// Where the model is: `--model DIR`, else $EDGEPAINT_MODEL, else the shipped one.
@@ -54,10 +60,19 @@ pub fn run(args: Vec<OsString>) -> i32 {
     };
     let level = if cli.verbose { log::LevelFilter::Info } else { log::LevelFilter::Warn };
     let _ = env_logger::Builder::new().filter_level(level).parse_env("EDGEPAINT_LOG").try_init();
+    let threads = cli.threads.map(|t| t as usize).unwrap_or_else(default_threads);
     let result = match cli.command {
-        Command::Generate(args) => generate::run(args, cli.verbose),
+        Command::Generate(args) => {
+            crate::runtime::set_threads(threads);
+            generate::run(args, cli.verbose)
+        }
         Command::Info(args) => info::run(args),
-        Command::Kiosk(args) => kiosk::run(args),
+        // The kiosk starts its threads itself, after blocking signals.
+        Command::Kiosk(args) => kiosk::run(args, threads),
+        Command::Bench(args) => {
+            crate::runtime::set_threads(threads);
+            bench::run(args, threads)
+        }
     };
     match result {
         Ok(()) => 0,
@@ -66,6 +81,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
             EXIT_ERROR
         }
     }
+}
+
+/// Every core: a kiosk or a one-shot command has the board to itself.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// The error and its causes on one line, without a backtrace.

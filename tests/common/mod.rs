@@ -29,3 +29,45 @@ pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
     let shape = npy.shape().iter().map(|&d| d as usize).collect();
     (shape, npy.into_vec::<f32>().unwrap())
 }
+
+/// A `Command` for the edgepaint binary built with these tests. When the
+/// tests themselves run under qemu-user (cross-compiled, see scripts/cross.sh)
+/// the kernel cannot exec the ARM binary (no binfmt_misc here), so it is
+/// started through the same emulator, found from `EDGEPAINT_TEST_RUNNER`
+/// ("qemu-aarch64 -L /usr/aarch64-linux-gnu") or from the target architecture.
+pub fn edgepaint_command() -> std::process::Command {
+    use std::process::Command;
+    use std::sync::OnceLock;
+    static RUNNER: OnceLock<Vec<String>> = OnceLock::new();
+    let bin = env!("CARGO_BIN_EXE_edgepaint");
+    let runner = RUNNER.get_or_init(|| {
+        if let Ok(r) = std::env::var("EDGEPAINT_TEST_RUNNER") {
+            return r.split_whitespace().map(String::from).collect();
+        }
+        const EXEC_FORMAT_ERROR: i32 = 8; // ENOEXEC
+        match Command::new(bin).arg("--version").output() {
+            Err(e) if e.raw_os_error() == Some(EXEC_FORMAT_ERROR) => default_qemu_runner(),
+            _ => Vec::new(),
+        }
+    });
+    match runner.split_first() {
+        None => Command::new(bin),
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin);
+            c
+        }
+    }
+}
+
+fn default_qemu_runner() -> Vec<String> {
+    let (qemu, sysroot) = if cfg!(target_arch = "aarch64") {
+        ("qemu-aarch64", "/usr/aarch64-linux-gnu")
+    } else if cfg!(target_arch = "arm") {
+        ("qemu-arm", "/usr/arm-linux-gnueabihf")
+    } else {
+        panic!("cannot exec {} and no emulator is known for this architecture", env!("CARGO_BIN_EXE_edgepaint"))
+    };
+    // A static (musl) binary needs no sysroot; -L is harmless for it.
+    vec![qemu.to_string(), "-L".to_string(), sysroot.to_string()]
+}

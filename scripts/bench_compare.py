@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""edgepaint (tract) against onnxruntime on the same ONNX files, in one run.
+
+For each bundle variant (the shipped int8 model.toml and its f32
+model-f32.toml) and each thread count, runs ``edgepaint bench --json
+--save-inputs DIR`` and then times onnxruntime on the same files with the
+tensors edgepaint wrote, and a float32 matmul microbenchmark (numpy/OpenBLAS)
+for the machine's measured peak. Prints a markdown table:
+
+    stage | edgepaint ms | onnxruntime ms | ratio | GFLOP/s | % of f32 peak
+
+Usage (after ``cargo build --release``):
+
+    python3 scripts/bench_compare.py                       # models/scenes, 1 and 2 threads
+    python3 scripts/bench_compare.py --threads 1 --runs 20 --out runs/bench.json
+
+Times are medians of ``--runs`` runs after warm-up. FLOPs are the ones tract
+counts on each graph (2 per multiply-add), reported by ``edgepaint bench``.
+Needs numpy and onnxruntime (pinned in scripts/requirements.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGES = ("text encoder", "denoiser step", "decoder", "whole image")
+
+
+def run_edgepaint(binary, manifest, threads, steps, runs, warmup, inputs_dir):
+    cmd = [binary, "bench", "--model", manifest, "--threads", str(threads), "--runs", str(runs),
+           "--warmup", str(warmup), "--json", "--save-inputs", inputs_dir]
+    if steps:
+        cmd += ["--steps", str(steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def timed(fn, runs, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.min(times)), float(np.median(times))
+
+
+def run_onnxruntime(report, inputs_dir, threads, runs, warmup):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+
+    def session(path):
+        return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+    def load(name):
+        return np.load(os.path.join(inputs_dir, name + ".npy"))
+
+    files = report["files"]
+    te, den, dec = session(files["text_encoder"]), session(files["denoiser"]), session(files["decoder"])
+
+    def feed(sess, arrays):
+        # Inputs in graph order, cast to the declared element type (as edgepaint does).
+        out = {}
+        for meta, arr in zip(sess.get_inputs(), arrays):
+            kind = meta.type
+            dtype = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+                     "tensor(float16)": np.float16}.get(kind, arr.dtype)
+            out[meta.name] = arr.astype(dtype)
+        return out
+
+    ids = load("input_ids")
+    te_feed = feed(te, [ids])
+    states = te.run(None, te_feed)[0]
+    den_feed = feed(den, [load("sample"), load("timestep"), load("encoder_hidden_states")])
+    dec_feed = feed(dec, [load("latents")])
+    calls = 2 if report["guidance"] > 1.0 else 1
+    steps = report["steps"]
+
+    def step():
+        for _ in range(calls):
+            den.run(None, den_feed)
+
+    def image():
+        # The same graph calls as one edgepaint image (scheduler arithmetic is negligible).
+        for _ in range(calls):
+            te.run(None, te_feed)
+        for _ in range(steps):
+            step()
+        dec.run(None, dec_feed)
+
+    diff = float(np.max(np.abs(states - load("encoder_hidden_states"))))
+    return {
+        "text encoder": timed(lambda: te.run(None, te_feed), runs, warmup),
+        "denoiser step": timed(step, runs, warmup),
+        "decoder": timed(lambda: dec.run(None, dec_feed), runs, warmup),
+        "whole image": timed(image, max(3, runs // 2), 1),
+        "text_states_max_abs_diff": diff,
+    }
+
+
+PEAK_SNIPPET = r"""
+import time, numpy as np
+n = 512
+a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+for _ in range(3): a @ b
+best = 1e9
+for _ in range(20):
+    t0 = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t0)
+print(2 * n ** 3 / best / 1e9)
+"""
+
+
+def f32_peak_gflops(threads):
+    """Best-of-20 512x512 float32 matmul in numpy (OpenBLAS), on `threads` threads."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", PEAK_SNIPPET], env=env, check=True, capture_output=True, text=True)
+    return float(out.stdout.strip())
+
+
+def table(rows):
+    lines = ["| variant | threads | stage | MFLOP | edgepaint ms | onnxruntime ms | ratio | edgepaint GFLOP/s | % of f32 peak |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['threads']} | {r['stage']} | {r['mflop']:.1f} | {r['edgepaint_ms']:.2f} | "
+                     f"{r['ort_ms']:.2f} | {r['ratio']:.2f} | {r['gflops']:.2f} | {r['peak_pct']:.0f} % |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=os.path.join(ROOT, "models/scenes"), help="bundle folder")
+    ap.add_argument("--variants", default="model.toml,model-f32.toml",
+                    help="comma list of manifests in the bundle folder (default: int8 and f32)")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/edgepaint"))
+    ap.add_argument("--threads", default="1,2", help="comma list of thread counts")
+    ap.add_argument("--steps", type=int, default=None, help="steps of a whole image (default: the model's)")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--out", default=None, help="also write all numbers as JSON here")
+    args = ap.parse_args()
+
+    if not os.path.exists(args.binary):
+        sys.exit(f"error: {args.binary} not found (cargo build --release)")
+    threads_list = [int(t) for t in args.threads.split(",")]
+    peaks = {t: f32_peak_gflops(t) for t in threads_list}
+    rows, reports = [], []
+    for variant in args.variants.split(","):
+        manifest = os.path.join(args.model, variant)
+        if not os.path.exists(manifest):
+            print(f"skipping {manifest}: not found", file=sys.stderr)
+            continue
+        for threads in threads_list:
+            with tempfile.TemporaryDirectory() as tmp:
+                rep = run_edgepaint(args.binary, manifest, threads, args.steps, args.runs, args.warmup, tmp)
+                ort_times = run_onnxruntime(rep, tmp, threads, args.runs, args.warmup)
+            reports.append({"variant": variant, "threads": threads, "edgepaint": rep, "onnxruntime": ort_times})
+            for stage in rep["stages"]:
+                ep = stage["times_ms"]["median"]
+                ort_ms = ort_times[stage["name"]][1]
+                gflops = stage["gflops_per_s"]
+                rows.append(dict(variant=variant, threads=threads, stage=stage["name"], mflop=stage["flops"] / 1e6,
+                                 edgepaint_ms=ep, ort_ms=ort_ms, ratio=ep / ort_ms, gflops=gflops,
+                                 peak_pct=100.0 * gflops / peaks[threads]))
+    host = f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}"
+    print(f"host: {host}")
+    print("f32 peak (numpy 512x512 matmul): " + ", ".join(f"{t} thread(s) {p:.1f} GFLOP/s" for t, p in peaks.items()))
+    print()
+    print(table(rows))
+    print()
+    for rep in reports:
+        e = rep["edgepaint"]
+        rss = e.get("peak_rss_bytes")
+        print(f"{rep['variant']}, {rep['threads']} thread(s): start-up {e['startup_ms']:.0f} ms = "
+              f"{e['startup_vs_image']:.1f} images; denoiser steps {100 * e['denoise_share']:.0f} % of an image; "
+              f"peak RSS {rss / 1e6 if rss else float('nan'):.1f} MB; "
+              f"text states tract vs onnxruntime max |diff| {rep['onnxruntime']['text_states_max_abs_diff']:.2e}")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump({"host": host, "f32_peak_gflops": peaks, "rows": rows, "reports": reports}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

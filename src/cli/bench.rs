@@ -1,0 +1,66 @@
+//! `edgepaint bench`: per-stage timings, FLOP rates and peak memory.
+
+use super::ModelArg;
+use crate::bench::{self, BenchOptions, BenchReport};
+use crate::bundle::locate;
+use anyhow::{Context, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Denoising steps of the whole-image runs (default: the model's).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Timed runs per stage.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Untimed runs per stage before timing.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Time the whole images in low-memory mode (load, run, drop each graph).
+    #[arg(long)]
+    pub low_memory: bool,
+    /// Write the per-stage input tensors to DIR as .npy (for scripts/bench_compare.py).
+    #[arg(long, value_name = "DIR")]
+    pub save_inputs: Option<std::path::PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
+    let dir = locate(args.model.model.as_deref());
+    let options = BenchOptions { steps: args.steps, runs: args.runs, warmup: args.warmup, low_memory: args.low_memory, save_inputs: args.save_inputs };
+    if !args.json {
+        eprintln!("benchmarking {} on {threads} thread(s): {} runs per stage after {} warm-up", dir.display(), args.runs, args.warmup);
+    }
+    let report = bench::run(&dir, threads, &options).with_context(|| format!("cannot benchmark {}", dir.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+fn print_table(r: &BenchReport) {
+    println!("model {} ({} steps, guidance {}, {} thread(s))", r.model, r.steps, r.guidance, r.threads);
+    println!("{:<14} {:>10} {:>10} {:>10} {:>10}", "stage", "min ms", "median ms", "MFLOP", "GFLOP/s");
+    for s in &r.stages {
+        println!(
+            "{:<14} {:>10.2} {:>10.2} {:>10.1} {:>10.2}",
+            s.name,
+            s.times_ms.min,
+            s.times_ms.median,
+            s.flops as f64 / 1e6,
+            s.gflops_per_s
+        );
+    }
+    println!("start-up (load + optimize): {:.0} ms = {:.1} whole images", r.startup_ms, r.startup_vs_image);
+    println!("denoiser steps: {:.0} % of a whole image", 100.0 * r.denoise_share);
+    match r.peak_rss_bytes {
+        Some(b) => println!("peak RSS: {:.1} MB", b as f64 / 1e6),
+        None => println!("peak RSS: unknown (no /proc/self/status)"),
+    }
+}
