@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install an edgepaint kiosk on a Pi / Jetson / Linux box (run as root):
 #   board/install.sh board/pi-st7789-240x240.toml [path/to/edgepaint] [path/to/models/scenes]
+# (from an unpacked dist bundle: sudo board/install.sh board/NAME.toml)
 # Creates the user edgepaint (groups gpio, spi, dialout, video), puts the
 # board file under /etc/edgepaint, pictures under /var/lib/edgepaint, the
 # binary in /usr/local/bin, the model in /usr/local/share/edgepaint/models,
@@ -9,7 +10,10 @@ set -eu
 
 board=${1:?usage: install.sh BOARD.toml [BINARY] [MODEL_DIR]}
 here=$(cd "$(dirname "$0")" && pwd)
-binary=${2:-$here/../target/release/edgepaint}
+# Default binary: the one beside board/ in a dist bundle, else a cargo build.
+default_binary=$here/../edgepaint
+[ -f "$default_binary" ] || default_binary=$here/../target/release/edgepaint
+binary=${2:-$default_binary}
 model=${3:-$here/../models/scenes}
 
 [ "$(id -u)" -eq 0 ] || { echo "install.sh: run as root" >&2; exit 1; }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Cross-compile edgepaint for the boards, from a Debian/Ubuntu x86_64 machine
+# (no Docker). Installs what it needs, builds the release binaries and packs
+# one dist bundle per target.
+#
+#   scripts/cross.sh                  # all three targets, then dist/
+#   scripts/cross.sh --test           # also run the test suite of each target under qemu-user
+#   scripts/cross.sh --no-install     # skip apt-get / rustup (already set up)
+#   TARGETS="aarch64-unknown-linux-gnu" scripts/cross.sh
+#
+# Targets:
+#   aarch64-unknown-linux-gnu      Pi 3/4/5 and Zero 2 on 64-bit Raspberry Pi OS, Jetson (JetPack 6)
+#   armv7-unknown-linux-gnueabihf  32-bit Raspberry Pi OS (Pi 2/3/4, Zero 2)
+#   aarch64-unknown-linux-musl     static: any 64-bit ARM Linux, old glibc (JetPack 5, Bullseye)
+# Linkers and qemu runners are set in .cargo/config.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGETS=${TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl"}
+install=1
+test=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-install) install=0 ;;
+    --test) test=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "error: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$install" = 1 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  pkgs="qemu-user"
+  case "$TARGETS" in *aarch64*) pkgs="$pkgs gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; esac
+  case "$TARGETS" in *armv7*) pkgs="$pkgs gcc-arm-linux-gnueabihf libc6-dev-armhf-cross" ;; esac
+  missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  if [ -n "$missing" ]; then
+    echo "installing: $missing"
+    $sudo apt-get update -q
+    # shellcheck disable=SC2086
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+  fi
+  # shellcheck disable=SC2086
+  rustup target add $TARGETS
+fi
+
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+mkdir -p dist
+for target in $TARGETS; do
+  echo "== $target: release build"
+  cargo build --release --locked --target "$target"
+  bin="target/$target/release/edgepaint"
+  if [ "$test" = 1 ]; then
+    echo "== $target: tests under qemu-user"
+    cargo test --locked --target "$target"
+  fi
+  name="edgepaint-$version-$target"
+  stage="target/dist/$name"
+  rm -rf "$stage"
+  mkdir -p "$stage/models"
+  cp "$bin" "$stage/edgepaint"
+  cp -r models/scenes "$stage/models/"
+  cp -r board "$stage/board"
+  cp README.md "$stage/README.md"
+  cp docs/install.md "$stage/INSTALL.md"
+  tar -C target/dist -czf "dist/$name.tar.gz" "$name"
+  echo "   $(stat -c %s "$bin") bytes  $bin"
+  echo "   dist/$name.tar.gz"
+done
+(cd dist && sha256sum edgepaint-"$version"-*.tar.gz > "SHA256SUMS")
+echo "checksums: dist/SHA256SUMS"
