@@ -118,24 +118,77 @@ impl Graph {
 
     /// Run the graph; returns its first output as f32.
     pub fn run(&self, inputs: &[Input]) -> Result<Tensor, RuntimeError> {
-        let err = |message: String| RuntimeError::Graph { path: self.path.clone(), message };
+        let values = self.values(inputs)?;
+        let outputs = self.plan.run(values).map_err(|e| self.err(format!("run failed: {}", chain(&e))))?;
+        self.first_output(&outputs)
+    }
+
+    /// Run `runs` times, timing every node; returns the time per run summed
+    /// by operator kind, slowest first (for `edgepaint bench --profile`).
+    pub fn profile(&self, inputs: &[Input], runs: usize) -> Result<Vec<OpTime>, RuntimeError> {
+        let mut by_op: Vec<OpTime> = Vec::new();
+        for _ in 0..runs {
+            let values = self.values(inputs)?;
+            let mut state = self.plan.spawn().map_err(|e| self.err(chain(&e)))?;
+            state
+                .run_plan_with_eval(values, |ctx, op_state, node, input| {
+                    let started = std::time::Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+                    let ms = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+                    let op = node.op().name().to_string();
+                    match by_op.iter_mut().find(|t| t.op == op) {
+                        Some(t) => {
+                            t.ms += ms;
+                            t.nodes += 1;
+                        }
+                        None => by_op.push(OpTime { op, ms, nodes: 1 }),
+                    }
+                    out
+                })
+                .map_err(|e| self.err(format!("run failed: {}", chain(&e))))?;
+        }
+        for t in &mut by_op {
+            t.nodes /= runs;
+        }
+        by_op.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        Ok(by_op)
+    }
+
+    fn err(&self, message: String) -> RuntimeError {
+        RuntimeError::Graph { path: self.path.clone(), message }
+    }
+
+    /// The inputs as tract values, cast to the types the graph declares.
+    fn values(&self, inputs: &[Input]) -> Result<TVec<TValue>, RuntimeError> {
         let mut values: TVec<TValue> = tvec![];
         for (ix, input) in inputs.iter().enumerate() {
             let tensor = match input {
                 Input::F32(t) => tract_onnx::prelude::Tensor::from_shape(&t.shape, &t.data),
                 Input::I64 { shape, data } => tract_onnx::prelude::Tensor::from_shape(shape, data),
             }
-            .map_err(|e| err(format!("input {ix} shape {:?}: {}", input.shape(), chain(&e))))?;
+            .map_err(|e| self.err(format!("input {ix} shape {:?}: {}", input.shape(), chain(&e))))?;
             let dt = self.input_types[ix];
-            let tensor = tensor.cast_to_dt(dt).map_err(|e| err(chain(&e)))?.into_owned();
+            let tensor = tensor.cast_to_dt(dt).map_err(|e| self.err(chain(&e)))?.into_owned();
             values.push(tensor.into_tvalue());
         }
-        let outputs = self.plan.run(values).map_err(|e| err(format!("run failed: {}", chain(&e))))?;
-        let out = outputs[0].cast_to::<f32>().map_err(|e| err(chain(&e)))?;
+        Ok(values)
+    }
+
+    fn first_output(&self, outputs: &[TValue]) -> Result<Tensor, RuntimeError> {
+        let out = outputs[0].cast_to::<f32>().map_err(|e| self.err(chain(&e)))?;
         let data: Vec<f32> =
-            out.to_plain_array_view::<f32>().map_err(|e| err(chain(&e)))?.iter().copied().collect();
+            out.to_plain_array_view::<f32>().map_err(|e| self.err(chain(&e)))?.iter().copied().collect();
         Ok(Tensor::new(out.shape().to_vec(), data))
     }
+}
+
+/// Time spent in one kind of operator during one run of a graph.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpTime {
+    pub op: String,
+    pub ms: f64,
+    /// Nodes of this kind in the optimized graph.
+    pub nodes: usize,
 }
 
 fn count_flops(model: &TypedModel) -> u64 {

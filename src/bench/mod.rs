@@ -14,7 +14,7 @@ use crate::bundle::Bundle;
 use crate::image_out::encode_png;
 use crate::noise::Noise;
 use crate::pipeline::{load_graph, Component, Options, Pipeline, PipelineError, Request};
-use crate::runtime::{Graph, Input, RuntimeError};
+use crate::runtime::{Graph, Input, OpTime, RuntimeError};
 use crate::scheduler;
 use crate::tensor::Tensor;
 use crate::tokenizer::ClipTokenizer;
@@ -38,6 +38,8 @@ pub struct BenchOptions {
     pub low_memory: bool,
     /// Write the per-stage inputs here as .npy (for onnxruntime comparisons).
     pub save_inputs: Option<PathBuf>,
+    /// Also time every operator of each graph.
+    pub profile: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +71,14 @@ pub struct BenchReport {
     /// Peak resident memory after the whole-image runs (before the per-stage
     /// runs load their own copies of the graphs).
     pub peak_rss_bytes: Option<u64>,
+    /// Per graph, time per run by operator kind (with --profile).
+    pub profile: Vec<GraphProfile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphProfile {
+    pub graph: &'static str,
+    pub ops: Vec<OpTime>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,6 +149,12 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         Ok(())
     })?;
     let decode = time_stage("decoder", 1, &decoder, options, || decoder.run(&inputs.latents))?;
+    let mut profile = Vec::new();
+    if options.profile {
+        profile.push(GraphProfile { graph: "text encoder", ops: text_encoder.profile(&inputs.text, options.runs)? });
+        profile.push(GraphProfile { graph: "denoiser", ops: denoiser.profile(&step_inputs, options.runs)? });
+        profile.push(GraphProfile { graph: "decoder", ops: decoder.profile(&inputs.latents, options.runs)? });
+    }
     let image_flops = cfg_calls as u64 * text.flops + steps as u64 * step.flops + decode.flops;
     let image = Samples::new(image_ms);
     let image_median = image.median;
@@ -166,6 +182,7 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         startup_vs_image: startup_ms / image_median,
         stages: vec![text, step, decode, whole],
         peak_rss_bytes,
+        profile,
     })
 }
 

@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Write the per-stage input tensors to DIR as .npy (for scripts/bench_compare.py).
     #[arg(long, value_name = "DIR")]
     pub save_inputs: Option<std::path::PathBuf>,
+    /// Also time each operator kind of every graph (where the time goes).
+    #[arg(long)]
+    pub profile: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -31,7 +34,7 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs, threads: usize) -> Result<()> {
     let dir = locate(args.model.model.as_deref());
-    let options = BenchOptions { steps: args.steps, runs: args.runs, warmup: args.warmup, low_memory: args.low_memory, save_inputs: args.save_inputs };
+    let options = BenchOptions { steps: args.steps, runs: args.runs, warmup: args.warmup, low_memory: args.low_memory, save_inputs: args.save_inputs, profile: args.profile };
     if !args.json {
         eprintln!("benchmarking {} on {threads} thread(s): {} runs per stage after {} warm-up", dir.display(), args.runs, args.warmup);
     }
@@ -59,6 +62,13 @@ fn print_table(r: &BenchReport) {
     }
     println!("start-up (load + optimize): {:.0} ms = {:.1} whole images", r.startup_ms, r.startup_vs_image);
     println!("denoiser steps: {:.0} % of a whole image", 100.0 * r.denoise_share);
+    for g in &r.profile {
+        let total: f64 = g.ops.iter().map(|o| o.ms).sum();
+        println!("\n{} by operator ({total:.2} ms per run):", g.graph);
+        for o in g.ops.iter().take(12) {
+            println!("  {:<34} {:>4} nodes {:>8.2} ms {:>5.1} %", o.op, o.nodes, o.ms, 100.0 * o.ms / total);
+        }
+    }
     match r.peak_rss_bytes {
         Some(b) => println!("peak RSS: {:.1} MB", b as f64 / 1e6),
         None => println!("peak RSS: unknown (no /proc/self/status)"),

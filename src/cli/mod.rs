@@ -58,8 +58,17 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return if e.use_stderr() { EXIT_ERROR } else { 0 };
         }
     };
-    let level = if cli.verbose { log::LevelFilter::Info } else { log::LevelFilter::Warn };
-    let _ = env_logger::Builder::new().filter_level(level).parse_env("EDGEPAINT_LOG").try_init();
+    // Our warnings always; the libraries' (tract's CPU-feature probing under
+    // qemu, for one) only with --verbose, so a failing command stays one line.
+    let (own, others) = match cli.verbose {
+        true => (log::LevelFilter::Info, log::LevelFilter::Info),
+        false => (log::LevelFilter::Warn, log::LevelFilter::Error),
+    };
+    let _ = env_logger::Builder::new()
+        .filter_level(others)
+        .filter_module("edgepaint", own)
+        .parse_env("EDGEPAINT_LOG")
+        .try_init();
     let threads = cli.threads.map(|t| t as usize).unwrap_or_else(default_threads);
     let result = match cli.command {
         Command::Generate(args) => {

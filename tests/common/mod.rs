@@ -44,10 +44,11 @@ pub fn edgepaint_command() -> std::process::Command {
         if let Ok(r) = std::env::var("EDGEPAINT_TEST_RUNNER") {
             return r.split_whitespace().map(String::from).collect();
         }
-        const EXEC_FORMAT_ERROR: i32 = 8; // ENOEXEC
+        // Under qemu-user a failed exec shows as exit status 127 or as
+        // ENOEXEC, depending on how the libc spawns: test that it runs.
         match Command::new(bin).arg("--version").output() {
-            Err(e) if e.raw_os_error() == Some(EXEC_FORMAT_ERROR) => default_qemu_runner(),
-            _ => Vec::new(),
+            Ok(o) if o.status.success() => Vec::new(),
+            _ => default_qemu_runner(),
         }
     });
     match runner.split_first() {
