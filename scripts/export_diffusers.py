@@ -192,6 +192,14 @@ def quantize_int8(src: str, dst: str) -> dict:
 
     info = quantize.dynamic(src, dst)
     info["int8_gather_tables"] = quantize_gather_tables(dst)
+    # The quantizer's shape inference leaves value_info with the symbolic
+    # decoder sizes ("h", "w"); tract would hold them against the concrete
+    # input shape it is given ("Impossible to unify Sym(h) with Val(8)").
+    m = onnx.load(dst)
+    if m.graph.value_info:
+        del m.graph.value_info[:]
+        onnx.save(m, dst)
+        info["dropped_value_info"] = True
     return info
 
 

@@ -217,7 +217,7 @@ def make(family, out_root, pipelines_root, log=print):
     if os.path.exists(bdir):
         shutil.rmtree(bdir)
     export_diffusers.export(pdir, bdir, EXPORT_FAMILY[family], guidance=max(f["guidance"], 1.0),
-                            scheduler=None, name=f"tiny-{family}", decoder_tile=4, decoder_tile_overlap=2,
+                            scheduler=None, name=f"tiny-{family}",
                             log=log)
     for junk in ("export.json",):
         os.remove(os.path.join(bdir, junk))
@@ -295,6 +295,25 @@ def make(family, out_root, pipelines_root, log=print):
     log(f"{family}: {meta['pipeline']} + {meta['scheduler']} + {meta['decoder']}, timesteps {meta['timesteps']}")
 
 
+def pointwise_decoder(path):
+    """A decoder whose output pixel depends on one latent pixel only (1x1 conv, nearest
+    8x upsampling, tanh): tiling must reproduce it exactly, which isolates the tiling
+    and blending arithmetic of src/pipeline/tiled_decode.rs from receptive-field effects."""
+
+    class Pointwise(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 3, 1)
+
+        def forward(self, latents):
+            return torch.tanh(torch.nn.functional.interpolate(self.conv(latents), scale_factor=8.0, mode="nearest"))
+
+    torch.manual_seed(5)
+    torch.onnx.export(Pointwise().eval(), (torch.zeros(1, 4, 8, 8),), path, opset_version=17, dynamo=False,
+                      input_names=["latents"], output_names=["image"],
+                      dynamic_axes={"latents": {2: "h", 3: "w"}, "image": {2: "H", 3: "W"}})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=OUT)
@@ -305,6 +324,7 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     for fam in a.family or FAMILIES:
         make(fam, a.out, tmp)
+    pointwise_decoder(os.path.join(a.out, "pointwise_decoder.onnx"))
     if not a.keep_pipelines:
         shutil.rmtree(tmp)
 

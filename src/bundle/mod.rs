@@ -30,11 +30,19 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// sha256 of model.toml: identifies this exact bundle in image metadata.
     pub manifest_sha256: String,
+    /// The manifest's file name in `dir` (model.toml unless loaded otherwise).
+    pub manifest_file: String,
 }
 
 impl Bundle {
     pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
-        let toml_path = dir.join("model.toml");
+        Self::load_manifest(dir, "model.toml")
+    }
+
+    /// Like [`Bundle::load`] with another manifest of the same folder (e.g. an
+    /// exported bundle's `model-f32.toml`).
+    pub fn load_manifest(dir: &Path, manifest_name: &str) -> Result<Bundle, BundleError> {
+        let toml_path = dir.join(manifest_name);
         let text = std::fs::read(&toml_path).map_err(|e| BundleError::File {
             path: toml_path.clone(),
             message: format!("cannot read the bundle manifest: {e}"),
@@ -48,14 +56,14 @@ impl Bundle {
             Some(field) => BundleError::Field { path: toml_path.clone(), field, message },
             None => BundleError::File { path: toml_path.clone(), message },
         })?;
-        let bundle = Bundle { dir: dir.to_path_buf(), manifest, manifest_sha256 };
+        let bundle = Bundle { dir: dir.to_path_buf(), manifest, manifest_sha256, manifest_file: manifest_name.to_string() };
         bundle.validate()?;
         Ok(bundle)
     }
 
     fn field_error(&self, field: &str, message: impl Into<String>) -> BundleError {
         BundleError::Field {
-            path: self.dir.join("model.toml"),
+            path: self.dir.join(&self.manifest_file),
             field: field.into(),
             message: message.into(),
         }
@@ -85,6 +93,19 @@ impl Bundle {
         }
         if !(m.decoder.scaling_factor.is_finite() && m.decoder.scaling_factor != 0.0) {
             return Err(self.field_error("decoder.scaling_factor", "must be a finite, non-zero number"));
+        }
+        if let Some((tile, overlap)) = m.decoder.tiling() {
+            if tile == 0 {
+                return Err(self.field_error("decoder.tile", "must be positive"));
+            }
+            if overlap >= tile {
+                return Err(self.field_error("decoder.tile_overlap", format!("must be below decoder.tile ({tile})")));
+            }
+            // Tiles are placed in latent pixels and pasted at a whole upscaling factor.
+            let [w, h] = m.image_size;
+            if w % l.width != 0 || h % l.height != 0 || w / l.width != h / l.height {
+                return Err(self.field_error("image_size", "must be the latent size times one whole factor to decode in tiles"));
+            }
         }
         if !(m.guidance.scale.is_finite() && m.guidance.scale >= 1.0) {
             return Err(self.field_error("guidance.scale", "must be >= 1.0 (1.0 turns guidance off)"));
