@@ -242,8 +242,6 @@ def scheduler_section(sched, family: str, steps: list[int]) -> tuple[dict, dict]
         kind = "ddim"
         if cfg.get("set_alpha_to_one", True):
             raise ExportError("DDIMScheduler with set_alpha_to_one=True is not supported (SD uses False)")
-        if cfg.get("steps_offset", 0) and cfg.get("timestep_spacing") == "leading":
-            pass
     else:
         raise ExportError(f"scheduler {name} is not supported; use --scheduler euler-trailing|lcm|ddim-trailing")
     table = {}
