@@ -1,6 +1,7 @@
 //! The `model.toml` manifest, as serde types. See docs/bundle.md.
 
 use crate::scheduler::{BetaSchedule, Prediction, SchedulerKind};
+use crate::tokenizer::Flavor;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -35,6 +36,10 @@ pub enum TokenizerKind {
 #[serde(deny_unknown_fields)]
 pub struct TokenizerSection {
     pub kind: TokenizerKind,
+    /// Whose text handling to reproduce: open_clip's (default) or Hugging
+    /// Face's CLIPTokenizer (bundles exported from diffusers pipelines).
+    #[serde(default)]
+    pub flavor: Flavor,
     pub merges: String,
     pub merges_sha256: String,
     pub vocab: Option<String>,
@@ -71,6 +76,18 @@ pub struct DecoderSection {
     pub shift_factor: f32,
     #[serde(default = "minus_one_to_one")]
     pub output_range: [f32; 2],
+    /// Decode latents larger than this (in latent pixels, per side) in
+    /// overlapping tiles of this size, blended (bounds the decoder's memory).
+    pub tile: Option<usize>,
+    /// Overlap of neighbouring tiles in latent pixels (default: tile / 4).
+    pub tile_overlap: Option<usize>,
+}
+
+impl DecoderSection {
+    /// (tile, overlap) when tiling is configured.
+    pub fn tiling(&self) -> Option<(usize, usize)> {
+        self.tile.map(|t| (t, self.tile_overlap.unwrap_or(t / 4)))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

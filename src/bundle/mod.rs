@@ -37,9 +37,10 @@ pub struct Bundle {
 
 impl Bundle {
     /// Load the bundle in folder `path` (its model.toml), or the manifest file
-    /// `path` names, whose files are then relative to its folder.
+    /// `path` names (a path ending in .toml, e.g. a bundle's model-f32.toml),
+    /// whose files are then relative to its folder.
     pub fn load(path: &Path) -> Result<Bundle, BundleError> {
-        let (dir, toml_path) = if path.is_file() {
+        let (dir, toml_path) = if path.extension().is_some_and(|e| e == "toml") {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             (dir, path.to_path_buf())
         } else {
@@ -61,6 +62,12 @@ impl Bundle {
         let bundle = Bundle { dir: dir.to_path_buf(), manifest_path: toml_path, manifest, manifest_sha256 };
         bundle.validate()?;
         Ok(bundle)
+    }
+
+    /// Like [`Bundle::load`] with another manifest of the folder `dir` (e.g. an
+    /// exported bundle's `model-f32.toml`).
+    pub fn load_manifest(dir: &Path, manifest_name: &str) -> Result<Bundle, BundleError> {
+        Self::load(&dir.join(manifest_name))
     }
 
     fn field_error(&self, field: &str, message: impl Into<String>) -> BundleError {
@@ -95,6 +102,19 @@ impl Bundle {
         }
         if !(m.decoder.scaling_factor.is_finite() && m.decoder.scaling_factor != 0.0) {
             return Err(self.field_error("decoder.scaling_factor", "must be a finite, non-zero number"));
+        }
+        if let Some((tile, overlap)) = m.decoder.tiling() {
+            if tile == 0 {
+                return Err(self.field_error("decoder.tile", "must be positive"));
+            }
+            if overlap >= tile {
+                return Err(self.field_error("decoder.tile_overlap", format!("must be below decoder.tile ({tile})")));
+            }
+            // Tiles are placed in latent pixels and pasted at a whole upscaling factor.
+            let [w, h] = m.image_size;
+            if w % l.width != 0 || h % l.height != 0 || w / l.width != h / l.height {
+                return Err(self.field_error("image_size", "must be the latent size times one whole factor to decode in tiles"));
+            }
         }
         if !(m.guidance.scale.is_finite() && m.guidance.scale >= 1.0) {
             return Err(self.field_error("guidance.scale", "must be >= 1.0 (1.0 turns guidance off)"));

@@ -4,8 +4,9 @@
 
 mod models;
 mod request;
+pub mod tiled_decode;
 
-pub use models::{load as load_graph, Component};
+pub use models::{decoder_input_hw, load as load_graph, Component};
 pub use request::{Generated, Progress, Request, Timings};
 
 use crate::bundle::{Bundle, BundleError};
@@ -58,14 +59,22 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Validate the bundle at `dir` and (unless low-memory) load its graphs.
-    pub fn load(dir: &Path, options: Options) -> Result<Pipeline, PipelineError> {
+    /// Like [`Pipeline::load`] with another manifest of the bundle folder
+    /// (an exported bundle's `model-f32.toml`).
+    pub fn load_manifest(dir: &Path, manifest: &str, options: Options) -> Result<Pipeline, PipelineError> {
+        Self::load(&dir.join(manifest), options)
+    }
+
+    /// Validate the bundle at `path` (a folder, or one of its .toml manifests;
+    /// see [`Bundle::load`]) and (unless low-memory) load its graphs.
+    pub fn load(path: &Path, options: Options) -> Result<Pipeline, PipelineError> {
         let started = Instant::now();
-        let bundle = Bundle::load(dir)?;
+        let bundle = Bundle::load(path)?;
         let t = &bundle.manifest.tokenizer;
         let vocab = t.vocab.as_ref().map(|v| bundle.path(v));
         let tokenizer =
-            ClipTokenizer::from_files(&bundle.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)?;
+            ClipTokenizer::from_files(&bundle.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)?
+                .with_flavor(t.flavor);
         let mut pipeline = Pipeline {
             bundle,
             tokenizer,
@@ -193,7 +202,13 @@ impl Pipeline {
         let t0 = Instant::now();
         let d = &m.decoder;
         let input: Vec<f32> = latents.iter().map(|v| v / d.scaling_factor + d.shift_factor).collect();
-        let out = decoder.run(&[Input::F32(Tensor::new(shape, input))])?;
+        let input = Tensor::new(shape, input);
+        let out = match d.tiling() {
+            Some((tile, overlap)) if input.shape[2] > tile || input.shape[3] > tile => {
+                tiled_decode::decode(&decoder, &input, tile, overlap)?
+            }
+            _ => decoder.run(&[Input::F32(input)])?,
+        };
         timings.decode_ms = ms(t0);
         self.put_back(Component::Decoder, decoder);
         let [w, h] = m.image_size;

@@ -12,6 +12,16 @@ pub enum Component {
     Decoder,
 }
 
+/// The latent height and width the decoder graph is run on: the whole latent,
+/// or one tile when `decoder.tile` is set and the latent is larger.
+pub fn decoder_input_hw(bundle: &Bundle) -> (usize, usize) {
+    let m = &bundle.manifest;
+    match m.decoder.tiling() {
+        Some((tile, _)) => (tile.min(m.latent.height), tile.min(m.latent.width)),
+        None => (m.latent.height, m.latent.width),
+    }
+}
+
 /// Load one component and check that its output has the promised shape.
 pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
     let m = &bundle.manifest;
@@ -34,12 +44,17 @@ pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
             ],
             latent.clone(),
         ),
-        Component::Decoder => (
-            &m.decoder.file,
-            "decoder",
-            vec![InputSpec { name: "latents", integer: false, shape: latent }],
-            vec![1, 3, m.image_size[1], m.image_size[0]],
-        ),
+        Component::Decoder => {
+            // Tiled: the graph runs on one tile at a time (tiled_decode.rs).
+            let (h, w) = decoder_input_hw(bundle);
+            let f = m.image_size[1] / m.latent.height;
+            (
+                &m.decoder.file,
+                "decoder",
+                vec![InputSpec { name: "latents", integer: false, shape: vec![1, m.latent.channels, h, w] }],
+                vec![1, 3, h * f, w * f],
+            )
+        }
     };
     let path = bundle.path(file);
     let graph = Graph::load(&path, &inputs)?;

@@ -24,6 +24,9 @@
 //! binary, and it does not do open_clip's ftfy/HTML cleaning.
 
 pub mod clean;
+mod flavor;
+
+pub use flavor::Flavor;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -80,6 +83,10 @@ pub struct ClipTokenizer {
     pattern: Regex,
     max_length: usize,
     pad_id: i64,
+    flavor: Flavor,
+    /// Hugging Face flavor: special-token strings cut out of the raw text
+    /// before cleaning (its added-tokens trie), with their ids.
+    split_specials: Vec<(String, u32)>,
     cache: Mutex<HashMap<String, Vec<u32>>>,
 }
 
@@ -279,19 +286,7 @@ impl ClipTokenizer {
         // (and so as training) does.
         let special_names = OPEN_CLIP_SPECIALS;
 
-        // open_clip: special + r"""|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
-        // with re.IGNORECASE. Case-insensitivity only matters for the literal
-        // alternatives (the text is lower-cased, but e.g. "'ſ" still matches
-        // "'s"). On the classes, the `regex` module's IGNORECASE makes U+0345
-        // (COMBINING GREEK YPOGEGRAMMENI, which case-folds to a letter) match
-        // none of them, so it is silently dropped; Rust's (?i) would put it
-        // in \p{L} instead, so the classes are written without (?i) and U+0345
-        // is excluded explicitly (checked over all code points against Python).
-        let special_alts = special_names.iter().map(|s| regex::escape(s)).collect::<Vec<_>>().join("|");
-        let pattern = Regex::new(&format!(
-            r"(?i:{special_alts}|'s|'t|'re|'ve|'m|'ll|'d)|\p{{L}}+|\p{{N}}|[^\s\p{{L}}\p{{N}}\x{{345}}]+"
-        ))
-        .expect("tokenizer regex");
+        let pattern = pre_tokenizer(&special_names);
 
         Ok(Self {
             encoder,
@@ -304,8 +299,41 @@ impl ClipTokenizer {
             pattern,
             max_length,
             pad_id,
+            flavor: Flavor::OpenClip,
+            split_specials: Vec::new(),
             cache: Mutex::new(HashMap::default()),
         })
+    }
+
+    /// Tokenize as `flavor` does (see [`Flavor`]); the vocabulary is unchanged.
+    pub fn with_flavor(mut self, flavor: Flavor) -> Self {
+        self.flavor = flavor;
+        let names = match flavor {
+            Flavor::OpenClip => OPEN_CLIP_SPECIALS,
+            Flavor::HuggingFace => HF_SPECIALS,
+        };
+        self.special_names = names.map(String::from);
+        self.pattern = pre_tokenizer(&names);
+        self.split_specials = match flavor {
+            Flavor::OpenClip => Vec::new(),
+            Flavor::HuggingFace => {
+                let mut v = vec![(names[0].to_string(), self.start_id), (names[1].to_string(), self.end_id)];
+                // The pad token is a special token too, so HF cuts its text out
+                // ("!" for SD 2.x tokenizers: "wow!!!" -> wow, !, !, !).
+                if let Some((text, _)) = self.encoder.iter().find(|(_, &id)| i64::from(id) == self.pad_id) {
+                    if !v.iter().any(|(t, _)| t == text) {
+                        v.push((text.clone(), self.pad_id as u32));
+                    }
+                }
+                v
+            }
+        };
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self
+    }
+
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
     }
 
     /// Number of entries in the vocabulary (49408 for CLIP).
@@ -360,10 +388,24 @@ impl ClipTokenizer {
     /// open_clip's `SimpleTokenizer.encode`: the BPE ids of the cleaned text,
     /// without start/end tokens, padding or truncation.
     pub fn encode_ids(&self, text: &str) -> Vec<u32> {
-        let cleaned = clean::clean_lower(text);
+        if self.flavor == Flavor::OpenClip {
+            return self.encode_cleaned(&clean::clean_lower(text));
+        }
+        let mut out = Vec::new();
+        for piece in flavor::split_on_specials(text, &self.split_specials) {
+            match piece {
+                flavor::Piece::Special(id) => out.push(id),
+                flavor::Piece::Text(t) => out.extend(self.encode_cleaned(&flavor::hf_clean(t))),
+            }
+        }
+        out
+    }
+
+    /// Pre-tokenize already cleaned text and BPE each piece.
+    fn encode_cleaned(&self, cleaned: &str) -> Vec<u32> {
         let mut out = Vec::new();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        for piece in self.pattern.find_iter(&cleaned) {
+        for piece in self.pattern.find_iter(cleaned) {
             let piece = piece.as_str();
             if let Some(ids) = cache.get(piece) {
                 out.extend_from_slice(ids);
@@ -384,7 +426,26 @@ impl ClipTokenizer {
         }
         out
     }
+}
 
+/// open_clip: special + r"""|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+/// with re.IGNORECASE (Hugging Face's CLIPTokenizer: the same with its special names).
+/// Case-insensitivity only matters for the literal alternatives (the text is
+/// lower-cased, but e.g. "'ſ" still matches "'s"). On the classes, the `regex`
+/// module's IGNORECASE makes U+0345 (COMBINING GREEK YPOGEGRAMMENI, which
+/// case-folds to a letter) match none of them, so it is silently dropped;
+/// Rust's (?i) would put it in \p{L} instead, so the classes are written
+/// without (?i) and U+0345 is excluded explicitly (checked over all code
+/// points against Python).
+fn pre_tokenizer(special_names: &[&str; 2]) -> Regex {
+    let special_alts = special_names.iter().map(|s| regex::escape(s)).collect::<Vec<_>>().join("|");
+    Regex::new(&format!(
+        r"(?i:{special_alts}|'s|'t|'re|'ve|'m|'ll|'d)|\p{{L}}+|\p{{N}}|[^\s\p{{L}}\p{{N}}\x{{345}}]+"
+    ))
+    .expect("tokenizer regex")
+}
+
+impl ClipTokenizer {
     /// Byte-level BPE of one pre-tokenized word (open_clip's `bpe`), on ids:
     /// repeatedly merge every occurrence (left to right) of the adjacent pair
     /// with the lowest merge rank.
