@@ -6,6 +6,7 @@
 #   scripts/cross.sh                  # all three targets, then dist/
 #   scripts/cross.sh --test           # also run the test suite of each target under qemu-user
 #   scripts/cross.sh --no-install     # skip apt-get / rustup (already set up)
+#   scripts/cross.sh --tests-only     # install, then only run the test suites under qemu (CI)
 #   TARGETS="aarch64-unknown-linux-gnu" scripts/cross.sh
 #
 # Targets:
@@ -19,11 +20,13 @@ cd "$(dirname "$0")/.."
 TARGETS=${TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl"}
 install=1
 test=0
+build=1
 for arg in "$@"; do
   case "$arg" in
     --no-install) install=0 ;;
     --test) test=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --tests-only) test=1; build=0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "error: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +46,14 @@ if [ "$install" = 1 ]; then
   fi
   # shellcheck disable=SC2086
   rustup target add $TARGETS
+fi
+
+if [ "$build" = 0 ]; then
+  for target in $TARGETS; do
+    echo "== $target: tests under qemu-user"
+    cargo test --locked --target "$target"
+  done
+  exit 0
 fi
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
