@@ -1,10 +1,12 @@
 //! The command line: a thin shell over the library. Errors become one line
 //! on stderr and exit code 2; nothing here panics on bad input.
 
+mod feedback;
 mod generate;
 mod info;
 mod kiosk;
 mod progress_bar;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -28,6 +30,10 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Run unattended: prompts from stdin, serial and buttons, pictures on a display.
     Kiosk(kiosk::KioskArgs),
+    /// Check files (PNG, JPEG) for the edgepaint watermark and show their metadata.
+    Verify(verify::VerifyArgs),
+    /// The kiosk's thumbs-up/down log (export it for fine-tuning).
+    Feedback(feedback::FeedbackArgs),
 }
 
 /// Where the model is: `--model DIR`, else $EDGEPAINT_MODEL, else the shipped one.
@@ -58,6 +64,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Generate(args) => generate::run(args, cli.verbose),
         Command::Info(args) => info::run(args),
         Command::Kiosk(args) => kiosk::run(args),
+        Command::Feedback(args) => feedback::run(args),
+        // verify has its own exit codes (0 marked, 1 unmarked, 2 unreadable).
+        Command::Verify(args) => return verify::run(args),
     };
     match result {
         Ok(()) => 0,
