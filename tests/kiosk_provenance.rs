@@ -186,3 +186,25 @@ fn feedback_log_survives_a_kill() {
     log.append(&next).unwrap();
     assert_eq!(read_log(&path).unwrap().len(), entries.len() + 1);
 }
+
+#[test]
+fn shipped_boards_have_working_filters() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("board");
+    let mut public = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let board = Board::load(&path).unwrap();
+        let filter = board.prompt_filter().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for p in &board.presets {
+            assert_eq!(filter.check(&p.prompt), None, "{}: preset {:?} is blocked", path.display(), p.prompt);
+        }
+        if !filter.is_empty() {
+            public += 1;
+            assert!(filter.check("a n4k3d person").is_some() && filter.check("a skillful painter").is_none());
+        }
+    }
+    assert!(public >= 4, "the Pi and Jetson boards ship the filter list");
+}
