@@ -198,3 +198,40 @@ fn png_metadata_reads_back_with_the_png_crate() {
     assert!(xmp.contains(r#"Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia""#), "{xmp}");
     assert!(xmp.contains("a boat &amp; a &quot;moon&quot; &lt;night&gt;"), "{xmp}");
 }
+
+#[test]
+fn feedback_export_writes_rows_and_pairs() {
+    use edgepaint::provenance::feedback::{Entry, FeedbackLog, Rating};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = FeedbackLog::open(dir.path()).unwrap();
+    let entry = |prompt: &str, image: &str, seed: u64, rating| Entry {
+        time: "2026-11-26T16:00:00Z".into(),
+        kiosk: "hall".into(),
+        prompt: prompt.into(),
+        seed,
+        steps: 4,
+        model_sha256: "m1".into(),
+        image_sha256: image.into(),
+        rating,
+    };
+    log.append(&entry("a red, \"tiny\" house", "aa", 1, Rating::Up)).unwrap();
+    log.append(&entry("a red, \"tiny\" house", "bb", 2, Rating::Down)).unwrap();
+    log.append(&entry("a tree", "cc", 3, Rating::Up)).unwrap();
+    let data = dir.path().to_str().unwrap();
+    let o = edgepaint(["feedback", "export", "--data", data]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "prompt,seed,steps,model_sha256,image_sha256,ups,downs,rating\n\
+         \"a red, \"\"tiny\"\" house\",1,4,m1,aa,1,0,up\n\
+         \"a red, \"\"tiny\"\" house\",2,4,m1,bb,0,1,down\n\
+         a tree,3,4,m1,cc,1,0,up\n"
+    );
+    let o = edgepaint(["feedback", "export", "--data", data, "--pairs", "--format", "jsonl"]);
+    let pairs: Vec<serde_json::Value> = String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(pairs.len(), 1);
+    assert_eq!((pairs[0]["chosen_seed"].as_u64(), pairs[0]["rejected_seed"].as_u64()), (Some(1), Some(2)));
+    let o = edgepaint(["feedback", "export", "--data", dir.path().join("nope").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: no feedback log at "));
+}

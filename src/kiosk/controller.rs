@@ -9,7 +9,8 @@ use super::{Msg, SourceId};
 use crate::board::{AttractConfig, Board, ButtonAction, DuringGeneration, Preset};
 use crate::display::{present, Display, Screen};
 use crate::pipeline::Request;
-use crate::provenance::feedback::{self, FeedbackLog};
+use super::ratings::{Finished, Ratings};
+use crate::provenance::feedback::FeedbackLog;
 use crate::provenance::filter::PromptFilter;
 use std::collections::VecDeque;
 use std::io::Write;
@@ -33,15 +34,6 @@ struct Running {
     steps: usize,
 }
 
-/// The last finished picture, for `/rate`.
-struct Finished {
-    id: u64,
-    prompt: String,
-    seed: u64,
-    steps: usize,
-    sha256: String,
-}
-
 /// The on-screen answer to a blocked prompt.
 const BLOCKED_SCREEN: &str = "Sorry, that prompt can't be drawn here. Try another!";
 
@@ -61,9 +53,7 @@ pub struct Controller {
     steps: Option<usize>,
     generated: u64,
     blocked: u64,
-    last_done: Option<Finished>,
-    kiosk_id: String,
-    feedback: FeedbackLog,
+    ratings: Ratings,
     filter: PromptFilter,
     next_preset: usize,
     last_input: Instant,
@@ -90,6 +80,7 @@ impl Controller {
             idle: true,
             ..Screen::default()
         };
+        let ratings = Ratings::new(board.kiosk_id(), &info.model_sha256, feedback);
         Controller {
             board_name: board.name.clone(),
             presets: board.presets.clone(),
@@ -106,9 +97,7 @@ impl Controller {
             steps: None,
             generated: 0,
             blocked: 0,
-            last_done: None,
-            kiosk_id: board.kiosk_id().to_string(),
-            feedback,
+            ratings,
             filter,
             next_preset: 0,
             last_input: Instant::now(),
@@ -328,22 +317,9 @@ impl Controller {
 
     /// Record the vote in the feedback log (fsynced) and only then say `rated`.
     fn rate(&mut self, rating: Rating, to: Target) {
-        let Some(last) = &self.last_done else {
-            return self.send(to, &Event::error(ProtocolError::new(ErrorCode::NothingToRate, "no picture to rate yet")));
-        };
-        let entry = feedback::Entry {
-            time: feedback::now(),
-            kiosk: self.kiosk_id.clone(),
-            prompt: last.prompt.clone(),
-            seed: last.seed,
-            steps: last.steps,
-            model_sha256: self.info.model_sha256.clone(),
-            image_sha256: last.sha256.clone(),
-            rating,
-        };
-        let id = last.id;
-        match self.feedback.append(&entry) {
-            Ok(()) => self.send(to, &Event::Rated { id, rating }),
+        match self.ratings.record(rating) {
+            Ok(Some(id)) => self.send(to, &Event::Rated { id, rating }),
+            Ok(None) => self.send(to, &Event::error(ProtocolError::new(ErrorCode::NothingToRate, "no picture to rate yet"))),
             Err(e) => {
                 log::error!("{e}");
                 self.send(to, &Event::error(ProtocolError::new(ErrorCode::WriteFailed, e.to_string())));
@@ -365,7 +341,7 @@ impl Controller {
                 let running = self.current.take();
                 let prompt = running.as_ref().map(|r| r.prompt.clone());
                 self.generated += 1;
-                self.last_done = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone() });
+                self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone() });
                 // On screen first, then announced: whoever gets `done` sees the picture.
                 self.screen.image = Some(image);
                 self.screen.prompt = prompt;

@@ -8,6 +8,7 @@ mod controller;
 pub mod lines;
 mod outputs;
 pub mod protocol;
+mod ratings;
 pub mod store;
 pub mod worker;
 
