@@ -38,7 +38,8 @@ const LEVELS: [f32; 6] = [0.16, 0.12, 0.09, 0.0675, 0.05, 0.038];
 const REFERENCE_TWEAKS: [f32; 6] = [1.0, 1.04, 1.08, 1.13, 0.96, 0.92];
 /// Smallest step in luminance units, for nearly flat pictures.
 const MIN_STEP: f32 = 4.0;
-/// The embedder never lowers the luminance PSNR below this.
+/// The embedder takes the strongest level whose change stays within this
+/// PSNR (before rounding to 8 bits; the weakest level if none does).
 const PSNR_FLOOR_DB: f64 = 42.0;
 /// Rounds of embed-then-measure, so rounding and clipping are corrected.
 const ROUNDS: usize = 3;
