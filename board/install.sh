@@ -32,6 +32,8 @@ usermod -a -G gpio,spi,dialout,video edgepaint
 install -d -m 0755 /etc/edgepaint /usr/local/share/edgepaint/models
 install -d -m 0750 -o edgepaint -g edgepaint /var/lib/edgepaint /var/lib/edgepaint/pictures
 install -m 0644 "$board" /etc/edgepaint/board.toml
+# Prompt filter lists sit next to the board file.
+install -m 0644 "$here"/filter-*.txt /etc/edgepaint/
 install -m 0755 "$binary" /usr/local/bin/edgepaint
 rm -rf /usr/local/share/edgepaint/models/scenes
 cp -r "$model" /usr/local/share/edgepaint/models/scenes

@@ -15,6 +15,7 @@ pub mod kiosk;
 pub mod metadata;
 pub mod noise;
 pub mod pipeline;
+pub mod provenance;
 pub mod runtime;
 pub mod scheduler;
 pub mod tensor;

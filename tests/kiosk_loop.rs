@@ -23,7 +23,7 @@ struct FakePainter {
 
 impl Painter for FakePainter {
     fn describe(&self) -> ModelInfo {
-        ModelInfo { name: "fake".into(), steps: vec![1, 2, 4], default_steps: 2 }
+        ModelInfo { name: "fake".into(), model_sha256: "ab".repeat(32), steps: vec![1, 2, 4], default_steps: 2 }
     }
 
     fn paint(
@@ -195,7 +195,7 @@ fn prompts_commands_and_malformed_lines() {
     s.send(b"/status\n");
     assert_eq!(
         s.one(),
-        json!({"event": "status", "state": "idle", "queue": 0, "seed": 7, "steps": 2, "generated": 2})
+        json!({"event": "status", "state": "idle", "queue": 0, "seed": 7, "steps": 2, "generated": 2, "blocked": 0})
     );
     // End of input: the kiosk finishes and says nothing more.
     assert!(s.finish().is_empty());

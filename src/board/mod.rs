@@ -8,6 +8,8 @@ mod input;
 pub use display::{Controller, DisplayConfig, FbConfig, PngConfig, Rotation, SpiConfig};
 pub use input::{ButtonAction, ButtonConfig, ButtonsConfig, DuringGeneration, LineRef, SerialConfig};
 
+use crate::provenance::filter::{FilterError, PromptFilter};
+use crate::provenance::payload::MAX_DEVICE_ID;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -48,6 +50,41 @@ pub struct Board {
     pub attract: Option<AttractConfig>,
     #[serde(default, rename = "preset")]
     pub presets: Vec<Preset>,
+    #[serde(default)]
+    pub provenance: ProvenanceConfig,
+    #[serde(default)]
+    pub filter: FilterConfig,
+}
+
+/// Who made a picture, and where the kiosk keeps its records.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceConfig {
+    /// Carried in every picture's watermark (0..=16777215; 0: not set).
+    #[serde(default)]
+    pub device_id: u32,
+    /// Names the kiosk in the feedback log (default: the board name).
+    pub kiosk_id: Option<String>,
+    /// Watermark key (default: the built-in one, which anyone can check).
+    pub key: Option<String>,
+    /// Where the feedback log (feedback.jsonl) is kept (default: the
+    /// folder above the output folder, else the output folder).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The prompt filter's lists: inline words and/or files (one entry per
+/// line, relative to the board file's folder).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    #[serde(default)]
+    pub block: Vec<String>,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub block_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -150,7 +187,44 @@ impl Board {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| BoardError::Read { path: name.clone(), message: e.to_string() })?;
-        Board::parse(&text, &name)
+        let mut board = Board::parse(&text, &name)?;
+        // Filter lists sit next to the board file wherever it is installed.
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for f in board.filter.block_files.iter_mut().chain(board.filter.allow_files.iter_mut()) {
+            if f.is_relative() {
+                *f = dir.join(&*f);
+            }
+        }
+        Ok(board)
+    }
+
+    /// The prompt filter from `[filter]` (reading its list files).
+    pub fn prompt_filter(&self) -> Result<PromptFilter, FilterError> {
+        let mut block = self.filter.block.clone();
+        for f in &self.filter.block_files {
+            block.extend(PromptFilter::read_list(f)?);
+        }
+        let mut allow = self.filter.allow.clone();
+        for f in &self.filter.allow_files {
+            allow.extend(PromptFilter::read_list(f)?);
+        }
+        Ok(PromptFilter::new(&block, &allow))
+    }
+
+    /// Where the feedback log goes.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.provenance.data_dir {
+            return d.clone();
+        }
+        match self.output.dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => self.output.dir.clone(),
+        }
+    }
+
+    /// The name the feedback log gives this kiosk.
+    pub fn kiosk_id(&self) -> &str {
+        self.provenance.kiosk_id.as_deref().unwrap_or(&self.name)
     }
 
     /// Parse and check a board file's text; `name` is used in errors.
@@ -177,6 +251,9 @@ impl Board {
     /// Checks serde cannot express; returns (field, message).
     fn check(&self) -> Result<(), (String, String)> {
         let err = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
+        if self.provenance.device_id > MAX_DEVICE_ID {
+            return err("provenance.device_id", "must be at most 16777215 (24 bits)");
+        }
         if self.queue.capacity == 0 {
             return err("queue.capacity", "must be at least 1");
         }

@@ -5,6 +5,8 @@ use crate::bundle::locate;
 use crate::image_out::write_png;
 use crate::metadata::picture_metadata;
 use crate::pipeline::{Options, Pipeline, Request};
+use crate::provenance::payload::MAX_DEVICE_ID;
+use crate::provenance::Stamp;
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -36,6 +38,12 @@ pub struct GenerateArgs {
     /// Print one JSON object (seed, steps, timings, output) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Watermark key (default: the built-in key, or $EDGEPAINT_KEY).
+    #[arg(long, env = "EDGEPAINT_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Device id carried in the watermark (0..=16777215).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=MAX_DEVICE_ID as i64))]
+    pub device_id: u32,
 }
 
 pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
@@ -68,8 +76,13 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     }
 
     let bundle = pipeline.bundle();
+    // The watermark goes on after the pipeline, so the golden tests still
+    // see the model's own picture; every saved picture carries it.
+    let started = std::time::Instant::now();
+    let marked = Stamp::new(args.key.as_deref(), args.device_id).mark(&generated.image, &bundle.manifest_sha256);
+    let watermark_ms = started.elapsed().as_secs_f64() * 1000.0;
     let metadata = picture_metadata(bundle, &prompt, seed, generated.steps);
-    let bytes = write_png(&output, &generated.image, &metadata)?;
+    let bytes = write_png(&output, &marked, &metadata)?;
     let sha = hex::encode(Sha256::digest(&bytes));
 
     let t = &generated.timings;
@@ -85,6 +98,7 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
             "width": generated.image.width,
             "height": generated.image.height,
             "timings": t,
+            "watermark_ms": watermark_ms,
         });
         println!("{obj}");
     } else {
@@ -92,7 +106,7 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
         if verbose {
             let steps: Vec<String> = t.steps_ms.iter().map(|s| format!("{s:.1}")).collect();
             eprintln!(
-                "timings ms: load {:.1}, text {:.1}, steps [{}], decode {:.1}, total {:.1}",
+                "timings ms: load {:.1}, text {:.1}, steps [{}], decode {:.1}, total {:.1}, watermark {watermark_ms:.1}",
                 t.load_ms,
                 t.text_ms,
                 steps.join(", "),

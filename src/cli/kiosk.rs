@@ -37,6 +37,9 @@ pub struct KioskArgs {
     /// Ignore the board's buttons (to try a board file on a desktop).
     #[arg(long)]
     pub no_buttons: bool,
+    /// Watermark key, instead of the board's `[provenance] key`.
+    #[arg(long, env = "EDGEPAINT_KEY", hide_env_values = true)]
+    pub key: Option<String>,
     #[command(flatten)]
     pub model: ModelArg,
 }
@@ -98,6 +101,9 @@ fn apply_overrides(board: &mut Board, args: &KioskArgs) -> Result<()> {
     }
     if args.no_serial {
         board.serial = None;
+    }
+    if let Some(key) = &args.key {
+        board.provenance.key = Some(key.clone());
     }
     if args.no_buttons {
         board.button.clear();

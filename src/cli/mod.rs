@@ -2,10 +2,12 @@
 //! on stderr and exit code 2; nothing here panics on bad input.
 
 mod bench;
+mod feedback;
 mod generate;
 mod info;
 mod kiosk;
 mod progress_bar;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -34,6 +36,10 @@ pub enum Command {
     Kiosk(kiosk::KioskArgs),
     /// Time each stage of a model (text encoder, denoiser step, decoder, whole image).
     Bench(bench::BenchArgs),
+    /// Check files (PNG, JPEG) for the edgepaint watermark and show their metadata.
+    Verify(verify::VerifyArgs),
+    /// The kiosk's thumbs-up/down log (export it for fine-tuning).
+    Feedback(feedback::FeedbackArgs),
 }
 
 /// Where the model is: `--model DIR`, else $EDGEPAINT_MODEL, else the shipped one.
@@ -82,6 +88,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             crate::runtime::set_threads(threads);
             bench::run(args, threads)
         }
+        Command::Feedback(args) => feedback::run(args),
+        // verify has its own exit codes (0 marked, 1 unmarked, 2 unreadable).
+        Command::Verify(args) => return verify::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -9,6 +9,9 @@ use super::{Msg, SourceId};
 use crate::board::{AttractConfig, Board, ButtonAction, DuringGeneration, Preset};
 use crate::display::{present, Display, Screen};
 use crate::pipeline::Request;
+use super::ratings::{Finished, Ratings};
+use crate::provenance::feedback::FeedbackLog;
+use crate::provenance::filter::PromptFilter;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +31,11 @@ struct Running {
     cancel: Arc<AtomicBool>,
     cancelled_by: Option<SourceId>,
     prompt: String,
+    steps: usize,
 }
+
+/// The on-screen answer to a blocked prompt.
+const BLOCKED_SCREEN: &str = "Sorry, that prompt can't be drawn here. Try another!";
 
 pub struct Controller {
     board_name: String,
@@ -45,7 +52,9 @@ pub struct Controller {
     seed: Option<u64>,
     steps: Option<usize>,
     generated: u64,
-    last_done: Option<u64>,
+    blocked: u64,
+    ratings: Ratings,
+    filter: PromptFilter,
     next_preset: usize,
     last_input: Instant,
     last_attract: Option<Instant>,
@@ -61,6 +70,8 @@ impl Controller {
         store: ImageStore,
         jobs: Sender<Job>,
         display: Option<Box<dyn Display>>,
+        feedback: FeedbackLog,
+        filter: PromptFilter,
     ) -> Controller {
         let screen = Screen {
             title: board.name.clone(),
@@ -69,6 +80,7 @@ impl Controller {
             idle: true,
             ..Screen::default()
         };
+        let ratings = Ratings::new(board.kiosk_id(), &info.model_sha256, feedback);
         Controller {
             board_name: board.name.clone(),
             presets: board.presets.clone(),
@@ -84,7 +96,9 @@ impl Controller {
             seed: None,
             steps: None,
             generated: 0,
-            last_done: None,
+            blocked: 0,
+            ratings,
+            filter,
             next_preset: 0,
             last_input: Instant::now(),
             last_attract: None,
@@ -174,6 +188,16 @@ impl Controller {
     fn command(&mut self, source: SourceId, cmd: Command) {
         let to = Target::One(source);
         match cmd {
+            Command::Prompt(prompt) if self.filter.check(&prompt).is_some() => {
+                // The matched entry goes to the log only: the reply does not
+                // teach visitors the list.
+                log::info!("blocked a prompt (list entry {:?})", self.filter.check(&prompt).unwrap_or(""));
+                self.blocked += 1;
+                self.screen.status = BLOCKED_SCREEN.into();
+                self.redraw();
+                let e = ProtocolError::new(ErrorCode::Blocked, "this prompt is not allowed on this kiosk; please try another one");
+                self.send(to, &Event::error(e));
+            }
             Command::Prompt(prompt) => {
                 let seed = self.seed.unwrap_or_else(random_seed);
                 self.submit(prompt, seed, self.steps, to);
@@ -266,6 +290,7 @@ impl Controller {
             cancel: job.cancel.clone(),
             cancelled_by: None,
             prompt: job.request.prompt.clone(),
+            steps: job.steps,
         });
         self.screen.prompt = Some(job.request.prompt.clone());
         self.screen.progress = Some((0, job.steps));
@@ -290,12 +315,15 @@ impl Controller {
         }
     }
 
-    /// Only the `rated` reply for now: the provenance issue adds the
-    /// feedback log (JSON Lines, no personal data) that records ratings.
+    /// Record the vote in the feedback log (fsynced) and only then say `rated`.
     fn rate(&mut self, rating: Rating, to: Target) {
-        match self.last_done {
-            Some(id) => self.send(to, &Event::Rated { id, rating }),
-            None => self.send(to, &Event::error(ProtocolError::new(ErrorCode::NothingToRate, "no picture to rate yet"))),
+        match self.ratings.record(rating) {
+            Ok(Some(id)) => self.send(to, &Event::Rated { id, rating }),
+            Ok(None) => self.send(to, &Event::error(ProtocolError::new(ErrorCode::NothingToRate, "no picture to rate yet"))),
+            Err(e) => {
+                log::error!("{e}");
+                self.send(to, &Event::error(ProtocolError::new(ErrorCode::WriteFailed, e.to_string())));
+            }
         }
     }
 
@@ -310,9 +338,10 @@ impl Controller {
                 self.send(to, &Event::Progress { id, step, of });
             }
             WorkerEvent::Done { id: eid, ms, seed, path, sha256, image } if eid == id => {
-                let prompt = self.current.take().map(|r| r.prompt);
+                let running = self.current.take();
+                let prompt = running.as_ref().map(|r| r.prompt.clone());
                 self.generated += 1;
-                self.last_done = Some(id);
+                self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone() });
                 // On screen first, then announced: whoever gets `done` sees the picture.
                 self.screen.image = Some(image);
                 self.screen.prompt = prompt;
@@ -362,6 +391,7 @@ impl Controller {
             seed: self.seed,
             steps: self.steps.unwrap_or(self.info.default_steps),
             generated: self.generated,
+            blocked: self.blocked,
         }
     }
 

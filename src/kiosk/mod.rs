@@ -8,6 +8,7 @@ mod controller;
 pub mod lines;
 mod outputs;
 pub mod protocol;
+mod ratings;
 pub mod store;
 pub mod worker;
 
@@ -16,6 +17,8 @@ pub use worker::{ModelInfo, Painter, WorkerEvent};
 
 use crate::board::{Board, ButtonAction};
 use crate::display::Display;
+use crate::provenance::feedback::FeedbackLog;
+use crate::provenance::Stamp;
 use controller::{Controller, Flow};
 use lines::LineReader;
 use std::io::{Read, Write};
@@ -44,6 +47,10 @@ pub enum Msg {
 pub enum KioskError {
     #[error("cannot use the output folder {path}: {message}")]
     OutputDir { path: String, message: String },
+    #[error(transparent)]
+    Feedback(#[from] crate::provenance::feedback::FeedbackError),
+    #[error("board file: {0}")]
+    Filter(#[from] crate::provenance::filter::FilterError),
 }
 
 pub struct Kiosk {
@@ -62,14 +69,17 @@ impl Kiosk {
             path: board.output.dir.display().to_string(),
             message: e.to_string(),
         })?;
+        let feedback = FeedbackLog::open(&board.data_dir())?;
+        let filter = board.prompt_filter()?;
         let info = painter.describe();
         let (job_tx, job_rx) = channel();
         let events = tx.clone();
+        let stamp = Stamp::new(board.provenance.key.as_deref(), board.provenance.device_id);
         let worker = std::thread::Builder::new()
             .name("kiosk-worker".into())
-            .spawn(move || worker::run(painter, job_rx, events, Msg::Worker))
+            .spawn(move || worker::run(painter, stamp, job_rx, events, Msg::Worker))
             .expect("spawn worker thread");
-        let controller = Controller::new(board, info, store, job_tx, display);
+        let controller = Controller::new(board, info, store, job_tx, display, feedback, filter);
         Ok(Kiosk { tx, rx, controller, worker, open_inputs: 0 })
     }
 

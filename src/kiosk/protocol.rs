@@ -23,12 +23,7 @@ pub enum Command {
     Help,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Rating {
-    Up,
-    Down,
-}
+pub use crate::provenance::feedback::Rating;
 
 /// The `code` of an `error` reply. Scripts match on these; keep them stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +44,8 @@ pub enum ErrorCode {
     WriteFailed,
     Display,
     Input,
+    /// The prompt hit the board's `[filter]` blocklist.
+    Blocked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +160,8 @@ pub enum Event {
         seed: Option<u64>,
         steps: usize,
         generated: u64,
+        /// Prompts refused by the filter since start.
+        blocked: u64,
     },
     Help { commands: Vec<String> },
     Error {

@@ -5,6 +5,7 @@
 use crate::image_out::{write_png, RgbImage};
 use crate::metadata::picture_metadata;
 use crate::pipeline::{Generated, Pipeline, PipelineError, Progress, Request};
+use crate::provenance::Stamp;
 use sha2::{Digest, Sha256};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ pub trait Painter: Send {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelInfo {
     pub name: String,
+    /// sha256 of the bundle's model.toml (watermark model id, feedback log).
+    pub model_sha256: String,
     pub steps: Vec<usize>,
     pub default_steps: usize,
 }
@@ -39,6 +42,7 @@ impl Painter for Pipeline {
         let b = self.bundle();
         ModelInfo {
             name: b.manifest.name.clone(),
+            model_sha256: b.manifest_sha256.clone(),
             steps: b.step_counts(),
             default_steps: b.manifest.scheduler.default_steps,
         }
@@ -74,12 +78,15 @@ pub enum WorkerEvent {
 }
 
 /// Run jobs until the job channel closes. `send` wraps events for the kiosk's channel.
+/// Every picture is watermarked with `stamp` before it is saved or shown.
 pub fn run<M: Send + 'static>(
     mut painter: Box<dyn Painter>,
+    stamp: Stamp,
     jobs: Receiver<Job>,
     events: Sender<M>,
     wrap: fn(WorkerEvent) -> M,
 ) {
+    let model_sha256 = painter.describe().model_sha256;
     for job in jobs {
         let started = Instant::now();
         let send = |e: WorkerEvent| {
@@ -99,14 +106,15 @@ pub fn run<M: Send + 'static>(
         let event = match painter.paint(&request, &mut on_progress) {
             Ok(generated) => {
                 let metadata = painter.metadata(&request.prompt, request.seed, generated.steps);
-                match write_png(&job.path, &generated.image, &metadata) {
+                let image = stamp.mark(&generated.image, &model_sha256);
+                match write_png(&job.path, &image, &metadata) {
                     Ok(bytes) => WorkerEvent::Done {
                         id: job.id,
                         ms: started.elapsed().as_millis() as u64,
                         seed: request.seed,
                         path: job.path.clone(),
                         sha256: hex::encode(Sha256::digest(&bytes)),
-                        image: Arc::new(generated.image),
+                        image: Arc::new(image),
                     },
                     Err(e) => WorkerEvent::Failed { id: job.id, write: true, message: e.to_string() },
                 }
