@@ -13,7 +13,7 @@ use edgepaint::provenance::{detect, Key, Payload};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::ops::ControlFlow;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -136,7 +136,7 @@ fn filter_list_files_are_read_next_to_the_board_file() {
 fn feedback_log_survives_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let board = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("board/desktop.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgepaint"))
+    let mut child = common::edgepaint_command()
         .args(["kiosk", "--board", board.to_str().unwrap(), "--display", "none", "--model"])
         .arg(fixture("bundles/tiny-flow"))
         .arg("--output")

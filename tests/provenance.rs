@@ -10,7 +10,7 @@ use edgepaint::provenance::read::read_image;
 use edgepaint::provenance::{detect, Key, Payload, Stamp};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn shipped_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/scenes")
@@ -99,7 +99,7 @@ fn watermark_survives_png_jpeg_and_resizing_and_is_keyed() {
 }
 
 fn edgepaint<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgepaint")).args(args).env_remove("EDGEPAINT_MODEL").env_remove("EDGEPAINT_KEY").output().unwrap()
+    common::edgepaint_command().args(args).env_remove("EDGEPAINT_MODEL").env_remove("EDGEPAINT_KEY").output().unwrap()
 }
 
 fn generate(out: &Path, extra: &[&str]) {
