@@ -75,6 +75,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
         .filter_module("edgepaint", own)
         .parse_env("EDGEPAINT_LOG")
         .try_init();
+    if !matches!(cli.command, Command::Kiosk(_)) {
+        // `edgepaint verify *.png | head`: end quietly when the reader goes,
+        // as other command-line tools do, instead of panicking on EPIPE. The
+        // kiosk keeps Rust's default (ignored), so a closed stdout is an error
+        // it handles, not its death.
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        // SAFETY: the default disposition, set before any other thread exists.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    }
     let threads = cli.threads.map(|t| t as usize).unwrap_or_else(default_threads);
     let result = match cli.command {
         Command::Generate(args) => {
