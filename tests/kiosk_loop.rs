@@ -2,6 +2,8 @@
 //! test releases one by one: replies, queue limits, cancel, failures,
 //! atomic writes before `done`, shutdown.
 
+mod common;
+use common::Replies;
 use edgepaint::board::Board;
 use edgepaint::display::png::PngDisplay;
 use edgepaint::display::Display;
@@ -13,7 +15,6 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Steps wait for the test's go-ahead when gated; prompt "fail" fails.
@@ -50,19 +51,6 @@ impl Painter for FakePainter {
 
     fn metadata(&self, prompt: &str, seed: u64, _steps: usize) -> Vec<(String, String)> {
         vec![("prompt".into(), prompt.into()), ("seed".into(), seed.to_string())]
-    }
-}
-
-#[derive(Clone, Default)]
-struct Replies(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Replies {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 //! counted.
 
 mod common;
+use common::Replies;
 use common::fixture;
 use edgepaint::board::Board;
 use edgepaint::image_out::{read_png, RgbImage};
@@ -14,7 +15,6 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::ops::ControlFlow;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MODEL_SHA: &str = "3fa2000000000000000000000000000000000000000000000000000000000000";
@@ -35,19 +35,6 @@ impl Painter for Fake {
     }
     fn metadata(&self, prompt: &str, _seed: u64, _steps: usize) -> Vec<(String, String)> {
         vec![("prompt".into(), prompt.into())]
-    }
-}
-
-#[derive(Clone, Default)]
-struct Replies(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Replies {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

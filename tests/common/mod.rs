@@ -72,3 +72,17 @@ fn default_qemu_runner() -> Vec<String> {
     // A static (musl) binary needs no sysroot; -L is harmless for it.
     vec![qemu.to_string(), "-L".to_string(), sysroot.to_string()]
 }
+
+/// A kiosk output that keeps what was written (shared between clones).
+#[derive(Clone, Default)]
+pub struct Replies(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Replies {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
