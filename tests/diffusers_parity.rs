@@ -300,15 +300,7 @@ fn check_int8(family: &str) {
 /// Pipeline::generate (the library path) reproduces diffusers' picture for the
 /// families whose scheduler injects no noise in this run.
 fn check_pipeline(family: &str, manifest: &str) -> Vec<u8> {
-    let m = meta(family);
-    let mut p = Pipeline::load_manifest(&dir(family), manifest, Options::default()).unwrap();
-    let request = Request {
-        prompt: m["prompt"].as_str().unwrap().into(),
-        seed: 0,
-        steps: Some(m["steps"].as_u64().unwrap() as usize),
-        initial_latents: Some(npy(family, "latents")),
-    };
-    p.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap().image.pixels
+    check_pipeline_at(&dir(family), manifest, family)
 }
 
 macro_rules! family_tests {
@@ -453,7 +445,7 @@ fn pipeline_uses_tiles_when_the_latent_is_larger() {
     std::fs::write(tmp.join("model-f32.toml"), tiled).unwrap();
     let bundle = Bundle::load_manifest(&tmp, "model-f32.toml").unwrap();
     assert_eq!(edgepaint::pipeline::decoder_input_hw(&bundle), (6, 6));
-    let got = check_pipeline_at(&tmp, family);
+    let got = check_pipeline_at(&tmp, "model-f32.toml", family);
 
     // The same final latents (1-step DDIM, f32 chain) decoded through tiles directly.
     let g = graphs(family, "model-f32.toml");
@@ -469,9 +461,9 @@ fn pipeline_uses_tiles_when_the_latent_is_larger() {
     std::fs::remove_dir_all(tmp).ok();
 }
 
-fn check_pipeline_at(path: &Path, family: &str) -> Vec<u8> {
+fn check_pipeline_at(path: &Path, manifest: &str, family: &str) -> Vec<u8> {
     let m = meta(family);
-    let mut p = Pipeline::load_manifest(path, "model-f32.toml", Options::default()).unwrap();
+    let mut p = Pipeline::load_manifest(path, manifest, Options::default()).unwrap();
     let request = Request {
         prompt: m["prompt"].as_str().unwrap().into(),
         seed: 0,
