@@ -8,6 +8,13 @@
 #   scripts/cross.sh --no-install     # skip apt-get / rustup (already set up)
 #   scripts/cross.sh --tests-only     # install, then only run the test suites under qemu (CI)
 #   TARGETS="aarch64-unknown-linux-gnu" scripts/cross.sh
+#   FEATURES=onnx scripts/cross.sh    # board binaries with the ONNX parser (about twice the size)
+#
+# By default the board binaries leave tract's ONNX parser out (cargo feature
+# `onnx`) and the dist bundle carries the default model converted to tract's
+# NNEF form by this machine's build (`edgepaint convert`). To run your own
+# ONNX bundle on such a board, convert it on the PC the same way, or build
+# with FEATURES=onnx.
 #
 # Targets:
 #   aarch64-unknown-linux-gnu      Pi 3/4/5 and Zero 2 on 64-bit Raspberry Pi OS, Jetson (JetPack 6)
@@ -18,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGETS=${TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl"}
+FEATURES=${FEATURES:-}
 install=1
 test=0
 build=1
@@ -26,7 +34,7 @@ for arg in "$@"; do
     --no-install) install=0 ;;
     --test) test=1 ;;
     --tests-only) test=1; build=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "error: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -57,10 +65,23 @@ if [ "$build" = 0 ]; then
 fi
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+features=(--no-default-features)
+[ -n "$FEATURES" ] && features+=(--features "$FEATURES")
+model=models/scenes
+case ",$FEATURES," in
+  *,onnx,*) ;;
+  *)
+    # The board build reads NNEF only: convert the default model once, here.
+    model=target/dist/models-nnef/scenes
+    rm -rf "$model"
+    echo "== default model -> NNEF ($model)"
+    cargo run --locked --quiet -- convert --model models/scenes --out "$model"
+    ;;
+esac
 mkdir -p dist
 for target in $TARGETS; do
-  echo "== $target: release build"
-  cargo build --release --locked --target "$target"
+  echo "== $target: release build (${features[*]})"
+  cargo build --release --locked --target "$target" "${features[@]}"
   bin="target/$target/release/edgepaint"
   if [ "$test" = 1 ]; then
     echo "== $target: tests under qemu-user"
@@ -71,7 +92,7 @@ for target in $TARGETS; do
   rm -rf "$stage"
   mkdir -p "$stage/models"
   cp "$bin" "$stage/edgepaint"
-  cp -r models/scenes "$stage/models/"
+  cp -r "$model" "$stage/models/scenes"
   cp -r board "$stage/board"
   cp README.md "$stage/README.md"
   cp docs/install.md "$stage/INSTALL.md"

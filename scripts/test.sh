@@ -3,6 +3,7 @@
 # numpy-only Python tests (scenes renderer). No torch needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import numpy, pytest" 2>/dev/null || python3 -m pip install -q -r scripts/requirements-ci.txt
+python3 -c "import numpy, pytest, onnx, onnxruntime" 2>/dev/null || python3 -m pip install -q -r scripts/requirements-ci.txt
 cargo test --locked
+scripts/check_nnef_only.sh
 python3 -m pytest -q scripts/tests

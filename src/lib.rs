@@ -8,6 +8,8 @@ pub mod bench;
 pub mod board;
 pub mod bundle;
 pub mod cli;
+#[cfg(feature = "onnx")]
+pub mod convert;
 pub mod display;
 pub mod image_out;
 pub mod input;

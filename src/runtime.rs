@@ -2,13 +2,18 @@
 //! from a file with fixed input shapes, run on these tensors", so a tract
 //! upgrade or a second backend touches this file alone.
 
+//!
+//! Graphs come as ONNX (parsed by tract-onnx, the `onnx` cargo feature) or as
+//! tract's NNEF form (`*.nnef.tgz`, written by `edgepaint convert`): a build
+//! without the ONNX parser is about half the size, for the boards.
+
 use crate::tensor::Tensor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
-use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::Cost;
-use tract_onnx::tract_hir::infer::Factoid;
+use tract_nnef::prelude::*;
+use tract_nnef::tract_core::ops::Cost;
+use tract_onnx_opl::WithOnnx;
 
 #[derive(Debug, Error)]
 pub enum RuntimeError {
@@ -53,56 +58,43 @@ pub struct Graph {
 /// Run tract's kernels on `threads` threads (1: the calling thread alone).
 /// Process-wide: every graph run after this call uses the pool.
 pub fn set_threads(threads: usize) {
-    use tract_onnx::prelude::multithread::{set_default_executor, Executor};
+    use tract_nnef::prelude::multithread::{set_default_executor, Executor};
     let executor = if threads <= 1 { Executor::SingleThread } else { Executor::multithread(threads) };
     set_default_executor(executor);
 }
 
 impl Graph {
-    /// Load an ONNX file, pin its inputs to `inputs` and optimize it. The
-    /// graph must have exactly these inputs, and its first output a fixed shape.
+    /// Load a graph (ONNX, or NNEF when the path ends in `.nnef.tgz`), pin
+    /// its inputs to `inputs` and optimize it. The graph must have exactly
+    /// these inputs, and its first output a fixed shape.
     pub fn load(path: &Path, inputs: &[InputSpec]) -> Result<Graph, RuntimeError> {
         let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
-        let mut model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
-        let declared = model.inputs.len();
-        if declared != inputs.len() {
-            let names: Vec<&str> = inputs.iter().map(|i| i.name).collect();
-            return Err(err(format!(
-                "has {declared} inputs, expected {} ({})",
-                inputs.len(),
-                names.join(", ")
-            )));
-        }
-        let mut input_types = Vec::new();
-        for (ix, spec) in inputs.iter().enumerate() {
-            let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
-            let dt = fact.datum_type.concretize().unwrap_or(if spec.integer {
-                i64::datum_type()
-            } else {
-                f32::datum_type()
-            });
-            let ok = if spec.integer { dt.is_integer() } else { dt.is_float() || dt.is_integer() };
-            if !ok {
-                return Err(err(format!("input {ix} ({}) has type {dt:?}", spec.name)));
-            }
-            model
-                .set_input_fact(ix, InferenceFact::dt_shape(dt, spec.shape.clone()))
-                .map_err(|e| err(chain(&e)))?;
-            input_types.push(dt);
-        }
-        let prepare = |e: TractError| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e)));
-        let decluttered = model.into_typed().and_then(|m| m.into_decluttered()).map_err(prepare)?;
+        let started = std::time::Instant::now();
+        let decluttered = if is_nnef(path) { load_nnef(path, inputs)? } else { load_onnx(path, inputs)? };
+        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let input_types = decluttered
+            .input_outlets()
+            .map_err(|e| err(chain(&e)))?
+            .iter()
+            .map(|o| decluttered.outlet_fact(*o).map(|f| f.datum_type))
+            .collect::<TractResult<Vec<_>>>()
+            .map_err(|e| err(chain(&e)))?;
         // Counted before optimization: the optimized kernels do not all report costs.
         let flops = count_flops(&decluttered);
-        let typed = decluttered.into_optimized().map_err(prepare)?;
+        let typed = decluttered
+            .into_optimized()
+            .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e))))?;
         let output_shape = typed
             .output_fact(0)
             .ok()
             .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
             .ok_or_else(|| err("its first output has no fixed shape".into()))?;
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
+        log::info!(
+            "{}: read {read_ms:.0} ms, optimized {:.0} ms",
+            path.display(),
+            started.elapsed().as_secs_f64() * 1000.0 - read_ms
+        );
         Ok(Graph { path: path.to_path_buf(), plan, input_types, output_shape, flops })
     }
 
@@ -133,7 +125,7 @@ impl Graph {
             state
                 .run_plan_with_eval(values, |ctx, op_state, node, input| {
                     let started = std::time::Instant::now();
-                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+                    let out = tract_nnef::tract_core::plan::eval(ctx, op_state, node, input);
                     let ms = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
                     let op = node.op().name().to_string();
                     match by_op.iter_mut().find(|t| t.op == op) {
@@ -163,8 +155,8 @@ impl Graph {
         let mut values: TVec<TValue> = tvec![];
         for (ix, input) in inputs.iter().enumerate() {
             let tensor = match input {
-                Input::F32(t) => tract_onnx::prelude::Tensor::from_shape(&t.shape, &t.data),
-                Input::I64 { shape, data } => tract_onnx::prelude::Tensor::from_shape(shape, data),
+                Input::F32(t) => tract_nnef::prelude::Tensor::from_shape(&t.shape, &t.data),
+                Input::I64 { shape, data } => tract_nnef::prelude::Tensor::from_shape(shape, data),
             }
             .map_err(|e| self.err(format!("input {ix} shape {:?}: {}", input.shape(), chain(&e))))?;
             let dt = self.input_types[ix];
@@ -189,6 +181,135 @@ pub struct OpTime {
     pub ms: f64,
     /// Nodes of this kind in the optimized graph.
     pub nodes: usize,
+}
+
+/// NNEF graphs are written as gzipped tar archives with this suffix.
+pub const NNEF_SUFFIX: &str = ".nnef.tgz";
+
+fn is_nnef(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(NNEF_SUFFIX)
+}
+
+/// An ONNX file as a decluttered graph with its inputs pinned to `inputs`.
+#[cfg(feature = "onnx")]
+fn load_onnx(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel, RuntimeError> {
+    use tract_onnx::tract_hir::infer::Factoid;
+    use tract_onnx::tract_hir::prelude::{InferenceFact, InferenceModelExt};
+    let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
+    let mut model = tract_onnx::onnx()
+        .model_for_path(path)
+        .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
+    check_input_count(model.inputs.len(), inputs).map_err(err)?;
+    for (ix, spec) in inputs.iter().enumerate() {
+        let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
+        let dt = fact.datum_type.concretize().unwrap_or(if spec.integer {
+            i64::datum_type()
+        } else {
+            f32::datum_type()
+        });
+        check_input_type(ix, spec, dt).map_err(err)?;
+        model
+            .set_input_fact(ix, InferenceFact::dt_shape(dt, spec.shape.clone()))
+            .map_err(|e| err(chain(&e)))?;
+    }
+    model
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e))))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load_onnx(path: &Path, _inputs: &[InputSpec]) -> Result<TypedModel, RuntimeError> {
+    Err(RuntimeError::Graph {
+        path: path.to_path_buf(),
+        message: "this edgepaint is built without the ONNX parser (cargo feature `onnx`): \
+                  convert the bundle to NNEF on a full build with `edgepaint convert`"
+            .into(),
+    })
+}
+
+/// An NNEF archive written by [`write_nnef`]: its input shapes are fixed
+/// already, so they must be exactly `inputs`.
+fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel, RuntimeError> {
+    let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    // Decompressed here with our flate2: tract-nnef's own gzip feature would
+    // rebuild all of tract for the same thing.
+    let mut reader = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+    let model = nnef()
+        .model_for_read(&mut reader)
+        .map_err(|e| err(format!("not a loadable NNEF archive: {}", chain(&e))))?;
+    check_input_count(model.inputs.len(), inputs).map_err(err)?;
+    for (ix, spec) in inputs.iter().enumerate() {
+        let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
+        check_input_type(ix, spec, fact.datum_type).map_err(err)?;
+        if fact.shape.as_concrete() != Some(spec.shape.as_slice()) {
+            return Err(err(format!(
+                "input {ix} ({}) has shape {:?}, expected {:?} (convert the bundle again)",
+                spec.name, fact.shape, spec.shape
+            )));
+        }
+    }
+    model.into_decluttered().map_err(|e| err(chain(&e)))
+}
+
+/// Convert an ONNX graph, pinned to `inputs` and decluttered, to tract's NNEF
+/// form at `dest` (a `.nnef.tgz`), written to a temporary file then renamed.
+#[cfg(feature = "onnx")]
+pub fn write_nnef(src: &Path, inputs: &[InputSpec], dest: &Path) -> Result<(), RuntimeError> {
+    let model = load_onnx(src, inputs)?;
+    let err = |message: String| RuntimeError::Graph { path: dest.to_path_buf(), message };
+    let tmp = dest.with_extension("tgz.part");
+    let io = |e: std::io::Error| err(e.to_string());
+    let written = (|| {
+        let file = std::fs::File::create(&tmp).map_err(io)?;
+        let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::default());
+        let gz = nnef().write_to_tar(&model, gz).map_err(|e| RuntimeError::Graph {
+            path: src.to_path_buf(),
+            message: format!("cannot be written as NNEF: {}", chain(&e)),
+        })?;
+        let file = gz.finish().and_then(|w| w.into_inner().map_err(|e| e.into_error())).map_err(io)?;
+        file.sync_all().map_err(io)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, dest).map_err(|e| err(format!("cannot rename {}: {e}", tmp.display())))
+}
+
+/// tract's NNEF reader and writer with the ONNX operators and ours.
+fn nnef() -> tract_nnef::framework::Nnef {
+    tract_nnef::nnef().with_onnx().with_registry(edgepaint_registry())
+}
+
+/// NNEF forms for operators that tract 0.23.9 runs but cannot write: erf-GELU
+/// as decluttering fuses it (Stable Diffusion UNets) and the integer
+/// remainder of ONNX Mod. Registering them upstream the same way would fix it
+/// there.
+fn edgepaint_registry() -> tract_nnef::internal::Registry {
+    use tract_nnef::tract_core::ops::{math::Rem, nn::GeluExact};
+    let mut registry = tract_nnef::internal::Registry::new("edgepaint");
+    registry.register_unit_element_wise("edgepaint_gelu_exact", &GeluExact {});
+    registry.register_binary("edgepaint_rem", &Rem {});
+    registry
+}
+
+fn check_input_count(declared: usize, inputs: &[InputSpec]) -> Result<(), String> {
+    if declared == inputs.len() {
+        return Ok(());
+    }
+    let names: Vec<&str> = inputs.iter().map(|i| i.name).collect();
+    Err(format!("has {declared} inputs, expected {} ({})", inputs.len(), names.join(", ")))
+}
+
+fn check_input_type(ix: usize, spec: &InputSpec, dt: DatumType) -> Result<(), String> {
+    let ok = if spec.integer { dt.is_integer() } else { dt.is_float() || dt.is_integer() };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("input {ix} ({}) has type {dt:?}", spec.name))
+    }
 }
 
 fn count_flops(model: &TypedModel) -> u64 {

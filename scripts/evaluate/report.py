@@ -665,7 +665,8 @@ def main(argv=None):
                teacher=dict(checkpoint=_rel(os.path.join(a.runs, "teacher.pt")), pairs=_rel(pp),
                             pairs_teacher_step=pairs_teacher_step,
                             step=next((r["teacher"].get("teacher_step") for r in results.values() if "teacher" in r),
-                                      None)) if "teacher" in rows else None,
+                                      None))
+               if "teacher" in rows and any("teacher" in r for r in results.values()) else None,
                rows=rows, results=results, checks=checks, notes=notes, stage_seconds=timings,
                wall_minutes=(time.time() - t_all) / 60,
                cached_rows=sum(1 for r in results.values() for v in r.values() if v.get("cached")))

@@ -51,8 +51,11 @@ usually one built from the words it recognises.
 - Licence: MIT (weights, code and training data are the project's own; no
   third-party data or weights; the tokenizer vocabulary is open_clip's
   `bpe_simple_vocab_16e6.txt.gz`, MIT).
-- `model.toml`: the default files (int8 where it stays within 2/255 mean
-  pixel difference of f32 end to end, see below): {json.dumps(m['default_files'])}.
+- `model.toml`: the default files (weight-only int8 where it stays within
+  2/255 mean pixel difference of f32 end to end, see below): {json.dumps(m['default_files'])}.
+- `model-dynamic.toml`: dynamic int8 (int8 activations too; slower than f32
+  in tract on x86, kept so that ARM boards with int8 dot-product kernels
+  can measure it).
 - `model-f32.toml`: the same model with all-f32 graphs (reference).
 
 ## Pipeline and interfaces
@@ -128,8 +131,11 @@ pixel difference in 0..255):
 int8 dynamic = `quantize_dynamic` (DynamicQuantizeLinear + MatMulInteger /
 ConvInteger, uint8), only MatMuls with a constant weight (the attention
 score and value matmuls and Softmax stay f32). Weight-only QDQ = int8
-per-output-channel weights + DequantizeLinear (f32 compute, smaller file).
-Both variants are in the bundle (`*.int8.onnx`, `*.wq.onnx` is not shipped).
+per-output-channel (or per-feature) weights, positional and token
+embeddings + DequantizeLinear (f32 compute, smaller file), and the text
+encoder's id table stored as int16. Both variants are in the bundle
+(`*.wq.onnx` is the default: in tract it runs at f32 speed, while dynamic
+int8 runs 1.5-4x slower than f32 on x86; see the README's "Performance").
 
 ## Prompt fidelity (attribute classifier of scripts/evaluate, held-out-combination prompts, seed {4242})
 {_fid_table(m.get('fidelity_heldout'))}

@@ -48,6 +48,22 @@ def dynamic(src, dst):
     return dict(quantized_matmuls=len(keep), excluded_matmuls=len(skip))
 
 
+# Constant inputs stored as int8 + scale: (op, input index) -> quantization axis
+# (None: the last axis). Conv weights per output channel; MatMul/Gemm weights per
+# output column; the learned positional embeddings added in attention blocks
+# and the token embedding table per feature.
+WQ_INPUTS = {("Conv", 1): 0, ("MatMul", 1): None, ("Gemm", 1): None, ("Add", 0): None, ("Add", 1): None,
+             ("Gather", 0): None}
+
+
+def _wq_axis(us, w):
+    axes = {WQ_INPUTS.get((n.op_type, k), "no") for n, k in us}
+    if len(axes) != 1 or "no" in axes:
+        return None
+    axis = axes.pop()
+    return w.ndim - 1 if axis is None else axis
+
+
 def weight_only(src, dst, min_size=256):
     m = onnx.load(src)
     inits = {i.name: i for i in m.graph.initializer}
@@ -55,15 +71,22 @@ def weight_only(src, dst, min_size=256):
     for n in m.graph.node:
         for k, name in enumerate(n.input):
             uses.setdefault(name, []).append((n, k))
-    new_nodes, n_q = [], 0
+    new_nodes, n_q, n_narrow = [], 0, 0
     for name, init in list(inits.items()):
         us = uses.get(name, [])
-        if not us or not all(n.op_type in ("Conv", "MatMul", "Gemm") and k == 1 for n, k in us):
+        if not us:
             continue
         w = numpy_helper.to_array(init)
-        if w.dtype != np.float32 or w.size < min_size or w.ndim < 2:
+        if w.dtype == np.int32 and all(n.op_type == "Gather" and k == 0 for n, k in us) \
+                and w.size >= min_size and np.abs(w).max() < 2 ** 15:
+            # an index table (the text encoder's CLIP-id -> compact-id remap):
+            # int16 holds it exactly; its consumer casts the gathered ids anyway
+            init.CopyFrom(numpy_helper.from_array(w.astype(np.int16), name))
+            n_narrow += 1
             continue
-        axis = 0 if us[0][0].op_type == "Conv" else w.ndim - 1
+        axis = _wq_axis(us, w)
+        if axis is None or w.dtype != np.float32 or w.size < min_size or w.ndim < 2:
+            continue
         red = tuple(i for i in range(w.ndim) if i != axis)
         scale = np.maximum(np.abs(w).max(axis=red), 1e-12) / 127.0
         shp = [1] * w.ndim
@@ -81,7 +104,7 @@ def weight_only(src, dst, min_size=256):
         m.graph.node.insert(i, nd)
     onnx.checker.check_model(m)
     onnx.save(m, dst)
-    return dict(quantized_weights=n_q)
+    return dict(quantized_weights=n_q, narrowed_index_tables=n_narrow)
 
 
 def run(path, feeds):

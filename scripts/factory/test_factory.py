@@ -81,3 +81,8 @@ def test_export_and_quantize(tmp_path):
     feeds = {"sample": x.numpy(), "timestep": ts.numpy(), "encoder_hidden_states": ctx.numpy()}
     for p in (q8, wq):
         assert np.abs(export.ort_run(p, feeds) - ref).max() < 0.1
+    # weight-only text encoder: int8 embeddings, the id table narrowed to int16
+    te_wq = str(tmp_path / "te.wq.onnx")
+    info = quantize.weight_only(p_te, te_wq)
+    assert info["narrowed_index_tables"] == 1 and info["quantized_weights"] > 0
+    assert np.abs(export.ort_run(te_wq, {"input_ids": ids.numpy()}) - ctx.numpy()).max() < 0.1

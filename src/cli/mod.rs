@@ -2,6 +2,7 @@
 //! on stderr and exit code 2; nothing here panics on bad input.
 
 mod bench;
+mod convert;
 mod feedback;
 mod generate;
 mod info;
@@ -40,6 +41,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// The kiosk's thumbs-up/down log (export it for fine-tuning).
     Feedback(feedback::FeedbackArgs),
+    /// Write a bundle in tract's NNEF form (for builds without the ONNX parser).
+    Convert(convert::ConvertArgs),
 }
 
 /// Where the model is: `--model DIR`, else $EDGEPAINT_MODEL, else the shipped one.
@@ -98,6 +101,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             bench::run(args, threads)
         }
         Command::Feedback(args) => feedback::run(args),
+        Command::Convert(args) => convert::run(args),
         // verify has its own exit codes (0 marked, 1 unmarked, 2 unreadable).
         Command::Verify(args) => return verify::run(args),
     };

@@ -6,7 +6,7 @@ mod models;
 mod request;
 pub mod tiled_decode;
 
-pub use models::{decoder_input_hw, load as load_graph, Component};
+pub use models::{decoder_input_hw, load as load_graph, spec as graph_spec, Component, GraphSpec};
 pub use request::{Generated, Progress, Request, Timings};
 
 use crate::bundle::{Bundle, BundleError};

@@ -22,12 +22,22 @@ pub fn decoder_input_hw(bundle: &Bundle) -> (usize, usize) {
     }
 }
 
-/// Load one component and check that its output has the promised shape.
-pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
+/// What a component's graph must look like: its file (relative to the
+/// bundle), the manifest field naming it, its inputs and its output shape.
+pub struct GraphSpec {
+    pub file: String,
+    pub field: &'static str,
+    pub inputs: Vec<InputSpec>,
+    pub output_shape: Vec<usize>,
+}
+
+/// The shapes the manifest promises for one component (used to load it, and
+/// by `edgepaint convert` to pin the NNEF form to the same shapes).
+pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
     let m = &bundle.manifest;
     let latent = vec![1, m.latent.channels, m.latent.height, m.latent.width];
     let text = vec![1, m.tokenizer.max_length, m.text_encoder.hidden_size];
-    let (file, field, inputs, expected) = match which {
+    let (file, field, inputs, output_shape) = match which {
         Component::TextEncoder => (
             &m.text_encoder.file,
             "text_encoder",
@@ -56,7 +66,13 @@ pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
             )
         }
     };
-    let path = bundle.path(file);
+    GraphSpec { file: file.clone(), field, inputs, output_shape }
+}
+
+/// Load one component and check that its output has the promised shape.
+pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
+    let GraphSpec { file, field, inputs, output_shape: expected } = spec(bundle, which);
+    let path = bundle.path(&file);
     let graph = Graph::load(&path, &inputs)?;
     if graph.output_shape() != expected.as_slice() {
         return Err(RuntimeError::Graph {

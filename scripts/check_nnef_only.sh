@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The board build: edgepaint without tract's ONNX parser (no default
+# features) must build, run a bundle converted to NNEF by the full build, and
+# refuse an ONNX bundle with a clear one-line error. (That the NNEF bundle
+# makes the same pictures as the ONNX one is tests/nnef.rs.) Leaves the full
+# debug build in target/debug as it found it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cargo build --locked --quiet
+target/debug/edgepaint convert --model models/scenes --out "$tmp/scenes-nnef" > /dev/null
+cargo build --locked --quiet --no-default-features
+cp target/debug/edgepaint "$tmp/edgepaint-nnef-only"
+cargo build --locked --quiet   # the full build back in place (no recompile)
+small="$tmp/edgepaint-nnef-only"
+
+"$small" generate "a yellow boat on the sea at night" --seed 5 --model "$tmp/scenes-nnef" -o "$tmp/boat.png"
+"$small" verify "$tmp/boat.png" > /dev/null || { echo "FAIL: no watermark in the NNEF-only build's picture" >&2; exit 1; }
+
+set +e
+err=$("$small" generate "a tree" --model models/scenes -o "$tmp/x.png" 2>&1)
+code=$?
+set -e
+if [ "$code" != 2 ] || [ "$(printf '%s\n' "$err" | wc -l)" != 1 ] || ! grep -q "without the ONNX parser" <<< "$err"; then
+  echo "FAIL: an ONNX bundle in the NNEF-only build: exit $code, stderr: $err" >&2
+  exit 1
+fi
+echo "NNEF-only build: runs the converted bundle, refuses ONNX with: $err"

@@ -1,0 +1,113 @@
+//! A bundle's graphs in tract's NNEF form (`edgepaint convert`), so that a
+//! runtime built without the ONNX parser (the small board build) can run it.
+//!
+//! Each graph is pinned to the shapes its manifest promises, decluttered and
+//! written as `FIELD.nnef.tgz`; it is then loaded back and run against the
+//! original on the same inputs before the new bundle's manifest is written,
+//! so a conversion that changes a result never produces a bundle.
+
+use crate::bundle::{sha256_file, Bundle, BundleError};
+use crate::noise::Noise;
+use crate::pipeline::{graph_spec, Component};
+use crate::runtime::{Graph, Input, InputSpec, RuntimeError, NNEF_SUFFIX};
+use crate::tensor::Tensor;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConvertError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{field}: the NNEF graph differs from the original by {diff} (allowed {allowed}); not converted")]
+    Mismatch { field: &'static str, diff: f32, allowed: f32 },
+}
+
+/// One converted graph.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConvertedGraph {
+    pub field: &'static str,
+    pub file: String,
+    pub bytes: u64,
+    /// Largest difference between the original and the NNEF graph's output
+    /// on the same (seeded) inputs.
+    pub max_abs_diff: f32,
+}
+
+/// Convert `bundle` into a new bundle folder `out` (created; must not hold a
+/// model.toml yet): NNEF graphs, the same tokenizer files and model card, and
+/// a model.toml naming the new files with their sha256.
+pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, ConvertError> {
+    let io = |path: &Path, e: std::io::Error| ConvertError::Io { path: path.to_path_buf(), message: e.to_string() };
+    let manifest_out = out.join("model.toml");
+    if manifest_out.exists() {
+        return Err(ConvertError::Io { path: manifest_out, message: "already exists; choose an empty folder".into() });
+    }
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let text = std::fs::read_to_string(&bundle.manifest_path).map_err(|e| io(&bundle.manifest_path, e))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| ConvertError::Io { path: bundle.manifest_path.clone(), message: e.to_string() })?;
+
+    let mut converted = Vec::new();
+    for which in [Component::TextEncoder, Component::Denoiser, Component::Decoder] {
+        let spec = graph_spec(bundle, which);
+        let file = format!("{}{NNEF_SUFFIX}", spec.field);
+        let dest = out.join(&file);
+        crate::runtime::write_nnef(&bundle.path(&spec.file), &spec.inputs, &dest)?;
+        let max_abs_diff = compare(&bundle.path(&spec.file), &dest, &spec.inputs, spec.field)?;
+        doc[spec.field]["file"] = toml_edit::value(file.as_str());
+        doc[spec.field]["sha256"] = toml_edit::value(sha256_file(&dest).map_err(|e| io(&dest, e))?);
+        let bytes = std::fs::metadata(&dest).map_err(|e| io(&dest, e))?.len();
+        converted.push(ConvertedGraph { field: spec.field, file, bytes, max_abs_diff });
+    }
+
+    let t = &bundle.manifest.tokenizer;
+    let mut copies: Vec<&str> = vec![&t.merges];
+    copies.extend(t.vocab.as_deref());
+    if bundle.dir.join("README.md").is_file() {
+        copies.push("README.md");
+    }
+    for rel in copies {
+        let dest = out.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        std::fs::copy(bundle.path(rel), &dest).map_err(|e| io(&dest, e))?;
+    }
+    std::fs::write(&manifest_out, doc.to_string()).map_err(|e| io(&manifest_out, e))?;
+    // The new bundle must load like any other (hashes, fields).
+    Bundle::load(out)?;
+    Ok(converted)
+}
+
+/// Run the original and the converted graph on the same seeded inputs; their
+/// outputs must agree to float rounding (the NNEF form is the same graph).
+fn compare(original: &Path, nnef: &Path, inputs: &[InputSpec], field: &'static str) -> Result<f32, ConvertError> {
+    let a = Graph::load(original, inputs)?;
+    let b = Graph::load(nnef, inputs)?;
+    let mut noise = Noise::new(20261126);
+    let values: Vec<Input> = inputs
+        .iter()
+        .map(|spec| {
+            let n: usize = spec.shape.iter().product();
+            if spec.integer {
+                // Index 0 is valid for every embedding table.
+                Input::I64 { shape: spec.shape.clone(), data: vec![0; n] }
+            } else {
+                Input::F32(Tensor::new(spec.shape.clone(), noise.normals(n)))
+            }
+        })
+        .collect();
+    let (ra, rb) = (a.run(&values)?, b.run(&values)?);
+    let scale = ra.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let diff = ra.data.iter().zip(&rb.data).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let allowed = 1e-4 * scale;
+    if !(diff <= allowed) {
+        return Err(ConvertError::Mismatch { field, diff, allowed });
+    }
+    Ok(diff)
+}

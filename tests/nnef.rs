@@ -1,0 +1,120 @@
+//! `edgepaint convert`: a bundle in tract's NNEF form makes the same pictures
+//! as the ONNX bundle it came from, and what cannot be converted is refused
+//! with a clear error, leaving no half-written bundle.
+
+mod common;
+use common::*;
+use edgepaint::bundle::Bundle;
+use edgepaint::pipeline::{graph_spec, Component, Options, Pipeline, Request};
+use edgepaint::runtime::{Graph, InputSpec};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+fn shipped(manifest: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/scenes").join(manifest)
+}
+
+fn picture(bundle: &Path, prompt: &str, seed: u64) -> Vec<u8> {
+    let mut pipeline = Pipeline::load(bundle, Options::default()).unwrap();
+    let request = Request { prompt: prompt.into(), seed, steps: None, initial_latents: None };
+    pipeline.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap().image.pixels
+}
+
+/// Convert, then generate from both bundles: the same graph in another file
+/// format must give the same picture, byte for byte.
+fn check_same_pictures(source: &Path) {
+    let out = tempfile::tempdir().unwrap();
+    let nnef_dir = out.path().join("nnef");
+    let converted = edgepaint::convert::to_nnef(&Bundle::load(source).unwrap(), &nnef_dir).unwrap();
+    assert_eq!(converted.len(), 3);
+    for g in &converted {
+        assert!(g.file.ends_with(".nnef.tgz") && g.bytes > 0, "{g:?}");
+    }
+    let nnef = Bundle::load(&nnef_dir).unwrap();
+    assert_eq!(nnef.manifest.denoiser.file, "denoiser.nnef.tgz");
+    for (prompt, seed) in [("a red house on a hill at sunset", 3), ("a boat on the sea at night", 11)] {
+        let (a, b) = (picture(source, prompt, seed), picture(&nnef_dir, prompt, seed));
+        assert_eq!(a.len(), b.len());
+        let worst = a.iter().zip(&b).map(|(x, y)| (*x as i32 - *y as i32).abs()).max().unwrap();
+        assert_eq!(worst, 0, "{}: NNEF picture differs by {worst} levels for {prompt:?}", source.display());
+    }
+}
+
+#[test]
+fn shipped_model_converts_and_makes_the_same_pictures() {
+    check_same_pictures(&shipped("model.toml"));
+}
+
+#[test]
+fn fixture_with_guidance_and_integer_timestep_converts() {
+    check_same_pictures(&fixture("bundles/tiny-euler"));
+}
+
+#[test]
+fn diffusers_export_with_hf_tokenizer_converts() {
+    // f32 graphs: the dynamic int8 ones have no NNEF form (next test).
+    check_same_pictures(&fixture("diffusers/sd-turbo/model-f32.toml"));
+}
+
+#[test]
+fn dynamic_int8_is_refused_and_leaves_no_bundle() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("nnef");
+    let err = edgepaint::convert::to_nnef(&Bundle::load(&shipped("model-dynamic.toml")).unwrap(), &dir).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("cannot be written as NNEF"), "{msg}");
+    assert!(!dir.join("model.toml").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(leftovers.iter().all(|f| !f.to_string_lossy().ends_with(".part")), "{leftovers:?}");
+}
+
+#[test]
+fn converting_over_a_bundle_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("model.toml"), "format = 1\n").unwrap();
+    let err = edgepaint::convert::to_nnef(&Bundle::load(&fixture("bundles/tiny-flow")).unwrap(), out.path()).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+}
+
+#[test]
+fn nnef_graph_with_other_shapes_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("nnef");
+    edgepaint::convert::to_nnef(&Bundle::load(&fixture("bundles/tiny-flow")).unwrap(), &dir).unwrap();
+    let bundle = Bundle::load(&dir).unwrap();
+    let spec = graph_spec(&bundle, Component::Denoiser);
+    let mut inputs: Vec<InputSpec> = spec.inputs.clone();
+    inputs[0].shape[2] *= 2;
+    let err = Graph::load(&bundle.path(&spec.file), &inputs).err().expect("a graph with other input shapes loaded");
+    let msg = err.to_string();
+    assert!(msg.contains("denoiser.nnef.tgz") && msg.contains("has shape"), "{msg}");
+}
+
+#[test]
+fn convert_command_prints_what_it_wrote() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("scenes-nnef");
+    let result = edgepaint_command()
+        .args(["convert", "--json", "--model"])
+        .arg(fixture("bundles/tiny-flow"))
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(report["graphs"].as_array().unwrap().len(), 3);
+    assert!(dir.join("model.toml").is_file());
+
+    // A second run into the same folder: one error line, exit code 2.
+    let again = edgepaint_command()
+        .args(["convert", "--model"])
+        .arg(fixture("bundles/tiny-flow"))
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.starts_with("error: ") && stderr.contains("already exists") && stderr.lines().count() == 1, "{stderr}");
+}
