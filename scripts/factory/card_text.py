@@ -134,8 +134,10 @@ score and value matmuls and Softmax stay f32). Weight-only QDQ = int8
 per-output-channel (or per-feature) weights, positional and token
 embeddings + DequantizeLinear (f32 compute, smaller file), and the text
 encoder's id table stored as int16. Both variants are in the bundle
-(`*.wq.onnx` is the default: in tract it runs at f32 speed, while dynamic
-int8 runs 1.5-4x slower than f32 on x86; see the README's "Performance").
+(`*.wq.onnx` is the default: tract folds the DequantizeLinear of these
+constant weights, all under 1 MiB, at load, so it runs at f32 speed, while
+dynamic int8 runs 1.5-4x slower than f32 on x86; see the README's
+"Performance").
 
 ## Prompt fidelity (attribute classifier of scripts/evaluate, held-out-combination prompts, seed {4242})
 {_fid_table(m.get('fidelity_heldout'))}
