@@ -2,7 +2,7 @@
 //! (gpio-sim is not available on these machines).
 
 use edgepaint::board::{Board, ButtonAction};
-use edgepaint::input::buttons::{binding, run, Debouncer, Edge, EdgeSource};
+use edgepaint::input::buttons::{binding, run, Debouncer, Edge, EdgeSource, Reopening};
 use edgepaint::kiosk::Msg;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -102,6 +102,38 @@ fn a_button_bound_to_a_missing_preset_is_refused() {
     let text = BOARD.replace("preset = 2", "preset = 3");
     let e = Board::parse(&text, "buttons.toml").unwrap_err().to_string();
     assert_eq!(e, "board file buttons.toml: button[0].preset: must be 1..=2 (the [[preset]] entries, counted from 1)");
+}
+
+/// Edges, then a read error (the device went away).
+struct FailingEdges(VecDeque<Edge>);
+
+impl EdgeSource for FailingEdges {
+    fn next_edge(&mut self) -> std::io::Result<Option<Edge>> {
+        self.0.pop_front().map(Some).ok_or_else(|| std::io::Error::other("gpiochip0 went away"))
+    }
+}
+
+#[test]
+fn buttons_come_back_after_their_device_goes_away() {
+    let board = Board::parse(BOARD, "buttons.toml").unwrap();
+    let first = FailingEdges(vec![edge(2, true, 1000)].into());
+    // The device is missing on the first reopen, back on the second.
+    let mut attempts = 0;
+    let reopen = move || {
+        attempts += 1;
+        match attempts {
+            1 => Err(std::io::Error::other("no such device")),
+            _ => Ok(Box::new(FakeEdges(vec![edge(3, true, 5000)].into())) as Box<dyn EdgeSource>),
+        }
+    };
+    let source = Reopening::new(Box::new(first), reopen, Duration::from_millis(5));
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(Box::new(source), &board.button, Duration::from_millis(30), tx);
+    let got: Vec<Msg> = rx.try_iter().collect();
+    assert!(matches!(got.as_slice(), [
+        Msg::Button { action: ButtonAction::RateUp, .. },
+        Msg::Button { action: ButtonAction::Cancel, .. },
+    ]), "{got:?}");
 }
 
 /// On a board with a button: EDGEPAINT_TEST_GPIO_CHIP=/dev/gpiochip0

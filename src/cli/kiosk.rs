@@ -83,6 +83,14 @@ pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
         kiosk.add_source(&device.display().to_string(), reader, Box::new(writer));
     }
     if let Some(source) = buttons {
+        use crate::input::buttons::{EdgeSource, Reopening};
+        let (config, lines) = (board.buttons.clone(), board.button.clone());
+        let reopen = move || {
+            crate::input::gpio::GpioButtons::open(&config, &lines)
+                .map(|b| Box::new(b) as Box<dyn EdgeSource>)
+                .map_err(std::io::Error::other)
+        };
+        let source = Reopening::new(Box::new(source), reopen, Duration::from_secs(1));
         let (buttons, debounce, tx) =
             (board.button.clone(), Duration::from_millis(board.buttons.debounce_ms), kiosk.sender());
         std::thread::Builder::new()

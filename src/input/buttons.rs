@@ -22,6 +22,57 @@ pub trait EdgeSource: Send {
     fn next_edge(&mut self) -> std::io::Result<Option<Edge>>;
 }
 
+/// An edge source that survives its device going away (a GPIO chip that is
+/// unbound, a USB GPIO expander pulled out): a read error is logged, and the
+/// source is reopened every `retry` until it is back, as the serial line is.
+/// Presses while it is gone are lost; the kiosk keeps serving its other
+/// inputs meanwhile.
+pub struct Reopening<F> {
+    open: F,
+    source: Option<Box<dyn EdgeSource>>,
+    retry: Duration,
+}
+
+impl<F> Reopening<F>
+where
+    F: FnMut() -> std::io::Result<Box<dyn EdgeSource>> + Send,
+{
+    pub fn new(source: Box<dyn EdgeSource>, open: F, retry: Duration) -> Self {
+        Reopening { open, source: Some(source), retry }
+    }
+}
+
+impl<F> EdgeSource for Reopening<F>
+where
+    F: FnMut() -> std::io::Result<Box<dyn EdgeSource>> + Send,
+{
+    fn next_edge(&mut self) -> std::io::Result<Option<Edge>> {
+        loop {
+            let source = match &mut self.source {
+                Some(source) => source,
+                None => match (self.open)() {
+                    Ok(source) => {
+                        log::warn!("buttons are back");
+                        self.source.insert(source)
+                    }
+                    Err(_) => {
+                        std::thread::sleep(self.retry);
+                        continue;
+                    }
+                },
+            };
+            match source.next_edge() {
+                Err(e) => {
+                    log::error!("buttons stopped ({e}); reopening every {:?}", self.retry);
+                    self.source = None;
+                    std::thread::sleep(self.retry);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 /// Turns bouncy edges into clean presses: an edge within `period` of the
 /// last accepted edge of the same button is contact bounce and ignored; a
 /// press is reported when the button goes down.
