@@ -3,7 +3,7 @@
 //! (ST7789, ILI9341 rotated) on a recording fake bus whose CASET/RASET/RAMWR
 //! stream is decoded back into a frame.
 
-use edgepaint::board::{Board, DisplayConfig, FbConfig, SpiConfig};
+use edgepaint::board::{Board, DisplayConfig, FbConfig, Rotation, SpiConfig};
 use edgepaint::display::fb::FbDisplay;
 use edgepaint::display::png::PngDisplay;
 use edgepaint::display::{layout, present, Display, Frame, Screen};
@@ -48,12 +48,25 @@ fn png_frame(width: u32, height: u32) -> Frame {
 }
 
 fn fb_frame(bpp: u32, width: u32, height: u32, line_length: u32) -> Frame {
+    fb_frame_rotated(bpp, width, height, line_length, Rotation::Deg0)
+}
+
+/// What a file-backed framebuffer of `width` × `height` holds after the
+/// kiosk presents its screen, read back as a frame of the device's size.
+fn fb_frame_rotated(bpp: u32, width: u32, height: u32, line_length: u32, rotation: Rotation) -> Frame {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fb");
     std::fs::write(&path, vec![0xAAu8; (line_length * height) as usize]).unwrap();
-    let config = FbConfig { device: path.clone(), width: Some(width), height: Some(height), bpp: Some(bpp), line_length: Some(line_length) };
+    let config = FbConfig {
+        device: path.clone(),
+        width: Some(width),
+        height: Some(height),
+        bpp: Some(bpp),
+        line_length: Some(line_length),
+        rotation,
+    };
     let mut fb = FbDisplay::open(&config).unwrap();
-    assert_eq!(fb.size(), (width, height));
+    assert_eq!(fb.size(), rotation.layout_size(width, height));
     present(&mut fb, &screen()).unwrap();
     let mem = std::fs::read(&path).unwrap();
     let mut frame = Frame::new(width, height);
@@ -93,11 +106,22 @@ fn framebuffer_16bpp_equals_the_png_frame_in_rgb565() {
 }
 
 #[test]
+fn framebuffer_mounted_sideways_gets_the_png_frame_turned() {
+    // A 240×320 portrait panel turned to show a 320×240 landscape layout.
+    let layout = png_frame(320, 240);
+    assert_eq!(fb_frame_rotated(32, 240, 320, 240 * 4, Rotation::Deg90), layout.rotated(Rotation::Deg90));
+    assert_eq!(fb_frame_rotated(32, 240, 320, 240 * 4, Rotation::Deg270), layout.rotated(Rotation::Deg270));
+    let upright = png_frame(320, 240);
+    assert_eq!(fb_frame_rotated(32, 320, 240, 320 * 4, Rotation::Deg180), upright.rotated(Rotation::Deg180));
+}
+
+#[test]
 fn file_backed_framebuffer_needs_its_geometry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fb");
     std::fs::write(&path, b"").unwrap();
-    let config = FbConfig { device: path, width: Some(320), height: None, bpp: Some(32), line_length: None };
+    let config =
+        FbConfig { device: path, width: Some(320), height: None, bpp: Some(32), line_length: None, rotation: Rotation::Deg0 };
     let e = FbDisplay::open(&config).err().unwrap().to_string();
     assert!(e.ends_with("a file-backed framebuffer needs display.height"), "{e}");
 }

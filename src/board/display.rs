@@ -50,6 +50,11 @@ pub struct FbConfig {
     pub bpp: Option<u32>,
     /// Bytes per row (default: width × bpp / 8).
     pub line_length: Option<u32>,
+    /// For a screen mounted sideways or upside down: the picture is turned
+    /// clockwise by this many degrees onto the framebuffer (0, 90, 180, 270;
+    /// width and height stay the framebuffer's own).
+    #[serde(default)]
+    pub rotation: Rotation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -67,6 +72,16 @@ pub enum Rotation {
     Deg90,
     Deg180,
     Deg270,
+}
+
+impl Rotation {
+    /// The layout's size on a device of `width` × `height` turned this way.
+    pub fn layout_size(self, width: u32, height: u32) -> (u32, u32) {
+        match self {
+            Rotation::Deg90 | Rotation::Deg270 => (height, width),
+            Rotation::Deg0 | Rotation::Deg180 => (width, height),
+        }
+    }
 }
 
 impl TryFrom<u32> for Rotation {
@@ -129,7 +144,7 @@ impl DisplayConfig {
         match self {
             DisplayConfig::None => None,
             DisplayConfig::Png(p) => Some((p.width, p.height)),
-            DisplayConfig::Fb(f) => f.width.zip(f.height),
+            DisplayConfig::Fb(f) => f.width.zip(f.height).map(|(w, h)| f.rotation.layout_size(w, h)),
             DisplayConfig::Spi(s) => Some((s.width, s.height)),
         }
     }

@@ -133,6 +133,7 @@ fn apply_overrides(board: &mut Board, args: &KioskArgs) -> Result<()> {
                     height: Some(h),
                     bpp: Some(32),
                     line_length: None,
+                    rotation: Default::default(),
                 }),
             },
             None if spec == "none" => DisplayConfig::None,

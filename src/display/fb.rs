@@ -4,7 +4,7 @@
 //! file (tests, a remote viewer) from the board file, as RGB565 or XRGB8888.
 
 use super::{Display, DisplayError, Frame};
-use crate::board::FbConfig;
+use crate::board::{FbConfig, Rotation};
 use embedded_graphics::pixelcolor::RgbColor;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, FileTypeExt};
@@ -48,6 +48,7 @@ pub struct FbDisplay {
     file: File,
     device: String,
     geometry: FbGeometry,
+    rotation: Rotation,
     buf: Vec<u8>,
 }
 
@@ -87,7 +88,7 @@ impl FbDisplay {
         let mut buf = vec![0; (geometry.line_length * geometry.height) as usize];
         // Start from what is there, so the padding after each row is kept as it was.
         let _ = file.read_at(&mut buf, geometry.offset);
-        Ok(FbDisplay { file, device, geometry, buf })
+        Ok(FbDisplay { file, device, geometry, rotation: config.rotation, buf })
     }
 
     pub fn geometry(&self) -> FbGeometry {
@@ -110,11 +111,14 @@ pub fn encode(frame: &Frame, g: &FbGeometry, buf: &mut [u8]) {
 
 impl Display for FbDisplay {
     fn size(&self) -> (u32, u32) {
-        (self.geometry.width, self.geometry.height)
+        self.rotation.layout_size(self.geometry.width, self.geometry.height)
     }
 
     fn show(&mut self, frame: &Frame) -> Result<(), DisplayError> {
-        encode(frame, &self.geometry, &mut self.buf);
+        match self.rotation {
+            Rotation::Deg0 => encode(frame, &self.geometry, &mut self.buf),
+            r => encode(&frame.rotated(r), &self.geometry, &mut self.buf),
+        }
         self.file.write_all_at(&self.buf, self.geometry.offset).map_err(|e| DisplayError::device(&self.device, e))
     }
 }
