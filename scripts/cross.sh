@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-compile edgepaint for the boards, from a Debian/Ubuntu x86_64 machine
-# (no Docker). Installs what it needs, builds the release binaries and packs
+# (no Docker). Installs what it needs, builds the board binaries and packs
 # one dist bundle per target.
 #
 #   scripts/cross.sh                  # all three targets, then dist/
@@ -8,7 +8,8 @@
 #   scripts/cross.sh --no-install     # skip apt-get / rustup (already set up)
 #   scripts/cross.sh --tests-only     # install, then only run the test suites under qemu (CI)
 #   TARGETS="aarch64-unknown-linux-gnu" scripts/cross.sh
-#   FEATURES=onnx scripts/cross.sh    # board binaries with the ONNX parser (about twice the size)
+#   FEATURES=onnx scripts/cross.sh    # board binaries that also read ONNX bundles (bigger)
+#   PROFILE=board scripts/cross.sh    # smallest binaries (opt-level s but tract's kernels; slower)
 #
 # By default the board binaries leave tract's ONNX parser out (cargo feature
 # `onnx`) and the dist bundle carries the default model converted to tract's
@@ -26,6 +27,7 @@ cd "$(dirname "$0")/.."
 
 TARGETS=${TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl"}
 FEATURES=${FEATURES:-}
+PROFILE=${PROFILE:-release}
 install=1
 test=0
 build=1
@@ -34,7 +36,7 @@ for arg in "$@"; do
     --no-install) install=0 ;;
     --test) test=1 ;;
     --tests-only) test=1; build=0 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "error: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -80,9 +82,9 @@ case ",$FEATURES," in
 esac
 mkdir -p dist
 for target in $TARGETS; do
-  echo "== $target: release build (${features[*]})"
-  cargo build --release --locked --target "$target" "${features[@]}"
-  bin="target/$target/release/edgepaint"
+  echo "== $target: $PROFILE build (${features[*]})"
+  cargo build --profile "$PROFILE" --locked --target "$target" "${features[@]}"
+  bin="target/$target/$PROFILE/edgepaint"
   if [ "$test" = 1 ]; then
     echo "== $target: tests under qemu-user"
     cargo test --locked --target "$target"

@@ -5,7 +5,7 @@
 //!
 //! Graphs come as ONNX (parsed by tract-onnx, the `onnx` cargo feature) or as
 //! tract's NNEF form (`*.nnef.tgz`, written by `edgepaint convert`): a build
-//! without the ONNX parser is about half the size, for the boards.
+//! without the ONNX parser is smaller, for the boards.
 
 use crate::tensor::Tensor;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,6 @@ use std::sync::Arc;
 use thiserror::Error;
 use tract_nnef::prelude::*;
 use tract_nnef::tract_core::ops::Cost;
-use tract_onnx_opl::WithOnnx;
 
 #[derive(Debug, Error)]
 pub enum RuntimeError {
@@ -278,9 +277,10 @@ pub fn write_nnef(src: &Path, inputs: &[InputSpec], dest: &Path) -> Result<(), R
     std::fs::rename(&tmp, dest).map_err(|e| err(format!("cannot rename {}: {e}", tmp.display())))
 }
 
-/// tract's NNEF reader and writer with the ONNX operators and ours.
+/// tract's NNEF reader and writer with the ONNX-specific operators (Resize,
+/// ...: converted Stable Diffusion bundles use them) and ours.
 fn nnef() -> tract_nnef::framework::Nnef {
-    tract_nnef::nnef().with_onnx().with_registry(edgepaint_registry())
+    tract_onnx_opl::WithOnnx::with_onnx(tract_nnef::nnef()).with_registry(edgepaint_registry())
 }
 
 /// NNEF forms for operators that tract 0.23.9 runs but cannot write: erf-GELU
