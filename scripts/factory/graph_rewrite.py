@@ -71,7 +71,9 @@ def _upsample_source(name, producers, shapes):
 
 
 def upsample_conv_to_phases(src, dst):
-    m = onnx.load(src)
+    with open(src, "rb") as fh:
+        original = fh.read()  # kept for the check: dst may be src
+    m = onnx.load_from_string(original)
     g = m.graph
     shapes = _shapes(m)
     inits = {i.name: i for i in g.initializer}
@@ -137,15 +139,16 @@ def upsample_conv_to_phases(src, dst):
     del g.value_info[:]
     onnx.checker.check_model(m)
     onnx.save(m, dst)
-    diff = check_same_function(src, dst)
+    diff = check_same_function(original, dst)
     return dict(upsample_convs=rewritten, max_abs_diff=diff)
 
 
-def check_same_function(src, dst, tol=1e-4):
-    """Run both graphs in onnxruntime on the same random inputs; refuse
-    (ValueError) a rewrite whose outputs differ by more than float rounding."""
+def check_same_function(original, dst, tol=1e-4):
+    """Run the original graph (bytes) and the rewritten one (path) in
+    onnxruntime on the same random inputs; refuse (ValueError) a rewrite
+    whose outputs differ by more than float rounding."""
     import onnxruntime as ort
-    sa, sb = (ort.InferenceSession(p, providers=["CPUExecutionProvider"]) for p in (src, dst))
+    sa, sb = (ort.InferenceSession(m, providers=["CPUExecutionProvider"]) for m in (original, dst))
     rng = np.random.default_rng(0)
     feeds = {}
     for i in sa.get_inputs():
@@ -154,7 +157,7 @@ def check_same_function(src, dst, tol=1e-4):
     ra, rb = sa.run(None, feeds)[0], sb.run(None, feeds)[0]
     diff = float(np.abs(ra - rb).max())
     if not diff <= tol * max(1.0, float(np.abs(ra).max())):
-        raise ValueError(f"{dst}: the rewritten graph differs from {src} by {diff}")
+        raise ValueError(f"{dst}: the rewritten graph differs from the original by {diff}")
     return diff
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import onnx
+import pytest
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
@@ -63,3 +64,12 @@ def test_strided_conv_is_left_alone(tmp_path):
     src, dst = str(tmp_path / "a.onnx"), str(tmp_path / "b.onnx")
     _upsample_conv_model(src, stride=2)
     assert G.upsample_conv_to_phases(src, dst)["upsample_convs"] == 0
+
+
+def test_a_wrong_rewrite_is_refused_also_in_place(tmp_path, monkeypatch):
+    path = str(tmp_path / "a.onnx")
+    _upsample_conv_model(path)
+    right = G.phase_kernels
+    monkeypatch.setattr(G, "phase_kernels", lambda w: {k: v * 1.5 for k, v in right(w).items()})
+    with pytest.raises(ValueError, match="differs from the original"):
+        G.upsample_conv_to_phases(path, path)
