@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The board build: edgepaint without tract's ONNX parser (no default
-# features) must build, run a bundle converted to NNEF by the full build, and
-# refuse an ONNX bundle with a clear one-line error. (That the NNEF bundle
+# The board build: edgepaint without tract's ONNX parser and without
+# multi-threaded kernels (no default features) must build, run a bundle
+# converted to NNEF by the full build - the same picture as the full build,
+# and `--threads 2` only warns - and refuse an ONNX bundle with a clear
+# one-line error. (That the NNEF bundle
 # makes the same pictures as the ONNX one is tests/nnef.rs.) Leaves the full
 # debug build in target/debug as it found it.
 set -euo pipefail
@@ -16,8 +18,12 @@ cp target/debug/edgepaint "$tmp/edgepaint-nnef-only"
 cargo build --locked --quiet   # the full build back in place (no recompile)
 small="$tmp/edgepaint-nnef-only"
 
-"$small" generate "a yellow boat on the sea at night" --seed 5 --model "$tmp/scenes-nnef" -o "$tmp/boat.png"
+prompt="a yellow boat on the sea at night"
+warn=$("$small" --threads 2 generate "$prompt" --seed 5 --model "$tmp/scenes-nnef" -o "$tmp/boat.png" 2>&1)
 "$small" verify "$tmp/boat.png" > /dev/null || { echo "FAIL: no watermark in the NNEF-only build's picture" >&2; exit 1; }
+grep -q "without multi-threaded kernels" <<< "$warn" || { echo "FAIL: no warning for --threads 2 in a build without threads: $warn" >&2; exit 1; }
+target/debug/edgepaint --threads 2 generate "$prompt" --seed 5 --model "$tmp/scenes-nnef" -o "$tmp/boat-full.png" 2> /dev/null
+cmp -s "$tmp/boat.png" "$tmp/boat-full.png" || { echo "FAIL: the NNEF-only build's picture differs from the full build's" >&2; exit 1; }
 
 set +e
 err=$("$small" generate "a tree" --model models/scenes -o "$tmp/x.png" 2>&1)
@@ -27,4 +33,4 @@ if [ "$code" != 2 ] || [ "$(printf '%s\n' "$err" | wc -l)" != 1 ] || ! grep -q "
   echo "FAIL: an ONNX bundle in the NNEF-only build: exit $code, stderr: $err" >&2
   exit 1
 fi
-echo "NNEF-only build: runs the converted bundle, refuses ONNX with: $err"
+echo "NNEF-only build: same picture as the full build, refuses ONNX with: $err"

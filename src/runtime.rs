@@ -54,13 +54,22 @@ pub struct Graph {
     flops: u64,
 }
 
+/// Whether this build has tract's multi-threaded kernels (cargo feature
+/// `threads`); without them every graph runs on the calling thread.
+pub const MULTITHREADED: bool = cfg!(feature = "threads");
+
 /// Run tract's kernels on `threads` threads (1: the calling thread alone).
-/// Process-wide: every graph run after this call uses the pool.
+/// Process-wide: every graph run after this call uses the pool. A build
+/// without the `threads` feature always runs on the calling thread.
+#[cfg(feature = "threads")]
 pub fn set_threads(threads: usize) {
     use tract_nnef::prelude::multithread::{set_default_executor, Executor};
     let executor = if threads <= 1 { Executor::SingleThread } else { Executor::multithread(threads) };
     set_default_executor(executor);
 }
+
+#[cfg(not(feature = "threads"))]
+pub fn set_threads(_threads: usize) {}
 
 impl Graph {
     /// Load a graph (ONNX, or NNEF when the path ends in `.nnef.tgz`), pin

@@ -87,7 +87,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         // SAFETY: the default disposition, set before any other thread exists.
         let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     }
-    let threads = cli.threads.map(|t| t as usize).unwrap_or_else(default_threads);
+    let threads = kernel_threads(cli.threads);
     let result = match cli.command {
         Command::Generate(args) => {
             crate::runtime::set_threads(threads);
@@ -114,9 +114,17 @@ pub fn run(args: Vec<OsString>) -> i32 {
     }
 }
 
-/// Every core: a kiosk or a one-shot command has the board to itself.
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+/// The threads asked for, by default every core: a kiosk or a one-shot
+/// command has the board to itself. A build without multi-threaded kernels
+/// runs on one, and says so when more were asked for.
+fn kernel_threads(asked: Option<u32>) -> usize {
+    if !crate::runtime::MULTITHREADED {
+        if asked.is_some_and(|n| n > 1) {
+            eprintln!("warning: this edgepaint was built without multi-threaded kernels (cargo feature `threads`): running on 1 thread");
+        }
+        return 1;
+    }
+    asked.map(|t| t as usize).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 /// The error and its causes on one line, without a backtrace.
