@@ -63,8 +63,12 @@ FAMILIES = {
     "lcm": dict(unet="lcm", decoder="vae", scheduler="lcm", steps=4, guidance=8.5, pad="<|endoftext|>"),
     "bk-sdm-tiny-lcm": dict(unet="bk-tiny", decoder="taesd", scheduler="lcm", steps=2, guidance=1.5,
                             pad="<|endoftext|>"),
+    # sd-turbo's networks with Euler "leading" (SD 1.x/2.x scheduler configs): other
+    # timesteps and a larger initial noise (sqrt(sigma_max^2 + 1)).
+    "euler-leading": dict(unet="sd2", decoder="vae", scheduler="euler-leading", steps=4, guidance=0.0, pad="!"),
 }
-EXPORT_FAMILY = {"sd-turbo": "sd-turbo", "sdxs": "sdxs", "lcm": "lcm", "bk-sdm-tiny-lcm": "lcm-lora"}
+EXPORT_FAMILY = {"sd-turbo": "sd-turbo", "sdxs": "sdxs", "lcm": "lcm", "bk-sdm-tiny-lcm": "lcm-lora",
+                 "euler-leading": "sd-turbo"}
 
 
 def seeded(module, seed):
@@ -141,6 +145,8 @@ def scheduler(kind):
     sd = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
     if kind == "euler-trailing":
         return EulerDiscreteScheduler(**sd, timestep_spacing="trailing", prediction_type="epsilon")
+    if kind == "euler-leading":
+        return EulerDiscreteScheduler(**sd, timestep_spacing="leading", steps_offset=1, prediction_type="epsilon")
     if kind == "ddim-trailing":
         return DDIMScheduler(**sd, timestep_spacing="trailing", set_alpha_to_one=False, clip_sample=False)
     return LCMScheduler(**sd, set_alpha_to_one=True, clip_sample=False, timestep_scaling=10.0,

@@ -57,10 +57,17 @@ pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, Conve
         let spec = graph_spec(bundle, which);
         let file = format!("{}{NNEF_SUFFIX}", spec.field);
         let dest = out.join(&file);
-        crate::runtime::write_nnef(&bundle.path(&spec.file), &spec.inputs, &dest)?;
-        let max_abs_diff = compare(&bundle.path(&spec.file), &dest, &spec.inputs, spec.field)?;
+        let data = spec.data.as_deref();
+        crate::runtime::write_nnef(&bundle.path(&spec.file), &spec.inputs, data, &dest)
+            .map_err(|e| with_f32_hint(e, bundle))?;
+        let max_abs_diff = compare(&bundle.path(&spec.file), data, &dest, &spec.inputs, spec.field)?;
         doc[spec.field]["file"] = toml_edit::value(file.as_str());
         doc[spec.field]["sha256"] = toml_edit::value(sha256_file(&dest).map_err(|e| io(&dest, e))?);
+        // The NNEF archive holds the weights: no external data any more.
+        if let Some(section) = doc[spec.field].as_table_like_mut() {
+            section.remove("data");
+            section.remove("data_sha256");
+        }
         let bytes = std::fs::metadata(&dest).map_err(|e| io(&dest, e))?.len();
         converted.push(ConvertedGraph { field: spec.field, file, bytes, max_abs_diff });
     }
@@ -86,8 +93,14 @@ pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, Conve
 
 /// Run the original and the converted graph on the same seeded inputs; their
 /// outputs must agree to float rounding (the NNEF form is the same graph).
-fn compare(original: &Path, nnef: &Path, inputs: &[InputSpec], field: &'static str) -> Result<f32, ConvertError> {
-    let a = Graph::load(original, inputs)?;
+fn compare(
+    original: &Path,
+    data: Option<&str>,
+    nnef: &Path,
+    inputs: &[InputSpec],
+    field: &'static str,
+) -> Result<f32, ConvertError> {
+    let a = Graph::load_with_data(original, inputs, data)?;
     let b = Graph::load(nnef, inputs)?;
     let mut noise = Noise::new(20261126);
     let values: Vec<Input> = inputs
@@ -110,4 +123,23 @@ fn compare(original: &Path, nnef: &Path, inputs: &[InputSpec], field: &'static s
         return Err(ConvertError::Mismatch { field, diff, allowed });
     }
     Ok(diff)
+}
+
+/// Dynamic int8 graphs (DynamicQuantizeLinear) have no NNEF form in tract
+/// 0.23.9; the error then says which manifest of the folder to convert instead.
+fn with_f32_hint(e: RuntimeError, bundle: &Bundle) -> RuntimeError {
+    let RuntimeError::Graph { path, message } = e;
+    if !message.contains("DynamicQuantizeLinear") {
+        return RuntimeError::Graph { path, message };
+    }
+    let f32_manifest = bundle.dir.join("model-f32.toml");
+    let hint = if f32_manifest.is_file() && f32_manifest != bundle.manifest_path {
+        format!("convert the f32 graphs instead: edgepaint convert --model {}", f32_manifest.display())
+    } else {
+        "convert a manifest with f32 or weight-only int8 graphs instead".to_string()
+    };
+    RuntimeError::Graph {
+        path,
+        message: format!("{message} (dynamic int8 graphs have no NNEF form in tract 0.23.9: {hint})"),
+    }
 }

@@ -76,9 +76,17 @@ impl Graph {
     /// its inputs to `inputs` and optimize it. The graph must have exactly
     /// these inputs, and its first output a fixed shape.
     pub fn load(path: &Path, inputs: &[InputSpec]) -> Result<Graph, RuntimeError> {
+        Self::load_with_data(path, inputs, None)
+    }
+
+    /// Like [`Graph::load`] for an ONNX graph whose weights may be stored in
+    /// the external-data file `data` (relative to the graph's folder; its
+    /// hash is the bundle's to check). A graph referencing any other
+    /// external file is refused, so every byte that is run was hashed.
+    pub fn load_with_data(path: &Path, inputs: &[InputSpec], data: Option<&str>) -> Result<Graph, RuntimeError> {
         let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
         let started = std::time::Instant::now();
-        let decluttered = if is_nnef(path) { load_nnef(path, inputs)? } else { load_onnx(path, inputs)? };
+        let decluttered = if is_nnef(path) { load_nnef(path, inputs)? } else { load_onnx(path, inputs, data)? };
         let read_ms = started.elapsed().as_secs_f64() * 1000.0;
         let input_types = decluttered
             .input_outlets()
@@ -198,15 +206,28 @@ fn is_nnef(path: &Path) -> bool {
     path.to_string_lossy().ends_with(NNEF_SUFFIX)
 }
 
-/// An ONNX file as a decluttered graph with its inputs pinned to `inputs`.
+/// An ONNX file as a decluttered graph with its inputs pinned to `inputs`;
+/// its external data, if any, must all be in the file `data`.
 #[cfg(feature = "onnx")]
-fn load_onnx(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel, RuntimeError> {
+fn load_onnx(path: &Path, inputs: &[InputSpec], data: Option<&str>) -> Result<TypedModel, RuntimeError> {
     use tract_onnx::tract_hir::infer::Factoid;
     use tract_onnx::tract_hir::prelude::{InferenceFact, InferenceModelExt};
     let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
-    let mut model = tract_onnx::onnx()
-        .model_for_path(path)
+    let onnx = tract_onnx::onnx();
+    let proto = onnx
+        .proto_model_for_path(path)
         .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
+    check_external_data(&proto, data).map_err(err)?;
+    let dir = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+    let parsed = onnx
+        .parse(&proto, dir.and_then(Path::to_str))
+        .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
+    // The protobuf (the weights a second time) is freed before optimizing.
+    drop(proto);
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(err(format!("not a loadable ONNX model: unresolved inputs {:?}", parsed.unresolved_inputs)));
+    }
+    let mut model = parsed.model;
     check_input_count(model.inputs.len(), inputs).map_err(err)?;
     for (ix, spec) in inputs.iter().enumerate() {
         let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
@@ -226,8 +247,48 @@ fn load_onnx(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel, RuntimeErr
         .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e))))
 }
 
+/// Every external-data file an ONNX model references must be `allowed`
+/// (tract itself only keeps them inside the model's folder).
+#[cfg(feature = "onnx")]
+fn check_external_data(proto: &tract_onnx::pb::ModelProto, allowed: Option<&str>) -> Result<(), String> {
+    use tract_onnx::pb::{GraphProto, TensorProto};
+    fn tensors<'a>(g: &'a GraphProto, out: &mut Vec<&'a TensorProto>) {
+        out.extend(&g.initializer);
+        out.extend(g.sparse_initializer.iter().flat_map(|s| s.values.iter().chain(s.indices.iter())));
+        for attr in g.node.iter().flat_map(|n| &n.attribute) {
+            out.extend(attr.t.iter().chain(&attr.tensors));
+            for sub in attr.g.iter().chain(&attr.graphs) {
+                tensors(sub, out);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    if let Some(g) = &proto.graph {
+        tensors(g, &mut all);
+    }
+    for t in all {
+        let external = t.data_location == Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32);
+        if !external && t.external_data.is_empty() {
+            continue;
+        }
+        let location = t.external_data.iter().find(|e| e.key == "location").map(|e| e.value.as_str()).unwrap_or("");
+        let normalized = location.strip_prefix("./").unwrap_or(location);
+        if Some(normalized) != allowed {
+            return Err(match allowed {
+                None => format!(
+                    "tensor `{}` is stored in the external file `{location}`, which the manifest does not list \
+                     (set `data` and `data_sha256` in the graph's section; scripts/export_diffusers.py does)",
+                    t.name
+                ),
+                Some(a) => format!("tensor `{}` is stored in `{location}`, the manifest's `data` is `{a}`", t.name),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(not(feature = "onnx"))]
-fn load_onnx(path: &Path, _inputs: &[InputSpec]) -> Result<TypedModel, RuntimeError> {
+fn load_onnx(path: &Path, _inputs: &[InputSpec], _data: Option<&str>) -> Result<TypedModel, RuntimeError> {
     Err(RuntimeError::Graph {
         path: path.to_path_buf(),
         message: "this edgepaint is built without the ONNX parser (cargo feature `onnx`): \
@@ -264,8 +325,8 @@ fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel, RuntimeErr
 /// Convert an ONNX graph, pinned to `inputs` and decluttered, to tract's NNEF
 /// form at `dest` (a `.nnef.tgz`), written to a temporary file then renamed.
 #[cfg(feature = "onnx")]
-pub fn write_nnef(src: &Path, inputs: &[InputSpec], dest: &Path) -> Result<(), RuntimeError> {
-    let model = load_onnx(src, inputs)?;
+pub fn write_nnef(src: &Path, inputs: &[InputSpec], data: Option<&str>, dest: &Path) -> Result<(), RuntimeError> {
+    let model = load_onnx(src, inputs, data)?;
     let err = |message: String| RuntimeError::Graph { path: dest.to_path_buf(), message };
     let tmp = dest.with_extension("tgz.part");
     let io = |e: std::io::Error| err(e.to_string());

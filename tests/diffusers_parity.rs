@@ -29,7 +29,7 @@ use edgepaint::tokenizer::ClipTokenizer;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-const FAMILIES: [&str; 4] = ["sd-turbo", "sdxs", "lcm", "bk-sdm-tiny-lcm"];
+const FAMILIES: [&str; 5] = ["sd-turbo", "sdxs", "lcm", "bk-sdm-tiny-lcm", "euler-leading"];
 const F32_TOL: f32 = 1e-4;
 const F32_DECODE_TOL: f32 = 2e-4;
 const STEP_REL_TOL: f32 = 1e-5;
@@ -325,10 +325,24 @@ macro_rules! family_tests {
 
 family_tests!(sd_turbo => "sd-turbo", sdxs => "sdxs", lcm => "lcm", bk_sdm_tiny_lcm => "bk-sdm-tiny-lcm");
 
+/// sd-turbo's graphs (the same files) with Euler "leading": other timesteps and
+/// a larger initial noise; the int8 graphs are sd-turbo's, checked there.
+mod euler_leading {
+    use super::*;
+    #[test]
+    fn f32_stages_match_diffusers() {
+        check_f32_stages("euler-leading");
+    }
+    #[test]
+    fn f32_chain_matches_diffusers() {
+        check_f32_chain("euler-leading");
+    }
+}
+
 #[test]
 fn pipeline_generate_matches_diffusers_f32() {
-    // Euler (sd-turbo, 4 steps) and DDIM (sdxs, 1 step) inject no noise.
-    for family in ["sd-turbo", "sdxs"] {
+    // Euler (sd-turbo, 4 steps; trailing and leading) and DDIM (sdxs, 1 step) inject no noise.
+    for family in ["sd-turbo", "euler-leading", "sdxs"] {
         let got = check_pipeline(family, "model-f32.toml");
         let worst = *level_diffs(&got, &reference_levels(family)).last().unwrap();
         assert!(worst <= 1, "{family}: Pipeline::generate differs from diffusers by {worst} levels");

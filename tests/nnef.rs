@@ -57,6 +57,26 @@ fn diffusers_export_with_hf_tokenizer_converts() {
 }
 
 #[test]
+fn external_data_bundle_converts_into_one_archive() {
+    check_same_pictures(&fixture("diffusers/sd-turbo/model-external.toml"));
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("nnef");
+    edgepaint::convert::to_nnef(&Bundle::load(&fixture("diffusers/sd-turbo/model-external.toml")).unwrap(), &dir).unwrap();
+    let m = Bundle::load(&dir).unwrap().manifest;
+    assert_eq!((m.denoiser.data, m.denoiser.data_sha256), (None, None));
+}
+
+#[test]
+fn dynamic_int8_refusal_names_the_f32_manifest() {
+    let out = tempfile::tempdir().unwrap();
+    let source = fixture("diffusers/sd-turbo/model.toml");
+    let err = edgepaint::convert::to_nnef(&Bundle::load(&source).unwrap(), &out.path().join("nnef")).unwrap_err();
+    let msg = err.to_string();
+    let expected = format!("edgepaint convert --model {}", fixture("diffusers/sd-turbo/model-f32.toml").display());
+    assert!(msg.contains("no NNEF form") && msg.contains(&expected), "{msg}");
+}
+
+#[test]
 fn dynamic_int8_is_refused_and_leaves_no_bundle() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("nnef");

@@ -1,6 +1,6 @@
 //! The `model.toml` manifest, as serde types. See docs/bundle.md.
 
-use crate::scheduler::{BetaSchedule, Prediction, SchedulerKind};
+use crate::scheduler::{BetaSchedule, Prediction, SchedulerKind, TimestepSpacing};
 use crate::tokenizer::Flavor;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -55,6 +55,11 @@ pub struct TextEncoderSection {
     pub file: String,
     pub sha256: String,
     pub hidden_size: usize,
+    /// ONNX external data: the one file holding this graph's weights when
+    /// they are stored outside the .onnx (graphs over 2 GB), with its sha256.
+    /// A graph that references any other external file is refused at load.
+    pub data: Option<String>,
+    pub data_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +68,11 @@ pub struct DenoiserSection {
     pub file: String,
     pub sha256: String,
     pub prediction: Prediction,
+    /// ONNX external data: the one file holding this graph's weights when
+    /// they are stored outside the .onnx (graphs over 2 GB), with its sha256.
+    /// A graph that references any other external file is refused at load.
+    pub data: Option<String>,
+    pub data_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +80,11 @@ pub struct DenoiserSection {
 pub struct DecoderSection {
     pub file: String,
     pub sha256: String,
+    /// ONNX external data: the one file holding this graph's weights when
+    /// they are stored outside the .onnx (graphs over 2 GB), with its sha256.
+    /// A graph that references any other external file is refused at load.
+    pub data: Option<String>,
+    pub data_sha256: Option<String>,
     #[serde(default = "one")]
     pub scaling_factor: f32,
     #[serde(default)]
@@ -111,6 +126,10 @@ pub struct SchedulerSection {
     #[serde(default = "default_beta_end")]
     pub beta_end: f64,
     pub default_steps: usize,
+    /// diffusers' `timestep_spacing` of the source scheduler (Euler's initial
+    /// noise depends on it); default "trailing".
+    #[serde(default)]
+    pub timestep_spacing: TimestepSpacing,
     /// Step count (as a TOML key) -> the model timesteps for that many steps.
     pub timesteps: BTreeMap<String, Vec<f32>>,
 }
@@ -145,4 +164,29 @@ fn default_beta_start() -> f64 {
 }
 fn default_beta_end() -> f64 {
     0.012
+}
+
+/// The files of one graph section: the graph and its optional external data.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphFiles<'a> {
+    /// The manifest section: text_encoder, denoiser or decoder.
+    pub section: &'static str,
+    pub file: &'a str,
+    pub sha256: &'a str,
+    pub data: Option<&'a str>,
+    pub data_sha256: Option<&'a str>,
+}
+
+impl Manifest {
+    /// The three graph sections' files, in pipeline order.
+    pub fn graph_files(&self) -> [GraphFiles<'_>; 3] {
+        let t = &self.text_encoder;
+        let u = &self.denoiser;
+        let d = &self.decoder;
+        [
+            GraphFiles { section: "text_encoder", file: &t.file, sha256: &t.sha256, data: t.data.as_deref(), data_sha256: t.data_sha256.as_deref() },
+            GraphFiles { section: "denoiser", file: &u.file, sha256: &u.sha256, data: u.data.as_deref(), data_sha256: u.data_sha256.as_deref() },
+            GraphFiles { section: "decoder", file: &d.file, sha256: &d.sha256, data: d.data.as_deref(), data_sha256: d.data_sha256.as_deref() },
+        ]
+    }
 }

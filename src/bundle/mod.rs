@@ -127,9 +127,16 @@ impl Bundle {
             (None, Some(_)) => return Err(self.field_error("tokenizer.vocab", "missing (tokenizer.vocab_sha256 is set)")),
             (None, None) => {}
         }
-        self.check_file("text_encoder.file", &m.text_encoder.file, "text_encoder.sha256", &m.text_encoder.sha256)?;
-        self.check_file("denoiser.file", &m.denoiser.file, "denoiser.sha256", &m.denoiser.sha256)?;
-        self.check_file("decoder.file", &m.decoder.file, "decoder.sha256", &m.decoder.sha256)?;
+        for g in m.graph_files() {
+            let s = g.section;
+            self.check_file(&format!("{s}.file"), g.file, &format!("{s}.sha256"), g.sha256)?;
+            match (g.data, g.data_sha256) {
+                (Some(d), Some(h)) => self.check_file(&format!("{s}.data"), d, &format!("{s}.data_sha256"), h)?,
+                (Some(_), None) => return Err(self.field_error(&format!("{s}.data_sha256"), format!("missing ({s}.data is set)"))),
+                (None, Some(_)) => return Err(self.field_error(&format!("{s}.data"), format!("missing ({s}.data_sha256 is set)"))),
+                (None, None) => {}
+            }
+        }
         Ok(())
     }
 
@@ -210,6 +217,7 @@ impl Bundle {
             beta_start: s.beta_start,
             beta_end: s.beta_end,
             timesteps,
+            timestep_spacing: s.timestep_spacing,
         }
     }
 

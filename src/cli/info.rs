@@ -28,9 +28,13 @@ pub fn run(args: InfoArgs) -> Result<()> {
     println!("denoiser:    predicts {:?}", m.denoiser.prediction);
     println!("scheduler:   {:?}, steps {} (default {})", m.scheduler.kind, steps.join(", "), m.scheduler.default_steps);
     println!("guidance:    {}", m.guidance.scale);
-    for (part, file) in [("text encoder", &m.text_encoder.file), ("denoiser", &m.denoiser.file), ("decoder", &m.decoder.file)] {
-        let size = std::fs::metadata(bundle.path(file)).map(|md| md.len()).unwrap_or(0);
-        println!("{part:<12} {file} ({:.1} MB)", size as f64 / 1e6);
+    let size = |file: &str| std::fs::metadata(bundle.path(file)).map(|md| md.len()).unwrap_or(0) as f64 / 1e6;
+    for (part, g) in ["text encoder", "denoiser", "decoder"].into_iter().zip(m.graph_files()) {
+        match g.data {
+            // The weights of a graph over 2 GB are in its external-data file.
+            Some(data) => println!("{part:<12} {} + {data} ({:.1} MB)", g.file, size(g.file) + size(data)),
+            None => println!("{part:<12} {} ({:.1} MB)", g.file, size(g.file)),
+        }
     }
     Ok(())
 }

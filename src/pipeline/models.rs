@@ -26,6 +26,8 @@ pub fn decoder_input_hw(bundle: &Bundle) -> (usize, usize) {
 /// bundle), the manifest field naming it, its inputs and its output shape.
 pub struct GraphSpec {
     pub file: String,
+    /// The graph's ONNX external-data file (manifest `data`), if it has one.
+    pub data: Option<String>,
     pub field: &'static str,
     pub inputs: Vec<InputSpec>,
     pub output_shape: Vec<usize>,
@@ -66,14 +68,15 @@ pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
             )
         }
     };
-    GraphSpec { file: file.clone(), field, inputs, output_shape }
+    let data = m.graph_files().iter().find(|g| g.section == field).and_then(|g| g.data.map(str::to_string));
+    GraphSpec { file: file.clone(), data, field, inputs, output_shape }
 }
 
 /// Load one component and check that its output has the promised shape.
 pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
-    let GraphSpec { file, field, inputs, output_shape: expected } = spec(bundle, which);
+    let GraphSpec { file, data, field, inputs, output_shape: expected } = spec(bundle, which);
     let path = bundle.path(&file);
-    let graph = Graph::load(&path, &inputs)?;
+    let graph = Graph::load_with_data(&path, &inputs, data.as_deref())?;
     if graph.output_shape() != expected.as_slice() {
         return Err(RuntimeError::Graph {
             path,

@@ -8,15 +8,12 @@
 //! * model input: `x / sqrt(sigma_i² + 1)`.
 //! * step: `x0` from the prediction, `d = (x - x0) / sigma_i`,
 //!   `x_next = x + d * (sigma_{i+1} - sigma_i)`.
-//! * initial noise sigma: diffusers returns `max(sigmas)` for
-//!   `timestep_spacing` "linspace" (the scheduler default) and "trailing"
-//!   (SD-Turbo), and `sqrt(max(sigmas)² + 1)` only for "leading". We return
-//!   `max(sigmas)` (= sigma of the first timestep); a bundle made for a
-//!   "leading" Euler config would see its initial noise ~0.2% too small at
-//!   t = 999 (sigma 14.61 vs 14.65), which is why `SchedulerConfig` does not
-//!   carry the spacing.
+//! * initial noise sigma: `max(sigmas)` for `timestep_spacing` "linspace"
+//!   (the scheduler default) and "trailing" (SD-Turbo), `sqrt(max(sigmas)² + 1)`
+//!   for "leading" (as diffusers does; the manifest's
+//!   `scheduler.timestep_spacing` says which).
 
-use super::{check, Prediction, Scheduler, SchedulerConfig, SchedulerError};
+use super::{check, Prediction, Scheduler, SchedulerConfig, SchedulerError, TimestepSpacing};
 
 #[derive(Debug, Clone)]
 pub struct EulerScheduler {
@@ -24,6 +21,7 @@ pub struct EulerScheduler {
     timesteps: Vec<f32>,
     /// One per timestep, plus the final 0 (diffusers' `scheduler.sigmas`).
     sigmas: Vec<f32>,
+    leading: bool,
 }
 
 /// `np.interp(t, arange(len(table)), table)` for `0 <= t <= len - 1`.
@@ -53,7 +51,8 @@ impl EulerScheduler {
             .collect();
         let mut sigmas: Vec<f32> = config.timesteps.iter().map(|&t| interp(&table, f64::from(t)) as f32).collect();
         sigmas.push(0.0);
-        Ok(Self { prediction: config.prediction, timesteps: config.timesteps.clone(), sigmas })
+        let leading = config.timestep_spacing == TimestepSpacing::Leading;
+        Ok(Self { prediction: config.prediction, timesteps: config.timesteps.clone(), sigmas, leading })
     }
 
     /// diffusers' `scheduler.sigmas`: one per step plus the final 0.
@@ -68,7 +67,13 @@ impl Scheduler for EulerScheduler {
     }
 
     fn init_noise_sigma(&self) -> f32 {
-        self.sigmas.iter().copied().fold(0.0, f32::max)
+        let max = self.sigmas.iter().copied().fold(0.0, f32::max);
+        if self.leading {
+            // diffusers: (max_sigma**2 + 1) ** 0.5 on a float32 tensor.
+            (max * max + 1.0).sqrt()
+        } else {
+            max
+        }
     }
 
     fn model_input_scale(&self, i: usize) -> f32 {

@@ -66,6 +66,19 @@ pub enum BetaSchedule {
     ScaledLinear,
 }
 
+/// How diffusers spaced the timesteps (its `timestep_spacing`). The timesteps
+/// themselves come from the manifest; the spacing matters only to Euler's
+/// initial noise, which diffusers scales by `sqrt(max_sigma² + 1)` for
+/// "leading" and by `max_sigma` otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestepSpacing {
+    #[default]
+    Trailing,
+    Linspace,
+    Leading,
+}
+
 /// Everything a scheduler needs; filled from the bundle manifest.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -78,6 +91,7 @@ pub struct SchedulerConfig {
     /// The model timestep values for this run, in sampling order (e.g.
     /// [999, 759, 499, 259] for a 4-step LCM; sigma*1000 for flow models).
     pub timesteps: Vec<f32>,
+    pub timestep_spacing: TimestepSpacing,
 }
 
 #[derive(Debug, Error)]

@@ -1,0 +1,88 @@
+"""ONNX external data for bundles: one hashed file per graph.
+
+An ONNX file cannot exceed 2 GB (protobuf), so torch writes the weights of a
+real-size f32 UNet as "external data": by default one loose file per tensor
+(384 files for SD 2.1's UNet). A bundle lists every file it runs with its
+sha256 (docs/bundle.md), so the exporter packs a graph's external data into
+ONE file, `GRAPH.onnx.data`, named in model.toml as `data` / `data_sha256`.
+The runtime refuses a graph that references any other external file.
+
+Packing streams tensor by tensor (the graph is loaded without its weights),
+so it needs no more memory than the largest tensor. Needs only `onnx`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+from onnx import TensorProto
+
+ALIGN = 64  # offsets aligned like onnx's own writer, so a reader may mmap
+
+
+def _tensors(graph: onnx.GraphProto):
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _tensors(sub)
+
+
+def _external(t: TensorProto) -> dict | None:
+    if t.data_location != TensorProto.EXTERNAL:
+        return None
+    return {e.key: e.value for e in t.external_data}
+
+
+def external_files(path: str) -> set[str]:
+    """The external-data locations the ONNX file at `path` references."""
+    m = onnx.load(path, load_external_data=False)
+    return {info["location"] for t in _tensors(m.graph) if (info := _external(t)) is not None}
+
+
+def pack_external_data(path: str) -> str | None:
+    """Rewrite the ONNX file at `path` so all its external data is in one file
+    `basename(path) + ".data"` beside it; remove the loose files it used.
+    Returns the data file's name, or None when the graph has no external data."""
+    folder = os.path.dirname(os.path.abspath(path))
+    m = onnx.load(path, load_external_data=False)
+    tensors = [(t, info) for t in _tensors(m.graph) if (info := _external(t)) is not None]
+    if not tensors:
+        return None
+    data_name = os.path.basename(path) + ".data"
+    tmp = os.path.join(folder, data_name + ".part")
+    old = set()
+    with open(tmp, "wb") as out:
+        for t, info in tensors:
+            src = os.path.join(folder, info["location"])
+            old.add(src)
+            with open(src, "rb") as f:
+                f.seek(int(info.get("offset", 0)))
+                length = info.get("length")
+                blob = f.read(int(length)) if length is not None else f.read()
+            pad = (-out.tell()) % ALIGN
+            out.write(b"\0" * pad)
+            offset = out.tell()
+            out.write(blob)
+            del t.external_data[:]
+            for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(len(blob)))):
+                entry = t.external_data.add()
+                entry.key, entry.value = key, value
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, os.path.join(folder, data_name))
+    with open(path + ".part", "wb") as f:
+        f.write(m.SerializeToString())
+    os.replace(path + ".part", path)
+    for src in old - {os.path.join(folder, data_name)}:
+        os.remove(src)
+    return data_name
