@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The board build: edgepaint without tract's ONNX parser and without
 # multi-threaded kernels (no default features) must build, run a bundle
-# converted to NNEF by the full build - the same picture as the full build,
+# converted to NNEF by the full build - the same picture as the full build
+# (the shipped model, and an exported SD-family bundle's int8 graphs),
 # and `--threads 2` only warns - and refuse an ONNX bundle with a clear
 # one-line error. (That the NNEF bundle
 # makes the same pictures as the ONNX one is tests/nnef.rs.) Leaves the full
@@ -13,6 +14,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 cargo build --locked --quiet
 target/debug/edgepaint convert --model models/scenes --out "$tmp/scenes-nnef" > /dev/null
+# An exported SD-family bundle's int8 graphs (int8 weights on the board).
+target/debug/edgepaint convert --model tests/fixtures/diffusers/sd-turbo --out "$tmp/sd-int8-nnef" > /dev/null
 cargo build --locked --quiet --no-default-features
 cp target/debug/edgepaint "$tmp/edgepaint-nnef-only"
 cargo build --locked --quiet   # the full build back in place (no recompile)
@@ -24,6 +27,10 @@ warn=$("$small" --threads 2 generate "$prompt" --seed 5 --model "$tmp/scenes-nne
 grep -q "without multi-threaded kernels" <<< "$warn" || { echo "FAIL: no warning for --threads 2 in a build without threads: $warn" >&2; exit 1; }
 target/debug/edgepaint --threads 2 generate "$prompt" --seed 5 --model "$tmp/scenes-nnef" -o "$tmp/boat-full.png" 2> /dev/null
 cmp -s "$tmp/boat.png" "$tmp/boat-full.png" || { echo "FAIL: the NNEF-only build's picture differs from the full build's" >&2; exit 1; }
+
+"$small" generate "a red fox" --seed 5 --steps 4 --model "$tmp/sd-int8-nnef" -o "$tmp/fox.png" 2> /dev/null
+target/debug/edgepaint generate "a red fox" --seed 5 --steps 4 --model "$tmp/sd-int8-nnef" -o "$tmp/fox-full.png" 2> /dev/null
+cmp -s "$tmp/fox.png" "$tmp/fox-full.png" || { echo "FAIL: the NNEF-only build's int8 SD picture differs from the full build's" >&2; exit 1; }
 
 set +e
 err=$("$small" generate "a tree" --model models/scenes -o "$tmp/x.png" 2>&1)

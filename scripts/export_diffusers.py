@@ -27,16 +27,24 @@ Families (defaults; every value is read from the folder's configs where it has o
 The decoder is the pipeline's VAE decoder (AutoencoderKL), or with --taesd DIR an
 AutoencoderTiny (TAESD) folder, or the pipeline's own vae/ when it is an AutoencoderTiny.
 Graph rewrites for tract are applied by `rewrite_for_tract` (see README "Op coverage").
+
+Memory: one torch module is in memory at a time (loaded just before its graph is
+exported, freed right after; the manifest values come from the configs), and the int8
+quantization holds one copy of the f32 graph, not three (`quantize_dynamic_int8`), so
+a real-size SD 2.x export fits a machine with 8 GB (runs/real/TABLE.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 import onnx
@@ -63,6 +71,35 @@ PREDICTION = {"epsilon": "epsilon", "v_prediction": "v", "sample": "x0"}
 
 class ExportError(Exception):
     """A pipeline folder this script cannot turn into a bundle (the message says why)."""
+
+
+def release_memory() -> None:
+    """Drop freed Python objects and hand freed heap pages back to the OS (glibc), so the
+    next stage starts from what is really live."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def module_config(cls, pipeline_dir: str, subfolder: str):
+    """`cls.from_pretrained(pipeline_dir, subfolder=...).config` without the weights: the
+    module is built on the meta device (accelerate), or, without accelerate, built with
+    random weights and dropped at once."""
+    cfg = cls.load_config(pipeline_dir, subfolder=subfolder)
+    try:
+        from accelerate import init_empty_weights
+    except ImportError:
+        init_empty_weights = contextlib.nullcontext
+    with init_empty_weights():
+        module = cls.from_config(cfg)
+    config = module.config
+    del module
+    release_memory()
+    return config
 
 
 def sha256(path: str) -> str:
@@ -145,17 +182,97 @@ def rewrite_for_tract(path: str) -> dict:
     return changed
 
 
-def export_graph(module, args, path, input_names, output_name, dynamic_axes=None):
-    with torch.no_grad():
+@contextlib.contextmanager
+def _no_onnxscript_pass():
+    """torch.onnx.export (TorchScript) ends by parsing the whole serialized model once
+    more (onnx_proto_utils._add_onnxscript_fn: 1.4 GB for a real-size text encoder) only
+    to append onnx-script functions of custom-domain ops; these graphs have none
+    (`_check_standard_domains` checks every exported graph), so the bytes pass
+    through unchanged without the parse."""
+    try:
+        from torch.onnx._internal import onnx_proto_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(onnx_proto_utils, "_add_onnxscript_fn", None)
+    if original is None:
+        yield
+        return
+    onnx_proto_utils._add_onnxscript_fn = lambda model_bytes, custom_opsets: model_bytes
+    try:
+        yield
+    finally:
+        onnx_proto_utils._add_onnxscript_fn = original
+
+
+def _check_standard_domains(path: str) -> None:
+    m = onnx.load(path, load_external_data=False)
+    custom = sorted({n.domain for n in m.graph.node if n.domain not in ("", "ai.onnx")})
+    if custom:
+        raise ExportError(f"{os.path.basename(path)}: ops of custom domains {custom} (not supported)")
+
+
+@contextlib.contextmanager
+def _weights_dropped_after_tracing(module):
+    """torch.onnx.export (TorchScript) traces the module into a graph and a dict of the
+    weights it keeps (constant folding makes new tensors, e.g. every Linear weight
+    transposed for MatMul), then serializes the graph: while it does, the module's own
+    weights that folding replaced are dead but still held by the module (1.2 GB of a
+    real-size text encoder). They are released after tracing (the module's storage
+    is emptied: the caller drops the module right after the export)."""
+    try:
+        from torch.onnx import utils as onnx_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(onnx_utils, "_model_to_graph", None)
+    if original is None:
+        yield
+        return
+
+    def model_to_graph(*args, **kwargs):
+        graph, params_dict, torch_out = original(*args, **kwargs)
+        kept = {t.untyped_storage().data_ptr() for t in params_dict.values() if isinstance(t, torch.Tensor)}
+        with torch.no_grad():
+            for t in module.parameters():  # traced as graph inputs, never as constants
+                if t.untyped_storage().data_ptr() not in kept:
+                    t.data = torch.empty(0, dtype=t.dtype)
+        release_memory()
+        return graph, params_dict, torch_out
+
+    onnx_utils._model_to_graph = model_to_graph
+    try:
+        yield
+    finally:
+        onnx_utils._model_to_graph = original
+
+
+def torch_export(module, args, path, input_names, output_name, dynamic_axes=None, consume=False) -> None:
+    """The torch.onnx.export call. With consume=True the module's weights are released
+    during the export (the module is unusable afterwards); finish_graph does the rest."""
+    drop = _weights_dropped_after_tracing(module) if consume else contextlib.nullcontext()
+    with torch.no_grad(), _no_onnxscript_pass(), drop:
         torch.onnx.export(module, args, path, opset_version=OPSET, dynamo=False, do_constant_folding=True,
                           input_names=input_names, output_names=[output_name], dynamic_axes=dynamic_axes)
+
+
+def finish_graph(path: str) -> dict:
+    """Pack external data, apply rewrite_for_tract; returns the rewrites."""
     # Over 2 GB (a real-size f32 UNet) torch writes one loose file per weight:
     # packed into one GRAPH.onnx.data that model.toml hashes (onnx_data.py).
     packed = pack_external_data(path)
+    release_memory()
+    _check_standard_domains(path)
     rewrites = rewrite_for_tract(path)
+    release_memory()
     if packed:
         rewrites["external_data"] = packed
     return rewrites
+
+
+def export_graph(module, args, path, input_names, output_name, dynamic_axes=None):
+    torch_export(module, args, path, input_names, output_name, dynamic_axes)
+    return finish_graph(path)
 
 
 def graph_bytes(path: str) -> int:
@@ -164,11 +281,14 @@ def graph_bytes(path: str) -> int:
     return os.path.getsize(path) + (os.path.getsize(data) if os.path.exists(data) else 0)
 
 
-def quantize_gather_tables(path: str, min_size: int = 1 << 16) -> int:
+def quantize_gather_tables(path: str, min_size: int = 1 << 16, report: dict | None = None) -> int:
     """Store big Gather tables (the 49408-token embedding: 152 MB f32 in CLIP-L) as int8
     with one scale per row, gathered as int8 and scaled after the Gather, so the
     runtime keeps the int8 table in memory (a DequantizeLinear in front of the
-    Gather would be folded back into an f32 constant at load time)."""
+    Gather would be folded back into an f32 constant at load time).
+
+    With `report`, also drops the value_info the quantizer's shape inference left (see
+    quantize_int8) and sets report["dropped_value_info"] if there was any."""
     from onnx import helper, numpy_helper
 
     m = onnx.load(path)
@@ -197,28 +317,168 @@ def quantize_gather_tables(path: str, min_size: int = 1 << 16) -> int:
         for k, n in enumerate(new):
             m.graph.node.insert(at + k, n)
         done += 1
+    if report is not None and m.graph.value_info:
+        del m.graph.value_info[:]
+        report["dropped_value_info"] = True
     onnx.checker.check_model(m)
     onnx.save(m, path)
+    del m, inits
+    release_memory()
     return done
 
 
-def quantize_int8(src: str, dst: str) -> dict:
-    import quantize  # scripts/factory/quantize.py: the project's int8 choice
+def _external_locations(model: onnx.ModelProto) -> set[str]:
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
-    info = quantize.dynamic(src, dst)
-    info["int8_gather_tables"] = quantize_gather_tables(dst)
+    return {e.value for t in _get_all_tensors(model) if uses_external_data(t) for e in t.external_data
+            if e.key == "location"}
+
+
+def _load_for_quantizer(src: str) -> onnx.ModelProto:
+    """onnxruntime's quant_utils.load_model_with_shape_infer(src) (shape inference, then
+    the inferred model with the quantizer's metadata mark), except that external data
+    stays on disk: only the Gemm weights, which ONNXQuantizer transposes before it
+    reloads the model (onnx_model.replace_gemm_with_matmul), are read in."""
+    from pathlib import Path
+
+    from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
+    from onnxruntime.quantization.quant_utils import add_infer_metadata, generate_identified_filename
+
+    inferred = generate_identified_filename(Path(src), "-inferred")
+    onnx.shape_inference.infer_shapes_path(src, str(inferred))
+    try:
+        model = onnx.load(str(inferred), load_external_data=False)
+    finally:
+        inferred.unlink()
+    gemm_inputs = {i for n in model.graph.node if n.op_type == "Gemm" for i in n.input}
+    folder = os.path.dirname(os.path.abspath(src))
+    for t in model.graph.initializer:
+        if t.name in gemm_inputs and uses_external_data(t):
+            load_external_data_for_tensor(t, folder)
+            t.data_location = onnx.TensorProto.DEFAULT
+            del t.external_data[:]
+    add_infer_metadata(model)
+    return model
+
+
+@contextlib.contextmanager
+def _quantizer_without_copies(src: str):
+    """quantize_dynamic as onnxruntime runs it holds three copies of an f32 graph: the
+    model it loads, a deep copy that ONNXQuantizer saves to refresh value_info
+    (save_and_reload_model_with_shape_infer), and the model it reloads from that copy
+    and works on (9-10 GB at once for a real-size UNet; a Python protobuf message
+    keeps its memory until the whole message is gone). Here the weights stay on disk:
+
+    - the first model is read without its external data (`_load_for_quantizer`);
+    - the refresh saves it as it is, its external tensors found through links to
+      SRC's data files in a temporary folder, and reloads it without external data;
+    - the quantizer reads a weight (quant_utils.tensor_proto_to_array) from that
+      folder into a temporary tensor, not into the model;
+    - before the quantized model is saved, the external tensors it still uses (the
+      ones not quantized: biases, norms) are read into it.
+
+    The saved file is byte for byte what quantize_dynamic writes (checked on the
+    real-size SD-Turbo UNet and the fixtures); the f32 weights are never all in memory."""
+    import importlib
+    from pathlib import Path
+
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+
+    qu = importlib.import_module("onnxruntime.quantization.quant_utils")
+    onnx_quantizer = importlib.import_module("onnxruntime.quantization.onnx_quantizer")
+    base_quantizer = importlib.import_module("onnxruntime.quantization.base_quantizer")
+    onnx_model = importlib.import_module("onnxruntime.quantization.onnx_model")
+    ort_quantize = importlib.import_module("onnxruntime.quantization.quantize")  # the module, not the function
+
+    folder = os.path.dirname(os.path.abspath(src))
+    to_array = qu.tensor_proto_to_array
+    save_model_to_file = onnx_model.ONNXModel.save_model_to_file
+    with tempfile.TemporaryDirectory(prefix="ort.quant.") as tmp:
+
+        def load_with_shape_infer(path):
+            if os.path.abspath(str(path)) != os.path.abspath(src):
+                return qu.load_model_with_shape_infer(path)
+            return _load_for_quantizer(src)
+
+        def save_and_reload(model):
+            for name in os.listdir(tmp):
+                os.remove(os.path.join(tmp, name))
+            for loc in _external_locations(model):
+                os.symlink(os.path.join(folder, loc), os.path.join(tmp, loc))
+            path = Path(tmp).joinpath("model.onnx")
+            onnx.save_model(model, path.as_posix(), save_as_external_data=True)
+            inferred = qu.generate_identified_filename(path, "-inferred")
+            onnx.shape_inference.infer_shapes_path(str(path), str(inferred))
+            reloaded = onnx.load(inferred.as_posix(), load_external_data=False)
+            qu.add_infer_metadata(reloaded)
+            inferred.unlink()
+            return reloaded
+
+        def tensor_proto_to_array(initializer):
+            if not uses_external_data(initializer):
+                return to_array(initializer)
+            info = ExternalDataInfo(initializer)
+            with open(os.path.join(tmp, info.location), "rb") as f:
+                f.seek(info.offset or 0)
+                data = f.read(info.length) if info.length else f.read()
+            t = onnx.TensorProto()
+            t.CopyFrom(initializer)
+            del t.external_data[:]
+            t.data_location = onnx.TensorProto.DEFAULT
+            t.raw_data = data
+            return to_array(t)
+
+        def save_with_weights(self, output_path, use_external_data_format=False):
+            load_external_data_for_model(self.model, tmp)
+            return save_model_to_file(self, output_path, use_external_data_format)
+
+        patched = [(ort_quantize, "load_model_with_shape_infer", load_with_shape_infer),
+                   (onnx_quantizer, "save_and_reload_model_with_shape_infer", save_and_reload),
+                   (qu, "tensor_proto_to_array", tensor_proto_to_array),
+                   (base_quantizer, "tensor_proto_to_array", tensor_proto_to_array),
+                   (onnx_quantizer, "tensor_proto_to_array", tensor_proto_to_array),
+                   (onnx_model.ONNXModel, "save_model_to_file", save_with_weights)]
+        originals = [(obj, name, getattr(obj, name)) for obj, name, _ in patched]
+        for obj, name, fn in patched:
+            setattr(obj, name, fn)
+        try:
+            yield
+        finally:
+            for obj, name, fn in originals:
+                setattr(obj, name, fn)
+
+
+def quantize_dynamic_int8(src: str, dst: str) -> dict:
+    """scripts/factory/quantize.py `dynamic` (the same quantize_dynamic call, the same
+    file) with one f32 copy of the graph in memory: the node selection reads the graph
+    without its weights, and the quantizer makes no copies (above)."""
+    import quantize  # scripts/factory/quantize.py: the project's int8 choice
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    keep, skip = quantize._const_weight_matmuls(onnx.load(src, load_external_data=False))
+    release_memory()
+    with _quantizer_without_copies(src):
+        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Conv", "Gemm"], nodes_to_exclude=skip,
+                         weight_type=QuantType.QUInt8, per_channel=False, reduce_range=False,
+                         extra_options={"MatMulConstBOnly": True})
+    release_memory()
+    return dict(quantized_matmuls=len(keep), excluded_matmuls=len(skip))
+
+
+def quantize_int8(src: str, dst: str) -> dict:
+    info = quantize_dynamic_int8(src, dst)
+    # The quantizer's shape inference leaves value_info with the symbolic
+    # decoder sizes ("h", "w"); tract would hold them against the concrete
+    # input shape it is given ("Impossible to unify Sym(h) with Val(8)"):
+    # dropped here (the rewrites below keep what they are given).
+    dropped = {}
+    info["int8_gather_tables"] = quantize_gather_tables(dst, report=dropped)
     # tract 0.23.9 re-sums big int8 weights at every call and runs a scalar
     # DynamicQuantizeLinear: split the weights and expand DQL (int8_rewrite.py;
     # the real-size SD-Turbo text encoder 6.4x faster, a UNet step 1.8x).
     info.update(int8_rewrite.split_then_expand_dql(dst, dst))
-    # The quantizer's shape inference leaves value_info with the symbolic
-    # decoder sizes ("h", "w"); tract would hold them against the concrete
-    # input shape it is given ("Impossible to unify Sym(h) with Val(8)").
-    m = onnx.load(dst)
-    if m.graph.value_info:
-        del m.graph.value_info[:]
-        onnx.save(m, dst)
-        info["dropped_value_info"] = True
+    release_memory()
+    info.update(dropped)
     return info
 
 
@@ -319,9 +579,12 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
            guidance: float | None = None, size: tuple[int, int] | None = None, scheduler: str | None = None,
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
            quantize: bool = True, log=print) -> dict:
-    """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json)."""
+    """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
+
+    Every check runs on the configs before any graph is written; then each torch
+    module is loaded, exported and freed in turn (one in memory at a time)."""
     from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     fam = FAMILIES[family]
     steps = steps or fam["steps"]
@@ -330,61 +593,72 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     torch.manual_seed(0)
 
     tok = CLIPTokenizer.from_pretrained(pipeline_dir, subfolder="tokenizer")
-    te = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", attn_implementation="eager").eval()
-    unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet").eval()
-    vae, decoder_kind = load_decoder(pipeline_dir, taesd)
-    vae = vae.eval()
+    te_config = CLIPTextConfig.from_pretrained(pipeline_dir, subfolder="text_encoder")
+    unet_config = module_config(UNet2DConditionModel, pipeline_dir, "unet")
     sched = load_scheduler(pipeline_dir, scheduler)
     sched_section, sched_info = scheduler_section(sched, family, steps)
 
     L = int(tok.model_max_length)
-    hidden = int(te.config.hidden_size)
-    C = int(unet.config.in_channels)
+    hidden = int(te_config.hidden_size)
+    C = int(unet_config.in_channels)
     if size is None:
-        ss = unet.config.sample_size
+        ss = unet_config.sample_size
         lh, lw = (ss, ss) if isinstance(ss, int) else tuple(ss)
     else:
         lh, lw = size
-    if unet.config.cross_attention_dim != hidden:
-        raise ExportError(f"unet cross_attention_dim {unet.config.cross_attention_dim} != text hidden {hidden}")
-    if family == "lcm" and not unet.config.time_cond_proj_dim:
+    if unet_config.cross_attention_dim != hidden:
+        raise ExportError(f"unet cross_attention_dim {unet_config.cross_attention_dim} != text hidden {hidden}")
+    if family == "lcm" and not unet_config.time_cond_proj_dim:
         # Without the embedding the guidance would silently become classifier-free
         # guidance at the LCM scale (8.5), a different model.
         raise ExportError("--family lcm needs an LCM-distilled UNet with a guidance embedding "
                           "(unet config time_cond_proj_dim); this UNet has none: for an SD UNet with "
                           "LCM-LoRA merged use --family lcm-lora")
-    if unet.config.addition_embed_type is not None:
+    if unet_config.addition_embed_type is not None:
         raise ExportError("UNets with added conditioning (SDXL: text_time) are not supported yet")
+    if unet_config.time_cond_proj_dim and family != "lcm":
+        raise ExportError("this UNet takes a guidance embedding (time_cond_proj_dim): use --family lcm")
 
-    report = dict(family=family, decoder_kind=decoder_kind, graphs={})
+    report = dict(family=family, graphs={})
     # Text encoder
+    te = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", attn_implementation="eager").eval()
     ids = torch.zeros(1, L, dtype=torch.int64)
     p = os.path.join(out, "text_encoder.onnx")
-    report["graphs"]["text_encoder"] = dict(rewrites=export_graph(TextEncoderGraph(te), (ids,), p, ["input_ids"],
-                                                                  "last_hidden_state"))
+    torch_export(TextEncoderGraph(te), (ids,), p, ["input_ids"], "last_hidden_state", consume=True)
+    del te
+    release_memory()
+    report["graphs"]["text_encoder"] = dict(rewrites=finish_graph(p))
     # Denoiser
     cond = None
-    if unet.config.time_cond_proj_dim:
-        if family != "lcm":
-            raise ExportError("this UNet takes a guidance embedding (time_cond_proj_dim): use --family lcm")
-
-        cond = guidance_embedding(guidance - 1.0, unet.config.time_cond_proj_dim)
+    if unet_config.time_cond_proj_dim:
+        cond = guidance_embedding(guidance - 1.0, unet_config.time_cond_proj_dim)
         report["embedded_guidance"] = guidance
+    unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet").eval()
     den = DenoiserGraph(unet, cond)
     args = (torch.zeros(1, C, lh, lw), torch.tensor([999.0]), torch.zeros(1, L, hidden))
     p = os.path.join(out, "denoiser.onnx")
-    report["graphs"]["denoiser"] = dict(rewrites=export_graph(den, args, p, ["sample", "timestep",
-                                                                             "encoder_hidden_states"], "out"))
+    torch_export(den, args, p, ["sample", "timestep", "encoder_hidden_states"], "out", consume=True)
+    del den, unet, args
+    release_memory()
+    report["graphs"]["denoiser"] = dict(rewrites=finish_graph(p))
     # Decoder: height and width stay symbolic, so the runtime can run it on the
     # whole latent or on tiles of it (decoder.tile in model.toml).
-    lat_c = int(getattr(vae.config, "latent_channels", C))
+    vae, decoder_kind = load_decoder(pipeline_dir, taesd)
+    vae = vae.eval()
+    vae_config = vae.config
+    lat_c = int(getattr(vae_config, "latent_channels", C))
     with torch.no_grad():
         img = vae.decode(torch.zeros(1, lat_c, lh, lw), return_dict=False)[0]
     ih, iw = int(img.shape[2]), int(img.shape[3])
+    del img
     p = os.path.join(out, "decoder.onnx")
     axes = {"latents": {2: "h", 3: "w"}, "image": {2: "image_h", 3: "image_w"}}
-    report["graphs"]["decoder"] = dict(rewrites=export_graph(DecoderGraph(vae), (torch.zeros(1, lat_c, lh, lw),), p,
-                                                             ["latents"], "image", dynamic_axes=axes))
+    torch_export(DecoderGraph(vae), (torch.zeros(1, lat_c, lh, lw),), p, ["latents"], "image", dynamic_axes=axes,
+                 consume=True)
+    del vae
+    release_memory()
+    report["graphs"]["decoder"] = dict(rewrites=finish_graph(p))
+    report = dict(family=family, decoder_kind=decoder_kind, **{k: v for k, v in report.items() if k != "family"})
 
     # int8
     names = ["text_encoder", "denoiser", "decoder"]
@@ -401,8 +675,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
         shutil.copyfile(os.path.join(pipeline_dir, "tokenizer", f), os.path.join(out, f))
     pad_id = int(tok.pad_token_id)
 
-    scaling = float(vae.config.scaling_factor)
-    shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
+    scaling = float(vae_config.scaling_factor)
+    shift = float(getattr(vae_config, "shift_factor", None) or 0.0)
     manifest_args = dict(name=name or os.path.basename(os.path.normpath(out)), family=family, L=L, hidden=hidden,
                          pad_id=pad_id, prediction=sched_info["prediction"], scaling=scaling, shift=shift,
                          C=C, lh=lh, lw=lw, ih=ih, iw=iw, sched=sched_section, timesteps=sched_info["timesteps"],

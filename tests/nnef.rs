@@ -67,12 +67,21 @@ fn external_data_bundle_converts_into_one_archive() {
 }
 
 #[test]
+fn exported_int8_bundle_converts_and_makes_the_same_pictures() {
+    // export_diffusers.py expands DynamicQuantizeLinear into plain ops
+    // (int8_rewrite.py), so its int8 graphs have an NNEF form: the board
+    // builds run them with int8 weights.
+    check_same_pictures(&fixture("diffusers/sd-turbo/model.toml"));
+}
+
+#[test]
 fn dynamic_int8_refusal_names_the_f32_manifest() {
+    // The shipped model's dynamic variant keeps DynamicQuantizeLinear nodes.
     let out = tempfile::tempdir().unwrap();
-    let source = fixture("diffusers/sd-turbo/model.toml");
-    let err = edgepaint::convert::to_nnef(&Bundle::load(&source).unwrap(), &out.path().join("nnef")).unwrap_err();
+    let err = edgepaint::convert::to_nnef(&Bundle::load(&shipped("model-dynamic.toml")).unwrap(), &out.path().join("nnef"))
+        .unwrap_err();
     let msg = err.to_string();
-    let expected = format!("edgepaint convert --model {}", fixture("diffusers/sd-turbo/model-f32.toml").display());
+    let expected = format!("edgepaint convert --model {}", shipped("model-f32.toml").display());
     assert!(msg.contains("no NNEF form") && msg.contains(&expected), "{msg}");
 }
 

@@ -3,8 +3,8 @@
 API (scripts/ and scripts/evaluate/ on sys.path, or import evaluate.fidelity):
 
     captions, fixed = prompts(n, seed, split)    # split "train" | "heldout" | "any" (default "any")
-        Evaluation prompts: captions from the SCENES.md grammar and, per caption,
-        the attributes it fixes (parse_caption: SCENES.md defaults applied, None
+        Evaluation prompts: captions from the docs/scenes.md grammar and, per caption,
+        the attributes it fixes (parse_caption: docs/scenes.md defaults applied, None
         where the caption leaves a value open, e.g. an unsaid object place).
         The same (n, seed, split) always gives the same prompts.
     res = score(images, attrs_list)              # images uint8 [n,128,128,3]

@@ -42,7 +42,7 @@ def render(m, sizes):
     return f"""# scenes: the default edgepaint model
 
 A tiny text-to-image model for one closed world: the procedurally rendered
-landscape scenes of `shared/SCENES.md` (sky by time of day, ground, sun or
+landscape scenes of `docs/scenes.md` (sky by time of day, ground, sun or
 moon and its place, mountains or hills, clouds, a house, tree or boat with
 its colour and place). 128 x 128 pixels, 1 to 4 denoising steps, fully
 offline. It only knows this world: any other prompt gives a scene of it,
@@ -87,7 +87,7 @@ export: {json.dumps(m['export_check'])}.
 Images rendered by `scripts/scenes` (split "train": no held-out combination
 ever appears in a training image or caption), 2 captions per image (the
 grammar's synonyms and word orders), cached as a uint8 memmap.
-Held-out combinations (only in evaluation): those of SCENES.md - (snow,
+Held-out combinations (only in evaluation): those of docs/scenes.md - (snow,
 sunset), (desert, night) with a house, (sea, cloudy) with the sun, purple or
 green objects at night - as implemented by `scenes.is_heldout`.
 No further held-out set.
@@ -148,7 +148,7 @@ dynamic int8 runs 1.5-4x slower than f32 on x86; see the README's
 | total | {_mb(total)} |
 
 ## Limits
-- Knows only the SCENES.md world and its vocabulary; no people, text, or
+- Knows only the docs/scenes.md world and its vocabulary; no people, text, or
   anything else. Words outside the vocabulary map to one unknown token.
 - 128 x 128 only; small details (boat sails, house roofs, stars) are soft.
 - Trained on a small CPU budget: attributes can be missed, especially

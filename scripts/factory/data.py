@@ -16,7 +16,7 @@ import numpy as np
 import common as C
 
 CHUNK = 500
-# Every word SCENES.md allows, tokenized one by one as a safety net for the
+# Every word docs/scenes.md allows, tokenized one by one as a safety net for the
 # compact vocabulary (CLIP BPE splits on words, so this covers any caption).
 SCENES_WORDS = """day daytime noon sunny sunset dusk evening night nighttime midnight grass meadow
 green field grassland desert sand dunes snow snowy winter sea ocean lake water sun moon full
@@ -110,7 +110,7 @@ def build(out, n, k=2, seed=1234, log=None):
 
 def build_vocab(out, n_sample=20000, seed=99):
     """Compact vocabulary: CLIP ids in the cached captions, in captions of
-    both splits sampled from the grammar, and in every SCENES.md word."""
+    both splits sampled from the grammar, and in every docs/scenes.md word."""
     P = paths(out)
     S = C.scenes()
     ids = set(np.unique(np.load(P["tokens"])).tolist())

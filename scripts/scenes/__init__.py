@@ -1,4 +1,4 @@
-"""The scenes world (shared/SCENES.md): attribute sampling, a fast numpy
+"""The scenes world (docs/scenes.md): attribute sampling, a fast numpy
 renderer and captions. Numpy only.
 
     from scenes import sample_attributes, render, caption, render_batch, ATTRIBUTES, is_heldout

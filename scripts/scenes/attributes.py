@@ -1,4 +1,4 @@
-"""Attribute space of the scenes world (shared/SCENES.md): values, constraints,
+"""Attribute space of the scenes world (docs/scenes.md): values, constraints,
 sampling per split, and the held-out combinations."""
 
 import numpy as np
@@ -18,7 +18,7 @@ ATTRIBUTES = {
 ATTRIBUTE_NAMES = list(ATTRIBUTES)
 OBJECT_COLORS = ATTRIBUTES["color"][1:]
 
-# Held-out rules (SCENES.md "Held-out combinations"); each is a predicate on a full attrs dict.
+# Held-out rules (docs/scenes.md "Held-out combinations"); each is a predicate on a full attrs dict.
 HELDOUT_RULES = {
     "snow_sunset": lambda a: a["ground"] == "snow" and a["time"] == "sunset",
     "desert_night_house": lambda a: a["ground"] == "desert" and a["time"] == "night" and a["obj"] == "house",
@@ -38,7 +38,7 @@ def is_heldout(attrs):
 
 
 def validate(attrs):
-    """Raise ValueError if attrs breaks a SCENES.md constraint."""
+    """Raise ValueError if attrs breaks a docs/scenes.md constraint."""
     for k, vals in ATTRIBUTES.items():
         if attrs.get(k) not in vals:
             raise ValueError(f"attribute {k}={attrs.get(k)!r} not in {vals}")

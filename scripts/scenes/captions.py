@@ -1,7 +1,7 @@
-"""Captions of the scenes world (shared/SCENES.md vocabulary) and their parser.
+"""Captions of the scenes world (docs/scenes.md vocabulary) and their parser.
 
 caption(attrs, rng) builds a caption from phrases, one per stated attribute,
-in random order, with filler words only from the SCENES.md list. Grammar
+in random order, with filler words only from the docs/scenes.md list. Grammar
 facts that parse_caption relies on:
   * time and ground are always stated;
   * a colour word comes immediately before its object noun ("a red house");
@@ -14,7 +14,7 @@ facts that parse_caption relies on:
   * weather "clear" is stated in about 20 % of clear captions.
 
 parse_caption(text) -> dict with all nine keys: values fixed by the caption
-(defaults applied where SCENES.md defines one) or None where the caption
+(defaults applied where docs/scenes.md defines one) or None where the caption
 leaves the value open (time/ground missing, object colour missing, object
 place not said).
 """
@@ -150,7 +150,7 @@ class CaptionError(ValueError):
 def parse_caption(text, strict=False):
     """Parse a caption into a dict over the nine attribute keys.
 
-    Values: the stated value, the SCENES.md default where one applies, or None
+    Values: the stated value, the docs/scenes.md default where one applies, or None
     where the caption leaves it open. With strict=True, unknown words,
     conflicting statements or a colour/place that attaches to nothing raise
     CaptionError.
@@ -195,7 +195,7 @@ def parse_caption(text, strict=False):
             if i > 0 and toks[i - 1] in COLORS:
                 setv("color", toks[i - 1])
         elif w in COLORS:
-            # a colour must precede an object noun; "green meadow" (SCENES.md example) is tolerated
+            # a colour must precede an object noun; "green meadow" (docs/scenes.md example) is tolerated
             nxt = toks[i + 1] if i + 1 < len(toks) else ""
             if strict and not (nxt in _WORD_OBJ or (w == "green" and _WORD_GROUND.get(nxt) == "grass")):
                 raise CaptionError(f"colour {w!r} not before an object noun")

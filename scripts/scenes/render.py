@@ -1,4 +1,4 @@
-"""Numpy renderer of the scenes world (shared/SCENES.md): 128x128 RGB uint8.
+"""Numpy renderer of the scenes world (docs/scenes.md): 128x128 RGB uint8.
 
 Geometry (rows counted from the top, 0..127; a pixel row r covers [r, r+1)):
   horizon row hz in [72, 82]   (ground = rows >= hz; 56.3 % .. 64.1 % of height)
@@ -11,7 +11,7 @@ Geometry (rows counted from the top, 0..127; a pixel row r covers [r, r+1)):
             middle / left / right third (with a margin)
   object centre x: left 40 % -> [14, 46], right 40 % -> [82, 114]
 
-Night multiplies the ground by 0.6..0.7 and drawn things by 0.7..0.9 (SCENES.md:
+Night multiplies the ground by 0.6..0.7 and drawn things by 0.7..0.9 (docs/scenes.md:
 dims by at most half, same hue). Random draws never depend on `time`, so the
 same rng state rendered at day and at night gives the same layout (used by the
 tests to check the dimming rule).

@@ -1,4 +1,4 @@
-"""Tests of the scenes world against shared/SCENES.md (numpy + pytest only).
+"""Tests of the scenes world against docs/scenes.md (numpy + pytest only).
 
 Each rule is measured on the rendered pixels, using the geometry and the
 masks of drawn things that render_info reports to know where to look.
