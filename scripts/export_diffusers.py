@@ -217,9 +217,12 @@ def _weights_dropped_after_tracing(module):
     """torch.onnx.export (TorchScript) traces the module into a graph and a dict of the
     weights it keeps (constant folding makes new tensors, e.g. every Linear weight
     transposed for MatMul), then serializes the graph: while it does, the module's own
-    weights that folding replaced are dead but still held by the module (1.2 GB of a
-    real-size text encoder). They are released after tracing (the module's storage
-    is emptied: the caller drops the module right after the export)."""
+    weights that folding replaced are dead but still held by the module. They are
+    released after tracing (the module's parameters are emptied: the caller drops the
+    module right after the export). The serialization itself still holds the weights
+    three times (torch's C++ ModelProto, its string and the Python bytes: 3 x 1.36 GB
+    for a real-size text encoder, the export's peak); a graph over 2 GB (the UNet)
+    goes to external data instead and does not."""
     try:
         from torch.onnx import utils as onnx_utils
     except ImportError:

@@ -1,0 +1,78 @@
+"""scripts/export_diffusers.py's memory-bounded steps write the same files as the
+plain ones: the int8 quantization that keeps the f32 weights on disk
+(`quantize_dynamic_int8`) against scripts/factory/quantize.py `dynamic` (onnxruntime's
+quantize_dynamic as it is), on a graph with Conv, MatMul and Gemm weights, inline and
+as external data; and a torch export that releases the module's weights while it
+serializes. Needs torch and onnxruntime (scripts/requirements.txt): skipped where
+they are missing."""
+import os
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+
+import export_diffusers  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(export_diffusers.__file__), "factory"))
+import quantize  # noqa: E402
+
+
+class Small(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 8, 3, padding=1)
+        self.proj = torch.nn.Linear(8, 16)        # on [1, 64, 8]: MatMul with a constant weight
+        self.head = torch.nn.Linear(16 * 64, 32)  # on [1, 1024]: Gemm (transB=1)
+
+    def forward(self, x):
+        h = self.conv(x).flatten(2).transpose(1, 2)
+        h = self.proj(h)
+        a = torch.softmax(h @ h.transpose(1, 2), -1) @ h  # activation x activation MatMuls: not quantized
+        return self.head(a.flatten(1))
+
+
+def _export(path, consume=False):
+    torch.manual_seed(0)
+    m = Small().eval()
+    export_diffusers.torch_export(m, (torch.randn(1, 4, 8, 8),), path, ["x"], "y", consume=consume)
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_quantize_dynamic_int8_matches_onnxruntime_inline_and_external(tmp_path):
+    inline = str(tmp_path / "inline.onnx")
+    _export(inline)
+    ext_dir = tmp_path / "ext"
+    ext_dir.mkdir()
+    external = str(ext_dir / "g.onnx")
+    onnx.save_model(onnx.load(inline), external, save_as_external_data=True, location="g.onnx.data",
+                    size_threshold=0)
+    assert any(t.data_location == onnx.TensorProto.EXTERNAL
+               for t in onnx.load(external, load_external_data=False).graph.initializer)
+    nodes = {n.op_type for n in onnx.load(inline).graph.node}
+    assert {"Conv", "MatMul", "Gemm"} <= nodes
+
+    for k, src in enumerate((inline, external)):
+        # (onnxruntime's file differs between the two: tensors read from external
+        # data keep an explicit data_location)
+        want, got = str(tmp_path / f"want{k}.int8.onnx"), str(tmp_path / f"got{k}.int8.onnx")
+        info_want = quantize.dynamic(src, want)
+        info = export_diffusers.quantize_dynamic_int8(src, got)
+        assert info == info_want
+        assert _read(got) == _read(want), src
+    # onnxruntime's own calls are unpatched again afterwards
+    from onnxruntime.quantization import onnx_quantizer, quant_utils
+    assert onnx_quantizer.save_and_reload_model_with_shape_infer is quant_utils.save_and_reload_model_with_shape_infer
+
+
+def test_consuming_export_writes_the_same_graph(tmp_path):
+    a, b = str(tmp_path / "a.onnx"), str(tmp_path / "b.onnx")
+    _export(a)
+    _export(b, consume=True)
+    assert _read(a) == _read(b)
