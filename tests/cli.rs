@@ -59,7 +59,7 @@ fn same_seed_same_png_other_seed_other_png() {
     }
     let (a, b, c) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), std::fs::read(c).unwrap());
     assert_eq!(a, b, "same seed gave different files");
-    let (ia, ic) = (edgepaint::image_out::read_png(&a).unwrap(), edgepaint::image_out::read_png(&c).unwrap());
+    let (ia, ic) = (edgepaint::image::read_png(&a).unwrap(), edgepaint::image::read_png(&c).unwrap());
     assert_ne!(ia.pixels, ic.pixels, "different seeds gave the same picture");
 }
 
@@ -71,9 +71,9 @@ fn png_carries_prompt_seed_steps_and_model() {
     let o = generate(prompt, "11", &out);
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&out).unwrap();
-    let image = edgepaint::image_out::read_png(&bytes).unwrap();
+    let image = edgepaint::image::read_png(&bytes).unwrap();
     assert_eq!((image.width, image.height), (64, 64));
-    let text = edgepaint::image_out::read_png_text(&bytes).unwrap();
+    let text = edgepaint::image::read_png_text(&bytes).unwrap();
     let get = |k: &str| text.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     assert_eq!(get("prompt").as_deref(), Some(prompt));
     assert_eq!(get("seed").as_deref(), Some("11"));
@@ -110,7 +110,7 @@ fn json_reports_seed_steps_timings_and_output() {
     let sha = edgepaint::bundle::sha256_file(&out).unwrap();
     assert_eq!(v["sha256"], sha);
     // The random seed is the one stored in the file.
-    let text = edgepaint::image_out::read_png_text(&std::fs::read(&out).unwrap()).unwrap();
+    let text = edgepaint::image::read_png_text(&std::fs::read(&out).unwrap()).unwrap();
     let seed = text.iter().find(|(k, _)| k == "seed").unwrap().1.clone();
     assert_eq!(seed, v["seed"].to_string());
 }
@@ -360,12 +360,12 @@ fn latents_file_reproduces_the_reference_run() {
         out.as_os_str(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let image = edgepaint::image_out::read_png(&std::fs::read(&out).unwrap()).unwrap();
-    let reference = edgepaint::image_out::RgbImage::from_chw(&common::floats(&case["image"]), 64, 64, [-1.0, 1.0]);
+    let image = edgepaint::image::read_png(&std::fs::read(&out).unwrap()).unwrap();
+    let reference = edgepaint::image::RgbImage::from_chw(&common::floats(&case["image"]), 64, 64, [-1.0, 1.0]);
     // The file is the reference picture plus the watermark (added after the
     // pipeline): mark the reference the same way and compare.
     let model_sha = edgepaint::bundle::sha256_file(&bundle.join("model.toml")).unwrap();
-    let expected = edgepaint::provenance::Stamp::default().mark(&reference, &model_sha);
+    let expected = edgepaint::watermark::Stamp::default().mark(&reference, &model_sha);
     let worst = image.pixels.iter().zip(&expected.pixels).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
     assert!(worst <= 2, "differs from the marked reference by {worst} levels");
 }

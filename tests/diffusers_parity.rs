@@ -20,7 +20,7 @@
 mod common;
 use common::*;
 use edgepaint::bundle::Bundle;
-use edgepaint::image_out::RgbImage;
+use edgepaint::image::RgbImage;
 use edgepaint::pipeline::{load_graph, tiled_decode, Component, Options, Pipeline, Request};
 use edgepaint::runtime::{Graph, Input, InputSpec};
 use edgepaint::scheduler::{self, Scheduler};

@@ -1,6 +1,7 @@
 //! Every shipped board file parses and says what the issue promises.
 
-use edgepaint::board::{Board, Controller, DisplayConfig, Rotation};
+use edgepaint::board::Board;
+use edgepaint::display::{PanelChip, DisplayConfig, Rotation};
 use std::path::PathBuf;
 
 fn boards() -> Vec<(String, Board)> {
@@ -43,7 +44,7 @@ fn board_files_describe_their_hardware() {
     let get = |n: &str| &all.iter().find(|(name, _)| name == n).unwrap().1;
     let pi = get("pi-st7789-240x240.toml");
     match &pi.display {
-        DisplayConfig::Spi(s) => assert_eq!((s.controller, s.width, s.height), (Controller::St7789, 240, 240)),
+        DisplayConfig::Spi(s) => assert_eq!((s.controller, s.width, s.height), (PanelChip::St7789, 240, 240)),
         other => panic!("{other:?}"),
     }
     assert_eq!(pi.button.len(), 4);
@@ -51,7 +52,7 @@ fn board_files_describe_their_hardware() {
     assert!(zero.model.low_memory);
     match &zero.display {
         DisplayConfig::Spi(s) => {
-            assert_eq!((s.controller, s.width, s.height, s.rotation), (Controller::Ili9341, 320, 240, Rotation::Deg90))
+            assert_eq!((s.controller, s.width, s.height, s.rotation), (PanelChip::Ili9341, 320, 240, Rotation::Deg90))
         }
         other => panic!("{other:?}"),
     }

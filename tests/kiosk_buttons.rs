@@ -1,9 +1,9 @@
 //! Buttons without hardware: debounce and bindings on a fake edge source
 //! (gpio-sim is not available on these machines).
 
-use edgepaint::board::{Board, ButtonAction};
-use edgepaint::input::buttons::{binding, run, Debouncer, Edge, EdgeSource, Reopening};
-use edgepaint::kiosk::Msg;
+use edgepaint::board::Board;
+use edgepaint::input::ButtonAction;
+use edgepaint::input::buttons::{binding, run, Debouncer, Edge, EdgeSource, Press, Reopening};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -77,14 +77,10 @@ fn presses_become_bound_messages() {
         edge(3, false, 90), // bounce of the release, and no press
     ];
     let (tx, rx) = std::sync::mpsc::channel();
-    run(Box::new(FakeEdges(edges.into())), &board.button, Duration::from_millis(board.buttons.debounce_ms), tx);
-    let got: Vec<(ButtonAction, Option<usize>)> = rx
-        .try_iter()
-        .map(|m| match m {
-            Msg::Button { action, preset } => (action, preset),
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    run(Box::new(FakeEdges(edges.into())), &board.button, Duration::from_millis(board.buttons.debounce_ms), |p| {
+        tx.send(p).is_ok()
+    });
+    let got: Vec<(ButtonAction, Option<usize>)> = rx.try_iter().map(|p: Press| (p.action, p.preset)).collect();
     assert_eq!(
         got,
         [
@@ -94,7 +90,7 @@ fn presses_become_bound_messages() {
             (ButtonAction::Cancel, None)
         ]
     );
-    assert!(matches!(binding(&board.button[0]), Msg::Button { action: ButtonAction::Preset, preset: Some(2) }));
+    assert_eq!(binding(&board.button[0]), Press { action: ButtonAction::Preset, preset: Some(2) });
 }
 
 #[test]
@@ -128,12 +124,9 @@ fn buttons_come_back_after_their_device_goes_away() {
     };
     let source = Reopening::new(Box::new(first), reopen, Duration::from_millis(5));
     let (tx, rx) = std::sync::mpsc::channel();
-    run(Box::new(source), &board.button, Duration::from_millis(30), tx);
-    let got: Vec<Msg> = rx.try_iter().collect();
-    assert!(matches!(got.as_slice(), [
-        Msg::Button { action: ButtonAction::RateUp, .. },
-        Msg::Button { action: ButtonAction::Cancel, .. },
-    ]), "{got:?}");
+    run(Box::new(source), &board.button, Duration::from_millis(30), |p| tx.send(p).is_ok());
+    let got: Vec<ButtonAction> = rx.try_iter().map(|p: Press| p.action).collect();
+    assert_eq!(got, [ButtonAction::RateUp, ButtonAction::Cancel]);
 }
 
 /// On a board with a button: EDGEPAINT_TEST_GPIO_CHIP=/dev/gpiochip0
@@ -142,7 +135,8 @@ fn buttons_come_back_after_their_device_goes_away() {
 #[test]
 #[ignore = "needs a GPIO chip and a button"]
 fn real_button() {
-    use edgepaint::board::{ButtonConfig, ButtonsConfig, LineRef};
+    use edgepaint::input::{ButtonConfig, ButtonsConfig};
+    use edgepaint::gpio::LineRef;
     use edgepaint::input::gpio::GpioButtons;
     let chip = std::env::var("EDGEPAINT_TEST_GPIO_CHIP").unwrap_or_else(|_| "/dev/gpiochip0".into());
     let line = std::env::var("EDGEPAINT_TEST_GPIO_LINE").expect("set EDGEPAINT_TEST_GPIO_LINE");
@@ -151,8 +145,8 @@ fn real_button() {
     let buttons = vec![ButtonConfig { line, action: ButtonAction::RateUp, preset: None }];
     let source = GpioButtons::open(&config, &buttons).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || run(Box::new(source), &buttons, Duration::from_millis(30), tx));
+    std::thread::spawn(move || run(Box::new(source), &buttons, Duration::from_millis(30), |p| tx.send(p).is_ok()));
     eprintln!("press the button");
-    let msg = rx.recv_timeout(Duration::from_secs(30)).expect("no press within 30 s");
-    assert!(matches!(msg, Msg::Button { action: ButtonAction::RateUp, .. }));
+    let press: Press = rx.recv_timeout(Duration::from_secs(30)).expect("no press within 30 s");
+    assert_eq!(press.action, ButtonAction::RateUp);
 }

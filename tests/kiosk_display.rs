@@ -3,11 +3,12 @@
 //! (ST7789, ILI9341 rotated) on a recording fake bus whose CASET/RASET/RAMWR
 //! stream is decoded back into a frame.
 
-use edgepaint::board::{Board, DisplayConfig, FbConfig, Rotation, SpiConfig};
+use edgepaint::board::Board;
+use edgepaint::display::{DisplayConfig, FbConfig, Rotation, SpiConfig};
 use edgepaint::display::fb::FbDisplay;
 use edgepaint::display::png::PngDisplay;
 use edgepaint::display::{layout, present, Display, Frame, Screen};
-use edgepaint::image_out::RgbImage;
+use edgepaint::image::RgbImage;
 use std::sync::{Arc, Mutex};
 
 fn screen() -> Screen {

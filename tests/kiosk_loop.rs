@@ -7,7 +7,7 @@ use common::Replies;
 use edgepaint::board::Board;
 use edgepaint::display::png::PngDisplay;
 use edgepaint::display::Display;
-use edgepaint::image_out::RgbImage;
+use edgepaint::image::RgbImage;
 use edgepaint::kiosk::{Kiosk, ModelInfo, Msg, Painter};
 use edgepaint::pipeline::{Generated, PipelineError, Progress, Request, Timings};
 use serde_json::{json, Value};
@@ -340,7 +340,7 @@ fn a_display_that_fails_is_reported_once_and_the_kiosk_goes_on() {
 
 #[test]
 fn button_presses_during_a_generation_queue_or_are_ignored() {
-    use edgepaint::board::ButtonAction;
+    use edgepaint::input::ButtonAction;
     for (mode, queued) in [("queue", true), ("ignore", false)] {
         let mut s = Session::start(&format!("[buttons]\nduring_generation = \"{mode}\"\n"), true);
         s.one();

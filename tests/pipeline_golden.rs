@@ -69,7 +69,7 @@ fn check_bundle(name: &str) {
             initial_latents: Some(Tensor::new(shape, noise)),
         };
         let generated = pipeline.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap();
-        let expected = edgepaint::image_out::RgbImage::from_chw(
+        let expected = edgepaint::image::RgbImage::from_chw(
             &reference_image,
             m.image_size[1],
             m.image_size[0],

@@ -4,10 +4,10 @@
 
 mod common;
 use common::fixture;
-use edgepaint::image_out::{encode_png, read_png, read_png_text, RgbImage};
+use edgepaint::image::{encode_png, read_png, read_png_text, RgbImage};
 use edgepaint::pipeline::{Options, Pipeline, Request};
-use edgepaint::provenance::read::read_image;
-use edgepaint::provenance::{detect, Key, Payload, Stamp};
+use edgepaint::image::read_image;
+use edgepaint::watermark::{detect, Key, Payload, Stamp};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -201,7 +201,7 @@ fn png_metadata_reads_back_with_the_png_crate() {
 
 #[test]
 fn feedback_export_writes_rows_and_pairs() {
-    use edgepaint::provenance::feedback::{Entry, FeedbackLog, Rating};
+    use edgepaint::feedback::{Entry, FeedbackLog, Rating};
     let dir = tempfile::tempdir().unwrap();
     let mut log = FeedbackLog::open(dir.path()).unwrap();
     let entry = |prompt: &str, image: &str, seed: u64, rating| Entry {

@@ -11,13 +11,12 @@ pub use memory::peak_rss_bytes;
 pub use stats::Samples;
 
 use crate::bundle::Bundle;
-use crate::image_out::encode_png;
+use crate::image::encode_png;
 use crate::noise::Noise;
 use crate::pipeline::{load_graph, Component, Options, Pipeline, PipelineError, Request};
 use crate::runtime::{Graph, Input, OpTime, RuntimeError};
 use crate::scheduler;
 use crate::tensor::Tensor;
-use crate::tokenizer::ClipTokenizer;
 use serde::Serialize;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -197,10 +196,7 @@ struct StageInputs {
 impl StageInputs {
     fn new(bundle: &Bundle, steps: usize) -> Result<StageInputs, BenchError> {
         let m = &bundle.manifest;
-        let t = &m.tokenizer;
-        let vocab = t.vocab.as_ref().map(|v| bundle.path(v));
-        let tokenizer = ClipTokenizer::from_files(&bundle.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)
-            .map_err(PipelineError::from)?;
+        let tokenizer = bundle.tokenizer().map_err(PipelineError::from)?;
         let ids = tokenizer.encode(PROMPT).ids;
         let config = bundle.scheduler_config(steps).expect("steps checked by the pipeline");
         let scheduler = scheduler::build(&config).map_err(PipelineError::from)?;

@@ -2,14 +2,11 @@
 //! presets. Board specifics live here, never in code. Every error names the
 //! file and, when known, the dotted field and line.
 
-mod display;
-mod input;
+use crate::display::DisplayConfig;
+use crate::input::{ButtonAction, ButtonConfig, ButtonsConfig, SerialConfig};
 
-pub use display::{Controller, DisplayConfig, FbConfig, PngConfig, Rotation, SpiConfig};
-pub use input::{ButtonAction, ButtonConfig, ButtonsConfig, DuringGeneration, LineRef, SerialConfig};
-
-use crate::provenance::filter::{FilterError, PromptFilter};
-use crate::provenance::payload::MAX_DEVICE_ID;
+use crate::filter::{FilterError, PromptFilter};
+use crate::watermark::payload::MAX_DEVICE_ID;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use thiserror::Error;

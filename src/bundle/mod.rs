@@ -10,6 +10,7 @@ pub use locate::{locate, DEFAULT_BUNDLE};
 pub use manifest::*;
 
 use crate::scheduler::SchedulerConfig;
+use crate::tokenizer::{ClipTokenizer, TokenizerError};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -219,6 +220,14 @@ impl Bundle {
             timesteps,
             timestep_spacing: s.timestep_spacing,
         }
+    }
+
+    /// The tokenizer the manifest describes (files, length, padding, flavor).
+    pub fn tokenizer(&self) -> Result<ClipTokenizer, TokenizerError> {
+        let t = &self.manifest.tokenizer;
+        let vocab = t.vocab.as_ref().map(|v| self.path(v));
+        Ok(ClipTokenizer::from_files(&self.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)?
+            .with_flavor(t.flavor))
     }
 
     /// The bundle's identity in metadata: "name@sha256-prefix".

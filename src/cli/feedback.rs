@@ -2,8 +2,8 @@
 //! preference fine-tuning.
 
 use crate::board::Board;
-use crate::provenance::export::{pairs, rows, to_csv, PAIR_COLUMNS, ROW_COLUMNS};
-use crate::provenance::feedback::{read_log, FILE_NAME};
+use crate::feedback::export::{pairs, rows, to_csv, PAIR_COLUMNS, ROW_COLUMNS};
+use crate::feedback::{read_log, FILE_NAME};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::PathBuf;

@@ -2,14 +2,12 @@
 
 use super::{progress_bar::ProgressBar, ModelArg};
 use crate::bundle::locate;
-use crate::image_out::write_png;
-use crate::metadata::picture_metadata;
+use crate::picture;
 use crate::pipeline::{Options, Pipeline, Request};
-use crate::provenance::payload::MAX_DEVICE_ID;
-use crate::provenance::Stamp;
+use crate::watermark::payload::MAX_DEVICE_ID;
+use crate::watermark::Stamp;
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -76,14 +74,10 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     }
 
     let bundle = pipeline.bundle();
-    // The watermark goes on after the pipeline, so the golden tests still
-    // see the model's own picture; every saved picture carries it.
-    let started = std::time::Instant::now();
-    let marked = Stamp::new(args.key.as_deref(), args.device_id).mark(&generated.image, &bundle.manifest_sha256);
-    let watermark_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let metadata = picture_metadata(bundle, &prompt, seed, generated.steps);
-    let bytes = write_png(&output, &marked, &metadata)?;
-    let sha = hex::encode(Sha256::digest(&bytes));
+    let stamp = Stamp::new(args.key.as_deref(), args.device_id);
+    let metadata = picture::metadata(bundle, &prompt, seed, generated.steps);
+    let saved = picture::save(&output, &generated.image, &stamp, &bundle.manifest_sha256, &metadata)?;
+    let (sha, watermark_ms) = (saved.sha256, saved.watermark_ms);
 
     let t = &generated.timings;
     if args.json {

@@ -2,11 +2,11 @@
 //! what metadata does the file carry. Exit code 0: every file is marked;
 //! 1: some file is not; 2: some file could not be read.
 
-use crate::image_out::read_png_text;
-use crate::provenance::read::{read_image, sniff, Format};
-use crate::provenance::watermark::{false_positive_bound, DEFAULT_KEY};
-use crate::provenance::xmp::digital_source_type;
-use crate::provenance::{detect, Detection, Key};
+use crate::image::read_png_text;
+use crate::image::{read_image, sniff, Format};
+use crate::watermark::mark::{false_positive_bound, DEFAULT_KEY};
+use crate::watermark::xmp::digital_source_type;
+use crate::watermark::{detect, Detection, Key};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -74,7 +74,7 @@ fn check(path: &PathBuf, key: &Key, as_json: bool) -> Outcome {
     }
 }
 
-fn print_json(name: &str, image: &crate::image_out::RgbImage, found: Option<&Detection>, metadata: &[(String, String)]) {
+fn print_json(name: &str, image: &crate::image::RgbImage, found: Option<&Detection>, metadata: &[(String, String)]) {
     let meta: serde_json::Map<String, serde_json::Value> =
         metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
     let obj = json!({
@@ -84,7 +84,7 @@ fn print_json(name: &str, image: &crate::image_out::RgbImage, found: Option<&Det
         "watermark": found.is_some(),
         "payload": found.map(|d| json!({
             "tag": "edgepaint",
-            "version": crate::provenance::payload::VERSION,
+            "version": crate::watermark::payload::VERSION,
             "model_id": d.payload.model_hex(),
             "device_id": d.payload.device_id,
         })),
@@ -109,7 +109,7 @@ fn print_text(name: &str, found: Option<&Detection>, metadata: &[(String, String
         None => println!("{name}: no edgepaint watermark found"),
     }
     for (k, v) in metadata {
-        if k == crate::provenance::xmp::XMP_KEYWORD {
+        if k == crate::watermark::xmp::XMP_KEYWORD {
             let kind = digital_source_type(v).unwrap_or("(none)");
             println!("  xmp digital source type: {kind}");
         } else {

@@ -4,10 +4,11 @@
 //! file (tests, a remote viewer) from the board file, as RGB565 or XRGB8888.
 
 use super::{Display, DisplayError, Frame};
-use crate::board::{FbConfig, Rotation};
 use embedded_graphics::pixelcolor::RgbColor;
 use std::fs::{File, OpenOptions};
+use serde::Deserialize;
 use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::PathBuf;
 
 /// Where each 8-bit channel goes in a pixel word: (offset, length) in bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +207,59 @@ mod ioctl {
             format: PixelFormat { bpp: var.bits_per_pixel, red: f(var.red), green: f(var.green), blue: f(var.blue) },
             offset: var.yoffset as u64 * fix.line_length as u64 + (var.xoffset * var.bits_per_pixel / 8) as u64,
         })
+    }
+}
+
+/// A Linux framebuffer. For a character device (/dev/fbN) the geometry comes
+/// from the device and any value given here must agree; for a plain file
+/// (tests, a remote viewer) width, height and bpp are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FbConfig {
+    pub device: PathBuf,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// 16 (RGB565) or 32 (XRGB8888).
+    pub bpp: Option<u32>,
+    /// Bytes per row (default: width × bpp / 8).
+    pub line_length: Option<u32>,
+    /// For a screen mounted sideways or upside down: the picture is turned
+    /// clockwise by this many degrees onto the framebuffer (0, 90, 180, 270;
+    /// width and height stay the framebuffer's own).
+    #[serde(default)]
+    pub rotation: Rotation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "u32")]
+pub enum Rotation {
+    #[default]
+    Deg0,
+    Deg90,
+    Deg180,
+    Deg270,
+}
+
+impl Rotation {
+    /// The layout's size on a device of `width` × `height` turned this way.
+    pub fn layout_size(self, width: u32, height: u32) -> (u32, u32) {
+        match self {
+            Rotation::Deg90 | Rotation::Deg270 => (height, width),
+            Rotation::Deg0 | Rotation::Deg180 => (width, height),
+        }
+    }
+}
+
+impl TryFrom<u32> for Rotation {
+    type Error = String;
+    fn try_from(v: u32) -> Result<Self, String> {
+        match v {
+            0 => Ok(Rotation::Deg0),
+            90 => Ok(Rotation::Deg90),
+            180 => Ok(Rotation::Deg180),
+            270 => Ok(Rotation::Deg270),
+            _ => Err(format!("rotation must be 0, 90, 180 or 270 (got {v})")),
+        }
     }
 }
 

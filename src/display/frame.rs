@@ -1,7 +1,7 @@
 //! An RGB888 frame in memory: the one thing the layout draws into, and what
 //! every back-end presents (PNG as is, framebuffer and SPI converted).
 
-use crate::board::Rotation;
+use crate::display::Rotation;
 use embedded_graphics::pixelcolor::{Rgb565, Rgb888};
 use embedded_graphics::prelude::*;
 use std::convert::Infallible;

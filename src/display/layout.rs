@@ -5,7 +5,7 @@
 //! the presets.
 
 use super::{Frame, Screen};
-use crate::image_out::RgbImage;
+use crate::image::RgbImage;
 use embedded_graphics::mono_font::iso_8859_1::{FONT_10X20, FONT_6X13, FONT_7X13};
 use embedded_graphics::mono_font::{MonoFont, MonoTextStyle};
 use embedded_graphics::pixelcolor::Rgb888;

@@ -3,6 +3,7 @@
 //! trait only present frames: `png` (files), `fb` (Linux framebuffer), `spi`
 //! (ST7789/ILI9341 through mipidsi).
 
+pub mod config;
 pub mod fb;
 pub mod frame;
 pub mod layout;
@@ -11,7 +12,11 @@ pub mod screen;
 pub mod spi;
 pub mod spi_hw;
 
+pub use config::{DisplayConfig, DisplaySpec};
+pub use fb::{FbConfig, Rotation};
 pub use frame::Frame;
+pub use png::PngConfig;
+pub use spi::{PanelChip, SpiConfig};
 pub use screen::Screen;
 
 use thiserror::Error;
@@ -43,8 +48,7 @@ pub fn present(display: &mut dyn Display, screen: &Screen) -> Result<(), Display
 }
 
 /// Open the back-end a board's `[display]` names (None: no screen).
-pub fn open(config: &crate::board::DisplayConfig) -> Result<Option<Box<dyn Display>>, DisplayError> {
-    use crate::board::DisplayConfig;
+pub fn open(config: &DisplayConfig) -> Result<Option<Box<dyn Display>>, DisplayError> {
     Ok(match config {
         DisplayConfig::None => None,
         DisplayConfig::Png(p) => Some(Box::new(png::PngDisplay::new(p.dir.clone(), p.width, p.height, p.latest_only)?)),

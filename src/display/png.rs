@@ -2,8 +2,9 @@
 //! demos): `frame-NNNNNN.png` per frame (unless `latest_only`) and `latest.png`.
 
 use super::{Display, DisplayError, Frame};
-use crate::image_out::{write_png, RgbImage};
+use crate::image::{write_png, RgbImage};
 use std::path::PathBuf;
+use serde::Deserialize;
 
 pub struct PngDisplay {
     dir: PathBuf,
@@ -40,4 +41,29 @@ impl Display for PngDisplay {
         write_png(&self.dir.join("latest.png"), &image, &[]).map_err(|e| DisplayError::device(self.dir.display(), e))?;
         Ok(())
     }
+}
+
+/// Every frame written as a PNG into `dir` (frame-NNNNNN.png and latest.png).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PngConfig {
+    pub dir: PathBuf,
+    #[serde(default = "default_width")]
+    pub width: u32,
+    #[serde(default = "default_height")]
+    pub height: u32,
+    /// Keep only latest.png instead of one file per frame.
+    #[serde(default)]
+    pub latest_only: bool,
+}
+
+/// The layout size when a board file gives none.
+pub const DEFAULT_WIDTH: u32 = 320;
+pub const DEFAULT_HEIGHT: u32 = 240;
+
+fn default_width() -> u32 {
+    DEFAULT_WIDTH
+}
+fn default_height() -> u32 {
+    DEFAULT_HEIGHT
 }

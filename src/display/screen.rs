@@ -1,7 +1,7 @@
 //! What the screen should show: the kiosk updates this model, the layout
 //! turns it into a frame.
 
-use crate::image_out::RgbImage;
+use crate::image::RgbImage;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]

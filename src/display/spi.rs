@@ -4,7 +4,7 @@
 //! ones (spidev + GPIO character device).
 
 use super::{Display, DisplayError, Frame};
-use crate::board::{Controller, Rotation, SpiConfig};
+use super::fb::Rotation;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use embedded_hal::spi::SpiDevice;
@@ -12,6 +12,9 @@ use mipidsi::interface::SpiInterface;
 use mipidsi::models::{Model, ILI9341Rgb565, ST7789};
 use mipidsi::options::{ColorInversion, ColorOrder, Orientation};
 use embedded_graphics::pixelcolor::Rgb565;
+use serde::Deserialize;
+use crate::gpio::LineRef;
+use std::path::PathBuf;
 
 /// Bytes mipidsi batches per SPI write (spidev's default limit is 4096).
 const CHUNK: usize = 4096;
@@ -58,8 +61,8 @@ where
     RST: OutputPin + Send + 'static,
 {
     match config.controller {
-        Controller::St7789 => build_model(ST7789, config, spi, dc, reset, delay),
-        Controller::Ili9341 => build_model(ILI9341Rgb565, config, spi, dc, reset, delay),
+        PanelChip::St7789 => build_model(ST7789, config, spi, dc, reset, delay),
+        PanelChip::Ili9341 => build_model(ILI9341Rgb565, config, spi, dc, reset, delay),
     }
 }
 
@@ -109,4 +112,49 @@ where
             Box::new(Panel { inner, width, height, device: device.clone() })
         }
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+/// The panel's controller chip (mipidsi model).
+pub enum PanelChip {
+    St7789,
+    Ili9341,
+}
+
+/// An SPI TFT panel driven through mipidsi (spidev + GPIO character device).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpiConfig {
+    pub controller: PanelChip,
+    /// e.g. /dev/spidev0.0
+    pub spidev: PathBuf,
+    #[serde(default = "default_speed")]
+    pub speed_hz: u32,
+    /// Size after rotation, as the layout sees it.
+    pub width: u32,
+    pub height: u32,
+    #[serde(default)]
+    pub rotation: Rotation,
+    /// GPIO chip of the DC/reset/backlight lines (default /dev/gpiochip0).
+    #[serde(default = "crate::gpio::default_chip")]
+    pub gpio_chip: PathBuf,
+    pub dc: LineRef,
+    pub reset: Option<LineRef>,
+    pub backlight: Option<LineRef>,
+    /// Many ST7789 modules need inverted colours.
+    #[serde(default)]
+    pub invert_colors: bool,
+    /// Panel wired BGR instead of RGB.
+    #[serde(default)]
+    pub bgr: bool,
+    /// Offset of the visible area in the controller's memory (e.g. 240×240 ST7789: 0, 80 when rotated).
+    #[serde(default)]
+    pub offset_x: u16,
+    #[serde(default)]
+    pub offset_y: u16,
+}
+
+fn default_speed() -> u32 {
+    32_000_000
 }

@@ -2,7 +2,8 @@
 //! device (gpiocdev) for the DC, reset and backlight lines.
 
 use super::{Display, DisplayError};
-use crate::board::{LineRef, SpiConfig};
+use super::spi::SpiConfig;
+use crate::gpio::LineRef;
 use gpiocdev::line::{Offset, Value};
 use gpiocdev::Request;
 use linux_embedded_hal::spidev::{SpiModeFlags, SpidevOptions};
@@ -40,13 +41,7 @@ pub struct GpioOut {
 impl GpioOut {
     fn open(chip: &Path, line: &LineRef, what: &str) -> Result<GpioOut, DisplayError> {
         let fail = |m: String| DisplayError::device(chip.display(), format!("{what} {line}: {m}"));
-        let (chip, offset) = match line {
-            LineRef::Number(n) => (chip.to_path_buf(), *n),
-            LineRef::Name(name) => {
-                let found = gpiocdev::find_named_line(name).ok_or_else(|| fail("no such line".into()))?;
-                (found.chip, found.info.offset)
-            }
-        };
+        let (chip, offset) = crate::gpio::resolve(chip, line).ok_or_else(|| fail("no such line".into()))?;
         let request = Request::builder()
             .on_chip(chip)
             .with_consumer(format!("edgepaint-{what}"))

@@ -2,9 +2,8 @@
 //! file) to a preset or an action. The logic is independent of where the
 //! events come from: GPIO ([`super::gpio`]) on a board, a fake in tests.
 
-use crate::board::{ButtonAction, ButtonConfig};
-use crate::kiosk::Msg;
-use std::sync::mpsc::Sender;
+use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One edge on button `button` (its index in the board's [[button]] list).
@@ -107,22 +106,35 @@ impl Debouncer {
     }
 }
 
-/// The kiosk message a press of `button` sends.
-pub fn binding(button: &ButtonConfig) -> Msg {
-    let preset = (button.action == ButtonAction::Preset).then_some(button.preset).flatten();
-    Msg::Button { action: button.action, preset }
+/// A debounced press, as the board file binds it: the action and, for
+/// `Preset`, which preset (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Press {
+    pub action: ButtonAction,
+    pub preset: Option<usize>,
 }
 
-/// Read edges until the source closes (or the kiosk goes away), sending one
-/// message per debounced press.
-pub fn run(mut source: Box<dyn EdgeSource>, buttons: &[ButtonConfig], debounce: Duration, tx: Sender<Msg>) {
+/// What a press of `button` means.
+pub fn binding(button: &ButtonConfig) -> Press {
+    let preset = (button.action == ButtonAction::Preset).then_some(button.preset).flatten();
+    Press { action: button.action, preset }
+}
+
+/// Read edges until the source closes, handing one [`Press`] per debounced
+/// press to `on_press`; stops early when it returns false (its receiver is gone).
+pub fn run(
+    mut source: Box<dyn EdgeSource>,
+    buttons: &[ButtonConfig],
+    debounce: Duration,
+    mut on_press: impl FnMut(Press) -> bool,
+) {
     let mut debouncer = Debouncer::new(buttons.len(), debounce);
     loop {
         match source.next_edge() {
             Ok(Some(edge)) => {
                 if let Some(b) = debouncer.edge(edge) {
                     log::info!("button {} ({:?}) pressed", b + 1, buttons[b].action);
-                    if tx.send(binding(&buttons[b])).is_err() {
+                    if !on_press(binding(&buttons[b])) {
                         return;
                     }
                 }
@@ -134,4 +146,70 @@ pub fn run(mut source: Box<dyn EdgeSource>, buttons: &[ButtonConfig], debounce: 
             }
         }
     }
+}
+
+// The `[buttons]` and `[[button]]` sections of a board file.
+
+/// What a button press does while a generation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuringGeneration {
+    /// Queue the request (a full queue answers `busy`).
+    #[default]
+    Queue,
+    /// Drop presses that would start a generation.
+    Ignore,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonsConfig {
+    #[serde(default = "crate::gpio::default_chip")]
+    pub chip: PathBuf,
+    #[serde(default = "default_debounce")]
+    pub debounce_ms: u64,
+    /// Buttons pull the line to ground (internal pull-up enabled).
+    #[serde(default = "yes")]
+    pub active_low: bool,
+    #[serde(default)]
+    pub during_generation: DuringGeneration,
+}
+
+impl Default for ButtonsConfig {
+    fn default() -> Self {
+        ButtonsConfig {
+            chip: crate::gpio::default_chip(),
+            debounce_ms: default_debounce(),
+            active_low: true,
+            during_generation: DuringGeneration::Queue,
+        }
+    }
+}
+
+fn default_debounce() -> u64 {
+    30
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonConfig {
+    pub line: crate::gpio::LineRef,
+    pub action: ButtonAction,
+    /// For `action = "preset"`: which [[preset]], counted from 1.
+    pub preset: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonAction {
+    /// Generate the preset given by `preset`.
+    Preset,
+    NextPreset,
+    RandomPreset,
+    RateUp,
+    RateDown,
+    Cancel,
 }

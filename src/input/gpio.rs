@@ -2,9 +2,8 @@
 //! on the board's chip or by name on any chip (Jetson names its lines
 //! differently from the Pi), pull-ups for active-low buttons, both edges.
 
-use super::buttons::{Edge, EdgeSource};
+use super::buttons::{ButtonConfig, ButtonsConfig, Edge, EdgeSource};
 use super::InputError;
-use crate::board::{ButtonConfig, ButtonsConfig, LineRef};
 use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, Offset};
 use gpiocdev::Request;
 use std::path::PathBuf;
@@ -22,16 +21,10 @@ impl GpioButtons {
         let mut chip: Option<PathBuf> = None;
         let mut offsets = Vec::new();
         for (i, b) in buttons.iter().enumerate() {
-            let (c, offset) = match &b.line {
-                LineRef::Number(n) => (config.chip.clone(), *n),
-                LineRef::Name(name) => {
-                    let found = gpiocdev::find_named_line(name).ok_or_else(|| InputError::Gpio {
-                        chip: config.chip.display().to_string(),
-                        message: format!("button[{i}]: no GPIO line is named {name:?}"),
-                    })?;
-                    (found.chip, found.info.offset)
-                }
-            };
+            let (c, offset) = crate::gpio::resolve(&config.chip, &b.line).ok_or_else(|| InputError::Gpio {
+                chip: config.chip.display().to_string(),
+                message: format!("button[{i}]: no GPIO {} exists", b.line),
+            })?;
             if chip.as_ref().is_some_and(|p| *p != c) {
                 return Err(InputError::Gpio {
                     chip: c.display().to_string(),

@@ -12,6 +12,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use serde::Deserialize;
 
 /// Open `path` read-write as a raw tty at `baud`.
 pub fn open_raw(path: &Path, baud: u32) -> Result<File, InputError> {
@@ -135,4 +136,21 @@ impl Write for ReconnectingWriter {
             None => Ok(()),
         }
     }
+}
+
+/// The `[serial]` section of a board file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialConfig {
+    /// e.g. /dev/serial0 (UART), /dev/ttyACM0 or /dev/ttyGS0 (USB CDC).
+    pub device: PathBuf,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+}
+
+/// The serial speed when a board file gives none.
+pub const DEFAULT_BAUD: u32 = 115_200;
+
+fn default_baud() -> u32 {
+    DEFAULT_BAUD
 }

@@ -1,23 +1,23 @@
 //! The kiosk's state machine, on the main thread: turns lines, button
-//! presses and worker reports into jobs, replies and screen updates.
+//! presses and worker reports into jobs, replies and screen updates. The
+//! queue, attract mode, ratings and the screen each live in their own file.
 
-use super::protocol::{parse, Command, ErrorCode, Event, ProtocolError, Rating, HELP};
+use super::attract::Attract;
+use super::msg::{Msg, SourceId};
 use super::outputs::{Outputs, Target};
+use super::protocol::{parse, Command, ErrorCode, Event, ProtocolError, Rating, HELP};
+use super::queue::JobQueue;
+use super::ratings::{Finished, Ratings};
+use super::screen_state::ScreenState;
 use super::store::ImageStore;
 use super::worker::{Job, ModelInfo, WorkerEvent};
-use super::{Msg, SourceId};
-use crate::board::{AttractConfig, Board, ButtonAction, DuringGeneration, Preset};
-use crate::display::{present, Display, Screen};
-use crate::pipeline::Request;
-use super::ratings::{Finished, Ratings};
-use crate::provenance::feedback::FeedbackLog;
-use crate::provenance::filter::PromptFilter;
-use std::collections::VecDeque;
+use crate::board::{Board, Preset};
+use crate::display::{Display, DisplayError};
+use crate::feedback::FeedbackLog;
+use crate::filter::PromptFilter;
+use crate::input::{ButtonAction, DuringGeneration};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -25,42 +25,22 @@ pub enum Flow {
     Stop,
 }
 
-struct Running {
-    id: u64,
-    to: Target,
-    cancel: Arc<AtomicBool>,
-    cancelled_by: Option<SourceId>,
-    prompt: String,
-    steps: usize,
-}
-
-/// The on-screen answer to a blocked prompt.
-const BLOCKED_SCREEN: &str = "Sorry, that prompt can't be drawn here. Try another!";
-
 pub struct Controller {
     board_name: String,
     presets: Vec<Preset>,
-    capacity: usize,
     during_generation: DuringGeneration,
-    attract: Option<AttractConfig>,
     info: ModelInfo,
-    store: ImageStore,
-    jobs: Option<Sender<Job>>,
     outputs: Outputs,
-    queue: VecDeque<(Job, Target)>,
-    current: Option<Running>,
+    queue: JobQueue,
+    attract: Attract,
+    ratings: Ratings,
+    filter: PromptFilter,
+    screen: ScreenState,
+    /// `/seed` and `/steps` settings (None: random seed, the model's default).
     seed: Option<u64>,
     steps: Option<usize>,
     generated: u64,
     blocked: u64,
-    ratings: Ratings,
-    filter: PromptFilter,
-    next_preset: usize,
-    last_input: Instant,
-    last_attract: Option<Instant>,
-    screen: Screen,
-    display: Option<Box<dyn Display>>,
-    display_ok: bool,
 }
 
 impl Controller {
@@ -73,38 +53,23 @@ impl Controller {
         feedback: FeedbackLog,
         filter: PromptFilter,
     ) -> Controller {
-        let screen = Screen {
-            title: board.name.clone(),
-            presets: board.presets.iter().map(|p| p.label().to_string()).collect(),
-            status: "ready".into(),
-            idle: true,
-            ..Screen::default()
-        };
+        let labels = board.presets.iter().map(|p| p.label().to_string()).collect();
         let ratings = Ratings::new(board.kiosk_id(), &info.model_sha256, feedback);
         Controller {
             board_name: board.name.clone(),
             presets: board.presets.clone(),
-            capacity: board.queue.capacity,
             during_generation: board.buttons.during_generation,
-            attract: board.attract.clone(),
             info,
-            store,
-            jobs: Some(jobs),
             outputs: Outputs::default(),
-            queue: VecDeque::new(),
-            current: None,
+            queue: JobQueue::new(board.queue.capacity, store, jobs),
+            attract: Attract::new(board.attract.clone()),
+            ratings,
+            filter,
+            screen: ScreenState::new(board.name.clone(), labels, display),
             seed: None,
             steps: None,
             generated: 0,
             blocked: 0,
-            ratings,
-            filter,
-            next_preset: 0,
-            last_input: Instant::now(),
-            last_attract: None,
-            screen,
-            display,
-            display_ok: true,
         }
     }
 
@@ -125,36 +90,32 @@ impl Controller {
             steps: self.info.steps.clone(),
             default_steps: self.info.default_steps,
             presets: self.presets.iter().map(|p| p.label().to_string()).collect(),
-            queue_capacity: self.capacity,
+            queue_capacity: self.queue.capacity(),
         };
-        self.redraw();
+        let e = self.screen.on_ready();
+        self.display_error(e);
         self.send(Target::All, &ready);
     }
 
     /// Cancel what runs, drop what waits, close the worker's job channel.
     pub fn stop(&mut self) {
-        if let Some(r) = &self.current {
-            r.cancel.store(true, Ordering::SeqCst);
-        }
-        self.queue.clear();
-        self.jobs = None;
-        self.screen.progress = None;
-        self.screen.status = "stopped".into();
-        self.redraw();
+        self.queue.stop();
+        let e = self.screen.on_ended("stopped".into());
+        self.display_error(e);
     }
 
     pub fn has_attract(&self) -> bool {
-        self.attract.is_some()
+        self.attract.enabled()
     }
 
     pub fn is_idle(&self) -> bool {
-        self.current.is_none() && self.queue.is_empty()
+        self.queue.is_idle()
     }
 
     pub fn handle(&mut self, msg: Msg) -> Flow {
         match msg {
             Msg::Line { source, line } => {
-                self.last_input = Instant::now();
+                self.attract.touch();
                 match line.and_then(|l| parse(&l)) {
                     Ok(Some(cmd)) => self.command(source, cmd),
                     Ok(None) => {}
@@ -163,7 +124,7 @@ impl Controller {
             }
             Msg::Closed { .. } => {}
             Msg::Button { action, preset } => {
-                self.last_input = Instant::now();
+                self.attract.touch();
                 self.button(action, preset);
             }
             Msg::Worker(e) => self.worker_event(e),
@@ -174,13 +135,7 @@ impl Controller {
 
     /// Called when no message came for a while: attract mode.
     pub fn tick(&mut self) {
-        let Some(a) = &self.attract else { return };
-        let idle_for = Duration::from_secs_f64(a.idle_minutes * 60.0);
-        let every = Duration::from_secs_f64(a.interval_seconds);
-        let due = self.last_attract.is_none_or(|t| t.elapsed() >= every);
-        if self.is_idle() && self.last_input.elapsed() >= idle_for && due && !self.presets.is_empty() {
-            self.last_attract = Some(Instant::now());
-            let n = self.advance_preset();
+        if let Some(n) = self.attract.due(self.is_idle(), self.presets.len()) {
             self.submit_preset(n, Target::All);
         }
     }
@@ -193,8 +148,8 @@ impl Controller {
                 // teach visitors the list.
                 log::info!("blocked a prompt (list entry {:?})", self.filter.check(&prompt).unwrap_or(""));
                 self.blocked += 1;
-                self.screen.status = BLOCKED_SCREEN.into();
-                self.redraw();
+                let e = self.screen.on_blocked();
+                self.display_error(e);
                 let e = ProtocolError::new(ErrorCode::Blocked, "this prompt is not allowed on this kiosk; please try another one");
                 self.send(to, &Event::error(e));
             }
@@ -230,7 +185,7 @@ impl Controller {
         match action {
             ButtonAction::Preset => self.submit_preset(preset.unwrap_or(1), Target::All),
             ButtonAction::NextPreset => {
-                let n = self.advance_preset();
+                let n = self.attract.advance(self.presets.len());
                 self.submit_preset(n, Target::All)
             }
             ButtonAction::RandomPreset => {
@@ -241,13 +196,6 @@ impl Controller {
             ButtonAction::RateDown => self.rate(Rating::Down, Target::All),
             ButtonAction::Cancel => self.cancel(None),
         }
-    }
-
-    /// The next preset in turn, counted from 1.
-    fn advance_preset(&mut self) -> usize {
-        let n = self.next_preset % self.presets.len().max(1) + 1;
-        self.next_preset = n;
-        n
     }
 
     fn submit_preset(&mut self, n: usize, to: Target) {
@@ -264,54 +212,29 @@ impl Controller {
         if !self.info.steps.contains(&steps) {
             return self.send(to, &self.bad_steps(steps));
         }
-        if self.current.is_some() && self.queue.len() >= self.capacity {
-            let e = ProtocolError::new(ErrorCode::Busy, format!("the queue is full ({} waiting); try again later", self.queue.len()));
-            return self.send(to, &Event::error(e));
+        match self.queue.push(prompt.clone(), seed, steps, to) {
+            Some(a) => {
+                self.send(to, &Event::Accepted { id: a.id, prompt, seed, steps, position: a.position });
+                self.start_next();
+            }
+            None => {
+                let e = ProtocolError::new(ErrorCode::Busy, format!("the queue is full ({} waiting); try again later", self.queue.waiting()));
+                self.send(to, &Event::error(e));
+            }
         }
-        let (id, path) = self.store.allocate(seed);
-        let job = Job { id, request: Request::new(prompt.clone(), seed), steps, path, cancel: Arc::new(AtomicBool::new(false)) };
-        let position = if self.current.is_some() { self.queue.len() + 1 } else { 0 };
-        self.send(to, &Event::Accepted { id, prompt, seed, steps, position });
-        self.queue.push_back((job, to));
-        self.start_next();
     }
 
     fn start_next(&mut self) {
-        if self.current.is_some() {
-            return;
-        }
-        let Some((job, to)) = self.queue.pop_front() else {
-            return;
-        };
-        let Some(jobs) = &self.jobs else { return };
-        self.current = Some(Running {
-            id: job.id,
-            to,
-            cancel: job.cancel.clone(),
-            cancelled_by: None,
-            prompt: job.request.prompt.clone(),
-            steps: job.steps,
-        });
-        self.screen.prompt = Some(job.request.prompt.clone());
-        self.screen.progress = Some((0, job.steps));
-        self.screen.status = format!("generating 0/{}", job.steps);
-        self.screen.idle = false;
-        if jobs.send(job).is_err() {
-            log::error!("the generation thread has stopped");
-        }
-        self.redraw();
+        let Some(r) = self.queue.start_next() else { return };
+        let (prompt, steps) = (r.prompt.clone(), r.steps);
+        let e = self.screen.on_start(&prompt, steps);
+        self.display_error(e);
     }
 
     fn cancel(&mut self, by: Option<SourceId>) {
-        match &mut self.current {
-            Some(r) => {
-                r.cancel.store(true, Ordering::SeqCst);
-                r.cancelled_by = by;
-            }
-            None => {
-                let e = ProtocolError::new(ErrorCode::NothingToCancel, "no generation is running");
-                self.send(by.map_or(Target::All, Target::One), &Event::error(e));
-            }
+        if !self.queue.cancel(by) {
+            let e = ProtocolError::new(ErrorCode::NothingToCancel, "no generation is running");
+            self.send(by.map_or(Target::All, Target::One), &Event::error(e));
         }
     }
 
@@ -328,46 +251,41 @@ impl Controller {
     }
 
     fn worker_event(&mut self, event: WorkerEvent) {
-        let Some(running) = &self.current else { return };
+        let Some(running) = self.queue.current() else { return };
         let (id, to) = (running.id, running.to);
         match event {
             WorkerEvent::Progress { id: eid, step, of } if eid == id => {
-                self.screen.progress = Some((step, of));
-                self.screen.status = format!("generating {step}/{of}");
-                self.redraw();
+                let e = self.screen.on_progress(step, of);
+                self.display_error(e);
                 self.send(to, &Event::Progress { id, step, of });
             }
             WorkerEvent::Done { id: eid, ms, seed, path, sha256, image } if eid == id => {
-                let running = self.current.take();
+                let running = self.queue.finish();
                 let prompt = running.as_ref().map(|r| r.prompt.clone());
                 self.generated += 1;
                 self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone() });
                 // On screen first, then announced: whoever gets `done` sees the picture.
-                self.screen.image = Some(image);
-                self.screen.prompt = prompt;
-                self.screen.progress = None;
-                self.screen.status = format!("ready - #{id}, seed {seed}, {:.1} s", ms as f64 / 1000.0);
-                self.redraw();
+                let status = format!("ready - #{id}, seed {seed}, {:.1} s", ms as f64 / 1000.0);
+                let e = self.screen.on_done(image, prompt, status);
+                self.display_error(e);
                 self.send(to, &Event::Done { id, ms, seed, path: path.display().to_string(), sha256 });
             }
             WorkerEvent::Cancelled { id: eid } if eid == id => {
-                let by = self.current.take().and_then(|r| r.cancelled_by);
+                let by = self.queue.finish().and_then(|r| r.cancelled_by);
                 let e = Event::Error { code: ErrorCode::Cancelled, message: format!("generation {id} was cancelled"), id: Some(id) };
                 self.send(to, &e);
                 if let Some(by) = by.filter(|&b| to != Target::One(b) && to != Target::All) {
                     self.send(Target::One(by), &e);
                 }
-                self.screen.progress = None;
-                self.screen.status = "cancelled".into();
-                self.redraw();
+                let e = self.screen.on_ended("cancelled".into());
+                self.display_error(e);
             }
             WorkerEvent::Failed { id: eid, write, message } if eid == id => {
-                self.current = None;
+                self.queue.finish();
                 let code = if write { ErrorCode::WriteFailed } else { ErrorCode::GenerationFailed };
                 self.send(to, &Event::Error { code, message: message.clone(), id: Some(id) });
-                self.screen.progress = None;
-                self.screen.status = format!("error: {message}");
-                self.redraw();
+                let e = self.screen.on_ended(format!("error: {message}"));
+                self.display_error(e);
             }
             other => log::warn!("stale report from the generation thread: {other:?}"),
         }
@@ -375,19 +293,19 @@ impl Controller {
     }
 
     fn status(&self) -> Event {
-        let (current, step, of) = match &self.current {
+        let (current, step, of) = match self.queue.current() {
             Some(r) => {
-                let (s, o) = self.screen.progress.unwrap_or((0, 0));
+                let (s, o) = self.screen.progress().unwrap_or((0, 0));
                 (Some(r.id), Some(s), Some(o))
             }
             None => (None, None, None),
         };
         Event::Status {
-            state: if self.current.is_some() { "generating" } else { "idle" },
+            state: if self.queue.current().is_some() { "generating" } else { "idle" },
             current,
             step,
             of,
-            queue: self.queue.len(),
+            queue: self.queue.waiting(),
             seed: self.seed,
             steps: self.steps.unwrap_or(self.info.default_steps),
             generated: self.generated,
@@ -407,17 +325,11 @@ impl Controller {
         self.outputs.send(to, event);
     }
 
-    fn redraw(&mut self) {
-        let Some(display) = &mut self.display else { return };
-        match present(display.as_mut(), &self.screen) {
-            Ok(()) => self.display_ok = true,
-            Err(e) => {
-                // Report once per outage, keep running without the screen.
-                if std::mem::replace(&mut self.display_ok, false) {
-                    log::error!("{e}");
-                    self.send(Target::All, &Event::error(ProtocolError::new(ErrorCode::Display, e.to_string())));
-                }
-            }
+    /// A display that just stopped working: logged and said once per outage.
+    fn display_error(&mut self, error: Option<DisplayError>) {
+        if let Some(e) = error {
+            log::error!("{e}");
+            self.send(Target::All, &Event::error(ProtocolError::new(ErrorCode::Display, e.to_string())));
         }
     }
 }

@@ -1,24 +1,32 @@
 //! Kiosk mode: the unattended loop. Inputs (serial, stdin, buttons) run on
 //! their own threads and send [`Msg`]s into one channel; the generation runs
 //! on a worker thread that reports back into the same channel; this thread
-//! owns the queue, the replies and the display. See DESIGN.md "Serial line
-//! protocol" and the README's "Kiosk" section.
+//! owns the queue, the replies and the display. The line protocol is in
+//! `protocol.rs` and the README's "Kiosk" section; docs/architecture.md has
+//! the threads and where a change goes.
 
+mod attract;
 mod controller;
 pub mod lines;
+mod msg;
 mod outputs;
 pub mod protocol;
+mod queue;
 mod ratings;
+mod screen_state;
+mod setup;
 pub mod store;
 pub mod worker;
 
+pub use msg::{Msg, SourceId};
 pub use protocol::{Command, ErrorCode, Event, ProtocolError, Rating, MAX_LINE};
+pub use setup::{run_board, Overrides};
 pub use worker::{ModelInfo, Painter, WorkerEvent};
 
-use crate::board::{Board, ButtonAction};
+use crate::board::Board;
 use crate::display::Display;
-use crate::provenance::feedback::FeedbackLog;
-use crate::provenance::Stamp;
+use crate::feedback::FeedbackLog;
+use crate::watermark::Stamp;
 use controller::{Controller, Flow};
 use lines::LineReader;
 use std::io::{Read, Write};
@@ -27,30 +35,22 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use thiserror::Error;
 
-/// An input's index, as given by [`Kiosk::add_source`]; replies go back to it.
-pub type SourceId = usize;
-
-#[derive(Debug)]
-pub enum Msg {
-    /// One line from a source, or why it was malformed.
-    Line { source: SourceId, line: Result<String, ProtocolError> },
-    /// The source reached end of input (or failed with `error`).
-    Closed { source: SourceId, error: Option<String> },
-    /// A debounced button press: its action and, for `Preset`, the preset (from 1).
-    Button { action: ButtonAction, preset: Option<usize> },
-    Worker(WorkerEvent),
-    /// SIGTERM or the like: cancel what runs and stop.
-    Shutdown,
-}
-
 #[derive(Debug, Error)]
 pub enum KioskError {
     #[error("cannot use the output folder {path}: {message}")]
     OutputDir { path: String, message: String },
     #[error(transparent)]
-    Feedback(#[from] crate::provenance::feedback::FeedbackError),
+    Feedback(#[from] crate::feedback::FeedbackError),
     #[error("board file: {0}")]
-    Filter(#[from] crate::provenance::filter::FilterError),
+    Filter(#[from] crate::filter::FilterError),
+    #[error(transparent)]
+    Display(#[from] crate::display::DisplayError),
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    #[error("{0}")]
+    Model(String),
+    #[error("{0}")]
+    Setup(String),
 }
 
 pub struct Kiosk {

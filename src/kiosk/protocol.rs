@@ -1,4 +1,4 @@
-//! The line protocol (DESIGN.md "Serial line protocol"): a plain line is a
+//! The line protocol (README "Kiosk"): a plain line is a
 //! prompt, a line starting with `/` is a command; every reply is one JSON
 //! object on one line with an `event` field.
 
@@ -23,7 +23,7 @@ pub enum Command {
     Help,
 }
 
-pub use crate::provenance::feedback::Rating;
+pub use crate::feedback::Rating;
 
 /// The `code` of an `error` reply. Scripts match on these; keep them stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

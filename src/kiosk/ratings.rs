@@ -1,7 +1,7 @@
 //! What `/rate` needs: the last finished picture and the feedback log it
 //! is recorded in (see provenance/feedback.rs).
 
-use crate::provenance::feedback::{self, FeedbackError, FeedbackLog, Rating};
+use crate::feedback::{self, FeedbackError, FeedbackLog, Rating};
 
 /// The last finished picture.
 pub struct Finished {

@@ -2,11 +2,10 @@
 //! step, writes the picture to disk (atomically) and only then reports it
 //! done. A job's cancel flag is checked between steps.
 
-use crate::image_out::{write_png, RgbImage};
-use crate::metadata::picture_metadata;
+use crate::image::RgbImage;
+use crate::picture;
 use crate::pipeline::{Generated, Pipeline, PipelineError, Progress, Request};
-use crate::provenance::Stamp;
-use sha2::{Digest, Sha256};
+use crate::watermark::Stamp;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +56,7 @@ impl Painter for Pipeline {
     }
 
     fn metadata(&self, prompt: &str, seed: u64, steps: usize) -> Vec<(String, String)> {
-        picture_metadata(self.bundle(), prompt, seed, steps)
+        picture::metadata(self.bundle(), prompt, seed, steps)
     }
 }
 
@@ -106,15 +105,14 @@ pub fn run<M: Send + 'static>(
         let event = match painter.paint(&request, &mut on_progress) {
             Ok(generated) => {
                 let metadata = painter.metadata(&request.prompt, request.seed, generated.steps);
-                let image = stamp.mark(&generated.image, &model_sha256);
-                match write_png(&job.path, &image, &metadata) {
-                    Ok(bytes) => WorkerEvent::Done {
+                match picture::save(&job.path, &generated.image, &stamp, &model_sha256, &metadata) {
+                    Ok(saved) => WorkerEvent::Done {
                         id: job.id,
                         ms: started.elapsed().as_millis() as u64,
                         seed: request.seed,
                         path: job.path.clone(),
-                        sha256: hex::encode(Sha256::digest(&bytes)),
-                        image: Arc::new(image),
+                        sha256: saved.sha256,
+                        image: Arc::new(saved.image),
                     },
                     Err(e) => WorkerEvent::Failed { id: job.id, write: true, message: e.to_string() },
                 }

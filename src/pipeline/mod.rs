@@ -10,7 +10,7 @@ pub use models::{decoder_input_hw, load as load_graph, spec as graph_spec, Compo
 pub use request::{Generated, Progress, Request, Timings};
 
 use crate::bundle::{Bundle, BundleError};
-use crate::image_out::RgbImage;
+use crate::image::RgbImage;
 use crate::noise::Noise;
 use crate::runtime::{Graph, Input, RuntimeError};
 use crate::scheduler::{self, SchedulerError};
@@ -70,11 +70,7 @@ impl Pipeline {
     pub fn load(path: &Path, options: Options) -> Result<Pipeline, PipelineError> {
         let started = Instant::now();
         let bundle = Bundle::load(path)?;
-        let t = &bundle.manifest.tokenizer;
-        let vocab = t.vocab.as_ref().map(|v| bundle.path(v));
-        let tokenizer =
-            ClipTokenizer::from_files(&bundle.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)?
-                .with_flavor(t.flavor);
+        let tokenizer = bundle.tokenizer()?;
         let mut pipeline = Pipeline {
             bundle,
             tokenizer,

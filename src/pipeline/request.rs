@@ -1,6 +1,6 @@
 //! What goes into a generation and what comes out of it.
 
-use crate::image_out::RgbImage;
+use crate::image::RgbImage;
 use crate::tensor::Tensor;
 
 #[derive(Debug, Clone)]

@@ -78,11 +78,11 @@ impl Scheduler for DdimScheduler {
             .map(|k| {
                 let x = f64::from(sample[k]);
                 let m = f64::from(model_output[k]);
-                let (x0, eps) = match pred {
-                    Prediction::Epsilon => ((x - c.sqrt_beta * m) / c.sqrt_alpha, m),
-                    Prediction::V => (c.sqrt_alpha * x - c.sqrt_beta * m, c.sqrt_alpha * m + c.sqrt_beta * x),
-                    Prediction::X0 => (m, (x - c.sqrt_alpha * m) / c.sqrt_beta),
-                    Prediction::Flow => unreachable!("rejected by DdimScheduler::new"),
+                let x0 = pred.x0(x, m, c.sqrt_alpha, c.sqrt_beta);
+                let eps = match pred {
+                    Prediction::Epsilon => m,
+                    Prediction::V => c.sqrt_alpha * m + c.sqrt_beta * x,
+                    _ => (x - c.sqrt_alpha * x0) / c.sqrt_beta,
                 };
                 (c.sqrt_alpha_prev * x0 + c.sqrt_beta_prev * eps) as f32
             })

@@ -85,19 +85,12 @@ impl Scheduler for EulerScheduler {
         check::step_args("euler", self.timesteps.len(), i, model_output, sample, noise, false);
         let sigma = f64::from(self.sigmas[i]);
         let dt = f64::from(self.sigmas[i + 1]) - sigma;
-        let v_out = -sigma / (sigma * sigma + 1.0).sqrt();
-        let v_skip = 1.0 / (sigma * sigma + 1.0);
         let pred = self.prediction;
         (0..sample.len())
             .map(|k| {
                 let x = f64::from(sample[k]);
                 let m = f64::from(model_output[k]);
-                let x0 = match pred {
-                    Prediction::Epsilon => x - sigma * m,
-                    Prediction::V => m * v_out + x * v_skip,
-                    Prediction::X0 => m,
-                    Prediction::Flow => unreachable!("rejected by EulerScheduler::new"),
-                };
+                let x0 = pred.x0_sigma(x, m, sigma);
                 let derivative = (x - x0) / sigma;
                 (x + derivative * dt) as f32
             })

@@ -86,12 +86,7 @@ impl Scheduler for LcmScheduler {
             .map(|k| {
                 let x = f64::from(sample[k]);
                 let m = f64::from(model_output[k]);
-                let x0 = match pred {
-                    Prediction::Epsilon => (x - c.sqrt_beta * m) / c.sqrt_alpha,
-                    Prediction::V => c.sqrt_alpha * x - c.sqrt_beta * m,
-                    Prediction::X0 => m,
-                    Prediction::Flow => unreachable!("rejected by LcmScheduler::new"),
-                };
+                let x0 = pred.x0(x, m, c.sqrt_alpha, c.sqrt_beta);
                 let denoised = c.c_out * x0 + c.c_skip * x;
                 let next = if inject {
                     c.sqrt_alpha_next * denoised + c.sqrt_beta_next * f64::from(noise[k])

@@ -14,29 +14,9 @@ pub mod ddim;
 pub mod euler;
 pub mod flow_euler;
 pub mod lcm;
+mod prediction;
 
-/// What the denoiser network predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Prediction {
-    Epsilon,
-    V,
-    X0,
-    /// Rectified-flow velocity (noise - x0), as in diffusers' FlowMatch schedulers.
-    Flow,
-}
-
-impl Prediction {
-    /// The manifest spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Prediction::Epsilon => "epsilon",
-            Prediction::V => "v",
-            Prediction::X0 => "x0",
-            Prediction::Flow => "flow",
-        }
-    }
-}
+pub use prediction::Prediction;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

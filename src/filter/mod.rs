@@ -7,7 +7,9 @@
 //! ("kill*" blocks "killing", not "skill"). Allowlist entries are phrases
 //! whose words are never blocked ("killer whale" with "kill*" blocked).
 
-use super::normalize::{fold, squeeze, words};
+mod normalize;
+
+use normalize::{fold, squeeze, words};
 use std::path::Path;
 use thiserror::Error;
 

@@ -2,7 +2,7 @@
 //! rated picture, or (DPO-style) pairs of a liked and a disliked picture of
 //! the same prompt and model.
 
-use super::feedback::{Entry, Rating};
+use super::{Entry, Rating};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

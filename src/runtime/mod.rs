@@ -14,6 +14,16 @@ use thiserror::Error;
 use tract_nnef::prelude::*;
 use tract_nnef::tract_core::ops::Cost;
 
+#[cfg(feature = "onnx")]
+mod onnx;
+mod nnef;
+
+use nnef::load_nnef;
+#[cfg(feature = "onnx")]
+pub use nnef::write_nnef;
+#[cfg(feature = "onnx")]
+use onnx::load_onnx;
+
 #[derive(Debug, Error)]
 pub enum RuntimeError {
     #[error("{path}: {message}")]
@@ -206,166 +216,7 @@ fn is_nnef(path: &Path) -> bool {
     path.to_string_lossy().ends_with(NNEF_SUFFIX)
 }
 
-/// An ONNX file as a decluttered graph with its inputs pinned to `inputs`;
-/// its external data, if any, must all be in the file `data`.
-#[cfg(feature = "onnx")]
-fn load_onnx(path: &Path, inputs: &[InputSpec], data: Option<&str>) -> Result<TypedModel, RuntimeError> {
-    use tract_onnx::tract_hir::infer::Factoid;
-    use tract_onnx::tract_hir::prelude::{InferenceFact, InferenceModelExt};
-    let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
-    let onnx = tract_onnx::onnx();
-    let proto = onnx
-        .proto_model_for_path(path)
-        .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
-    check_external_data(&proto, data).map_err(err)?;
-    let dir = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
-    let parsed = onnx
-        .parse(&proto, dir.and_then(Path::to_str))
-        .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
-    // The protobuf (the weights a second time) is freed before optimizing.
-    drop(proto);
-    if !parsed.unresolved_inputs.is_empty() {
-        return Err(err(format!("not a loadable ONNX model: unresolved inputs {:?}", parsed.unresolved_inputs)));
-    }
-    let mut model = parsed.model;
-    check_input_count(model.inputs.len(), inputs).map_err(err)?;
-    for (ix, spec) in inputs.iter().enumerate() {
-        let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
-        let dt = fact.datum_type.concretize().unwrap_or(if spec.integer {
-            i64::datum_type()
-        } else {
-            f32::datum_type()
-        });
-        check_input_type(ix, spec, dt).map_err(err)?;
-        model
-            .set_input_fact(ix, InferenceFact::dt_shape(dt, spec.shape.clone()))
-            .map_err(|e| err(chain(&e)))?;
-    }
-    model
-        .into_typed()
-        .and_then(|m| m.into_decluttered())
-        .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e))))
-}
-
-/// Every external-data file an ONNX model references must be `allowed`
-/// (tract itself only keeps them inside the model's folder).
-#[cfg(feature = "onnx")]
-fn check_external_data(proto: &tract_onnx::pb::ModelProto, allowed: Option<&str>) -> Result<(), String> {
-    use tract_onnx::pb::{GraphProto, TensorProto};
-    fn tensors<'a>(g: &'a GraphProto, out: &mut Vec<&'a TensorProto>) {
-        out.extend(&g.initializer);
-        out.extend(g.sparse_initializer.iter().flat_map(|s| s.values.iter().chain(s.indices.iter())));
-        for attr in g.node.iter().flat_map(|n| &n.attribute) {
-            out.extend(attr.t.iter().chain(&attr.tensors));
-            for sub in attr.g.iter().chain(&attr.graphs) {
-                tensors(sub, out);
-            }
-        }
-    }
-    let mut all = Vec::new();
-    if let Some(g) = &proto.graph {
-        tensors(g, &mut all);
-    }
-    for t in all {
-        let external = t.data_location == Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32);
-        if !external && t.external_data.is_empty() {
-            continue;
-        }
-        let location = t.external_data.iter().find(|e| e.key == "location").map(|e| e.value.as_str()).unwrap_or("");
-        let normalized = location.strip_prefix("./").unwrap_or(location);
-        if Some(normalized) != allowed {
-            return Err(match allowed {
-                None => format!(
-                    "tensor `{}` is stored in the external file `{location}`, which the manifest does not list \
-                     (set `data` and `data_sha256` in the graph's section; scripts/export_diffusers.py does)",
-                    t.name
-                ),
-                Some(a) => format!("tensor `{}` is stored in `{location}`, the manifest's `data` is `{a}`", t.name),
-            });
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(feature = "onnx"))]
-fn load_onnx(path: &Path, _inputs: &[InputSpec], _data: Option<&str>) -> Result<TypedModel, RuntimeError> {
-    Err(RuntimeError::Graph {
-        path: path.to_path_buf(),
-        message: "this edgepaint is built without the ONNX parser (cargo feature `onnx`): \
-                  convert the bundle to NNEF on a full build with `edgepaint convert`"
-            .into(),
-    })
-}
-
-/// An NNEF archive written by [`write_nnef`]: its input shapes are fixed
-/// already, so they must be exactly `inputs`.
-fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel, RuntimeError> {
-    let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
-    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-    // Decompressed here with our flate2: tract-nnef's own gzip feature would
-    // rebuild all of tract for the same thing.
-    let mut reader = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
-    let model = nnef()
-        .model_for_read(&mut reader)
-        .map_err(|e| err(format!("not a loadable NNEF archive: {}", chain(&e))))?;
-    check_input_count(model.inputs.len(), inputs).map_err(err)?;
-    for (ix, spec) in inputs.iter().enumerate() {
-        let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
-        check_input_type(ix, spec, fact.datum_type).map_err(err)?;
-        if fact.shape.as_concrete() != Some(spec.shape.as_slice()) {
-            return Err(err(format!(
-                "input {ix} ({}) has shape {:?}, expected {:?} (convert the bundle again)",
-                spec.name, fact.shape, spec.shape
-            )));
-        }
-    }
-    model.into_decluttered().map_err(|e| err(chain(&e)))
-}
-
-/// Convert an ONNX graph, pinned to `inputs` and decluttered, to tract's NNEF
-/// form at `dest` (a `.nnef.tgz`), written to a temporary file then renamed.
-#[cfg(feature = "onnx")]
-pub fn write_nnef(src: &Path, inputs: &[InputSpec], data: Option<&str>, dest: &Path) -> Result<(), RuntimeError> {
-    let model = load_onnx(src, inputs, data)?;
-    let err = |message: String| RuntimeError::Graph { path: dest.to_path_buf(), message };
-    let tmp = dest.with_extension("tgz.part");
-    let io = |e: std::io::Error| err(e.to_string());
-    let written = (|| {
-        let file = std::fs::File::create(&tmp).map_err(io)?;
-        let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::default());
-        let gz = nnef().write_to_tar(&model, gz).map_err(|e| RuntimeError::Graph {
-            path: src.to_path_buf(),
-            message: format!("cannot be written as NNEF: {}", chain(&e)),
-        })?;
-        let file = gz.finish().and_then(|w| w.into_inner().map_err(|e| e.into_error())).map_err(io)?;
-        file.sync_all().map_err(io)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, dest).map_err(|e| err(format!("cannot rename {}: {e}", tmp.display())))
-}
-
-/// tract's NNEF reader and writer with the ONNX-specific operators (Resize,
-/// ...: converted Stable Diffusion bundles use them) and ours.
-fn nnef() -> tract_nnef::framework::Nnef {
-    tract_onnx_opl::WithOnnx::with_onnx(tract_nnef::nnef()).with_registry(edgepaint_registry())
-}
-
-/// NNEF forms for operators that tract 0.23.9 runs but cannot write: erf-GELU
-/// as decluttering fuses it (Stable Diffusion UNets) and the integer
-/// remainder of ONNX Mod. Registering them upstream the same way would fix it
-/// there.
-fn edgepaint_registry() -> tract_nnef::internal::Registry {
-    use tract_nnef::tract_core::ops::{math::Rem, nn::GeluExact};
-    let mut registry = tract_nnef::internal::Registry::new("edgepaint");
-    registry.register_unit_element_wise("edgepaint_gelu_exact", &GeluExact {});
-    registry.register_binary("edgepaint_rem", &Rem {});
-    registry
-}
-
-fn check_input_count(declared: usize, inputs: &[InputSpec]) -> Result<(), String> {
+pub(crate) fn check_input_count(declared: usize, inputs: &[InputSpec]) -> Result<(), String> {
     if declared == inputs.len() {
         return Ok(());
     }
@@ -373,7 +224,7 @@ fn check_input_count(declared: usize, inputs: &[InputSpec]) -> Result<(), String
     Err(format!("has {declared} inputs, expected {} ({})", inputs.len(), names.join(", ")))
 }
 
-fn check_input_type(ix: usize, spec: &InputSpec, dt: DatumType) -> Result<(), String> {
+pub(crate) fn check_input_type(ix: usize, spec: &InputSpec, dt: DatumType) -> Result<(), String> {
     let ok = if spec.integer { dt.is_integer() } else { dt.is_float() || dt.is_integer() };
     if ok {
         Ok(())
@@ -399,11 +250,21 @@ fn count_flops(model: &TypedModel) -> u64 {
     total
 }
 
-fn describe(inputs: &[InputSpec]) -> String {
+pub(crate) fn describe(inputs: &[InputSpec]) -> String {
     inputs.iter().map(|i| format!("{} {:?}", i.name, i.shape)).collect::<Vec<_>>().join(", ")
 }
 
 /// tract errors are anyhow chains; keep them on one line for the user.
-fn chain(e: &TractError) -> String {
+pub(crate) fn chain(e: &TractError) -> String {
     e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load_onnx(path: &Path, _inputs: &[InputSpec], _data: Option<&str>) -> Result<TypedModel, RuntimeError> {
+    Err(RuntimeError::Graph {
+        path: path.to_path_buf(),
+        message: "this edgepaint is built without the ONNX parser (cargo feature `onnx`): \
+                  convert the bundle to NNEF on a full build with `edgepaint convert`"
+            .into(),
+    })
 }

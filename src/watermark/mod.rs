@@ -1,21 +1,17 @@
-//! Provenance and responsible use (DESIGN.md): the invisible watermark and
-//! its verifier, the XMP packet, the kiosk's feedback log and prompt filter.
+//! Provenance: the invisible watermark every saved picture carries (a 64-bit
+//! payload: model id and device id, error-corrected, keyed), its detector,
+//! and the XMP packet that labels a picture as AI-generated.
 
 pub mod ecc;
-pub mod export;
-pub mod feedback;
-pub mod filter;
-pub mod normalize;
+pub mod mark;
 pub mod payload;
-pub mod read;
 pub mod transform;
 pub mod xmp;
-pub mod watermark;
 
+pub use mark::{detect, embed, Detection, Key};
 pub use payload::Payload;
-pub use watermark::{detect, embed, Detection, Key};
 
-use crate::image_out::RgbImage;
+use crate::image::RgbImage;
 
 /// What marks a device's pictures: the key and the board's device id.
 #[derive(Debug, Clone)]

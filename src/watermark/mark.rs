@@ -15,7 +15,7 @@
 use super::ecc::{self, CODEWORD_BITS, CODEWORD_BYTES};
 use super::payload::Payload;
 use super::transform::{dct_rows, resample, Mat};
-use crate::image_out::RgbImage;
+use crate::image::RgbImage;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};

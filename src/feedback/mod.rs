@@ -6,6 +6,8 @@
 //! mode, so a crash can only leave a torn last line; opening the log cuts
 //! such a tail off (it was never acknowledged), and reading skips it.
 
+pub mod export;
+
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -1,8 +1,16 @@
-//! Read a picture file (PNG or JPEG, by its signature) as 8-bit RGB, for
-//! `verify`: any colour type and bit depth, not only what edgepaint writes.
+//! Reading pictures back: PNG or JPEG (by signature) as 8-bit RGB, any
+//! colour type and bit depth, not only what edgepaint writes (`verify` reads
+//! whatever users bring). The size in the header is checked against
+//! [`MAX_SIDE`] and [`MAX_PIXELS`] before the pixels are allocated, so a
+//! few bytes declaring 100000 × 100000 are refused, not a 30 GB allocation.
 
-use crate::image_out::RgbImage;
+use super::RgbImage;
 use thiserror::Error;
+
+/// Longest side accepted when reading a picture.
+pub const MAX_SIDE: usize = 16_384;
+/// Most pixels accepted when reading a picture (48 MP: a phone photo fits).
+pub const MAX_PIXELS: usize = 48_000_000;
 
 #[derive(Debug, Error)]
 pub enum ReadError {
@@ -14,6 +22,8 @@ pub enum ReadError {
     Jpeg(#[from] jpeg_decoder::Error),
     #[error("unsupported pixel format {0}")]
     Unsupported(String),
+    #[error("the picture is {width} x {height}; at most {MAX_SIDE} per side and {MAX_PIXELS} pixels are read")]
+    TooLarge { width: usize, height: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +42,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
     }
 }
 
+/// Any PNG or JPEG as 8-bit RGB.
 pub fn read_image(bytes: &[u8]) -> Result<RgbImage, ReadError> {
     match sniff(bytes) {
         Some(Format::Png) => read_png_any(bytes),
@@ -40,10 +51,45 @@ pub fn read_image(bytes: &[u8]) -> Result<RgbImage, ReadError> {
     }
 }
 
+/// Decode an 8-bit RGB PNG as edgepaint writes it (tests and tools).
+pub fn read_png(bytes: &[u8]) -> Result<RgbImage, ReadError> {
+    let mut reader = png::Decoder::new(bytes).read_info()?;
+    let (w, h) = reader.info().size();
+    check_size(w as usize, h as usize)?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut buf)?;
+    buf.truncate(frame.buffer_size());
+    Ok(RgbImage { width: frame.width as usize, height: frame.height as usize, pixels: buf })
+}
+
+/// Read back the iTXt/tEXt chunks of a PNG (for `info`, tests and verify).
+pub fn read_png_text(bytes: &[u8]) -> Result<Vec<(String, String)>, png::DecodingError> {
+    let decoder = png::Decoder::new(bytes);
+    let reader = decoder.read_info()?;
+    let info = reader.info();
+    let mut out: Vec<(String, String)> =
+        info.uncompressed_latin1_text.iter().map(|t| (t.keyword.clone(), t.text.clone())).collect();
+    for t in &info.utf8_text {
+        if let Ok(text) = t.get_text() {
+            out.push((t.keyword.clone(), text));
+        }
+    }
+    Ok(out)
+}
+
+fn check_size(width: usize, height: usize) -> Result<(), ReadError> {
+    if width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS {
+        return Err(ReadError::TooLarge { width, height });
+    }
+    Ok(())
+}
+
 fn read_png_any(bytes: &[u8]) -> Result<RgbImage, ReadError> {
     let mut decoder = png::Decoder::new(bytes);
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info()?;
+    let (w, h) = reader.info().size();
+    check_size(w as usize, h as usize)?;
     let mut buf = vec![0; reader.output_buffer_size()];
     let frame = reader.next_frame(&mut buf)?;
     buf.truncate(frame.buffer_size());
@@ -59,8 +105,10 @@ fn read_png_any(bytes: &[u8]) -> Result<RgbImage, ReadError> {
 
 fn read_jpeg(bytes: &[u8]) -> Result<RgbImage, ReadError> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    let pixels = decoder.decode()?;
+    decoder.read_info()?;
     let info = decoder.info().ok_or_else(|| ReadError::Unsupported("no JPEG header".into()))?;
+    check_size(info.width as usize, info.height as usize)?;
+    let pixels = decoder.decode()?;
     let channels = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => 1,
         jpeg_decoder::PixelFormat::RGB24 => 3,

@@ -1,0 +1,47 @@
+//! PNG files with UTF-8 iTXt metadata, written atomically.
+
+use super::RgbImage;
+use std::io::Write;
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+/// Encode as PNG with UTF-8 iTXt chunks, one per (keyword, text) pair.
+pub fn encode_png(image: &RgbImage, metadata: &[(String, String)]) -> Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, image.width as u32, image.height as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        for (key, text) in metadata {
+            encoder.add_itxt_chunk(key.clone(), text.clone())?;
+        }
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&image.pixels)?;
+        writer.finish()?;
+    }
+    Ok(bytes)
+}
+
+/// Write the PNG atomically (temp file + rename), so a crash or a full disk
+/// never leaves a half-written picture under the final name.
+pub fn write_png(path: &Path, image: &RgbImage, metadata: &[(String, String)]) -> Result<Vec<u8>, ImageError> {
+    let fail = |message: String| ImageError::Write { path: path.display().to_string(), message };
+    let bytes = encode_png(image, metadata).map_err(|e| fail(e.to_string()))?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| fail("not a file name".into()))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e.to_string()));
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,85 @@
+//! ONNX graphs (tract-onnx, the `onnx` cargo feature): parsed, their
+//! external data checked against the manifest, inputs pinned, decluttered.
+
+use super::{chain, check_input_count, check_input_type, describe, InputSpec, RuntimeError};
+use std::path::Path;
+use tract_nnef::prelude::*;
+
+/// An ONNX file as a decluttered graph with its inputs pinned to `inputs`;
+/// its external data, if any, must all be in the file `data`.
+pub(super) fn load_onnx(path: &Path, inputs: &[InputSpec], data: Option<&str>) -> Result<TypedModel, RuntimeError> {
+    use tract_onnx::tract_hir::infer::Factoid;
+    use tract_onnx::tract_hir::prelude::{InferenceFact, InferenceModelExt};
+    let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
+    let onnx = tract_onnx::onnx();
+    let proto = onnx
+        .proto_model_for_path(path)
+        .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
+    check_external_data(&proto, data).map_err(err)?;
+    let dir = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+    let parsed = onnx
+        .parse(&proto, dir.and_then(Path::to_str))
+        .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
+    // The protobuf (the weights a second time) is freed before optimizing.
+    drop(proto);
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(err(format!("not a loadable ONNX model: unresolved inputs {:?}", parsed.unresolved_inputs)));
+    }
+    let mut model = parsed.model;
+    check_input_count(model.inputs.len(), inputs).map_err(err)?;
+    for (ix, spec) in inputs.iter().enumerate() {
+        let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
+        let dt = fact.datum_type.concretize().unwrap_or(if spec.integer {
+            i64::datum_type()
+        } else {
+            f32::datum_type()
+        });
+        check_input_type(ix, spec, dt).map_err(err)?;
+        model
+            .set_input_fact(ix, InferenceFact::dt_shape(dt, spec.shape.clone()))
+            .map_err(|e| err(chain(&e)))?;
+    }
+    model
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e))))
+}
+
+/// Every external-data file an ONNX model references must be `allowed`
+/// (tract itself only keeps them inside the model's folder).
+fn check_external_data(proto: &tract_onnx::pb::ModelProto, allowed: Option<&str>) -> Result<(), String> {
+    use tract_onnx::pb::{GraphProto, TensorProto};
+    fn tensors<'a>(g: &'a GraphProto, out: &mut Vec<&'a TensorProto>) {
+        out.extend(&g.initializer);
+        out.extend(g.sparse_initializer.iter().flat_map(|s| s.values.iter().chain(s.indices.iter())));
+        for attr in g.node.iter().flat_map(|n| &n.attribute) {
+            out.extend(attr.t.iter().chain(&attr.tensors));
+            for sub in attr.g.iter().chain(&attr.graphs) {
+                tensors(sub, out);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    if let Some(g) = &proto.graph {
+        tensors(g, &mut all);
+    }
+    for t in all {
+        let external = t.data_location == Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32);
+        if !external && t.external_data.is_empty() {
+            continue;
+        }
+        let location = t.external_data.iter().find(|e| e.key == "location").map(|e| e.value.as_str()).unwrap_or("");
+        let normalized = location.strip_prefix("./").unwrap_or(location);
+        if Some(normalized) != allowed {
+            return Err(match allowed {
+                None => format!(
+                    "tensor `{}` is stored in the external file `{location}`, which the manifest does not list \
+                     (set `data` and `data_sha256` in the graph's section; scripts/export_diffusers.py does)",
+                    t.name
+                ),
+                Some(a) => format!("tensor `{}` is stored in `{location}`, the manifest's `data` is `{a}`", t.name),
+            });
+        }
+    }
+    Ok(())
+}
