@@ -9,9 +9,9 @@
 //!   watermark_bench_pictures embed IN.png OUT.png [IN.png OUT.png ...]
 //!       Watermark an existing picture (default key, device 0, model id 0).
 
-use edgepaint::image_out::{read_png, write_png};
+use edgepaint::image::{read_png, write_png};
 use edgepaint::pipeline::{Options, Pipeline, Request};
-use edgepaint::provenance::Stamp;
+use edgepaint::watermark::Stamp;
 use std::path::PathBuf;
 use std::time::Instant;
 
