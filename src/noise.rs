@@ -38,6 +38,13 @@ impl Noise {
     }
 }
 
+/// A seed for a picture nobody gave one for: 32 bits from the OS, so a
+/// person can retype it (plenty for picking a picture).
+pub fn random_seed() -> u64 {
+    use rand_core::{OsRng, RngCore};
+    OsRng.next_u32() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

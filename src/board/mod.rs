@@ -5,7 +5,7 @@
 use crate::display::DisplayConfig;
 use crate::input::{ButtonAction, ButtonConfig, ButtonsConfig, SerialConfig};
 
-use crate::filter::{FilterError, PromptFilter};
+use crate::filter::{FilterConfig, FilterError, PromptFilter};
 use crate::watermark::payload::MAX_DEVICE_ID;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -67,21 +67,6 @@ pub struct ProvenanceConfig {
     /// Where the feedback log (feedback.jsonl) is kept (default: the
     /// folder above the output folder, else the output folder).
     pub data_dir: Option<PathBuf>,
-}
-
-/// The prompt filter's lists: inline words and/or files (one entry per
-/// line, relative to the board file's folder).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilterConfig {
-    #[serde(default)]
-    pub block: Vec<String>,
-    #[serde(default)]
-    pub allow: Vec<String>,
-    #[serde(default)]
-    pub block_files: Vec<PathBuf>,
-    #[serde(default)]
-    pub allow_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -197,15 +182,7 @@ impl Board {
 
     /// The prompt filter from `[filter]` (reading its list files).
     pub fn prompt_filter(&self) -> Result<PromptFilter, FilterError> {
-        let mut block = self.filter.block.clone();
-        for f in &self.filter.block_files {
-            block.extend(PromptFilter::read_list(f)?);
-        }
-        let mut allow = self.filter.allow.clone();
-        for f in &self.filter.allow_files {
-            allow.extend(PromptFilter::read_list(f)?);
-        }
-        Ok(PromptFilter::new(&block, &allow))
+        PromptFilter::from_config(&self.filter)
     }
 
     /// Where the feedback log goes.

@@ -2,6 +2,7 @@
 
 use super::{progress_bar::ProgressBar, ModelArg};
 use crate::bundle::locate;
+use crate::noise::random_seed;
 use crate::picture;
 use crate::pipeline::{Options, Pipeline, Request};
 use crate::watermark::payload::MAX_DEVICE_ID;
@@ -110,12 +111,6 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn random_seed() -> u64 {
-    use rand_core::{OsRng, RngCore};
-    // Seeds a person can retype: 32 bits are plenty for picking a picture.
-    OsRng.next_u32() as u64
 }
 
 /// Fail before spending a generation on a path that cannot be written.

@@ -10,7 +10,8 @@
 mod normalize;
 
 use normalize::{fold, squeeze, words};
-use std::path::Path;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -109,6 +110,36 @@ impl PromptFilter {
                 })
             })
             .map(|e| e.text.as_str())
+    }
+}
+
+/// The prompt filter's lists: inline words and/or files (one entry per
+/// line, relative to the board file's folder).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    #[serde(default)]
+    pub block: Vec<String>,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub block_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow_files: Vec<PathBuf>,
+}
+
+impl PromptFilter {
+    /// The filter a board file's `[filter]` describes (reading its list files).
+    pub fn from_config(config: &FilterConfig) -> Result<PromptFilter, FilterError> {
+        let mut block = config.block.clone();
+        for f in &config.block_files {
+            block.extend(PromptFilter::read_list(f)?);
+        }
+        let mut allow = config.allow.clone();
+        for f in &config.allow_files {
+            allow.extend(PromptFilter::read_list(f)?);
+        }
+        Ok(PromptFilter::new(&block, &allow))
     }
 }
 

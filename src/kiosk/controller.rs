@@ -16,6 +16,8 @@ use crate::display::{Display, DisplayError};
 use crate::feedback::FeedbackLog;
 use crate::filter::PromptFilter;
 use crate::input::{ButtonAction, DuringGeneration};
+use crate::noise::random_seed;
+use crate::pipeline::check_steps;
 use std::io::Write;
 use std::sync::mpsc::Sender;
 
@@ -314,11 +316,8 @@ impl Controller {
     }
 
     fn bad_steps(&self, n: usize) -> Event {
-        let list = self.info.steps.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
-        Event::error(ProtocolError::new(
-            ErrorCode::BadArgument,
-            format!("steps must be one of {list} for model {} (got {n})", self.info.name),
-        ))
+        let message = check_steps(n, &self.info.steps, &self.info.name).err().unwrap_or_default();
+        Event::error(ProtocolError::new(ErrorCode::BadArgument, message))
     }
 
     fn send(&mut self, to: Target, event: &Event) {
@@ -334,8 +333,3 @@ impl Controller {
     }
 }
 
-fn random_seed() -> u64 {
-    use rand_core::{OsRng, RngCore};
-    // Seeds a person can retype, as `generate` picks them.
-    OsRng.next_u32() as u64
-}

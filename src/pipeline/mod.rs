@@ -99,14 +99,7 @@ impl Pipeline {
             return Err(PipelineError::BadRequest("the prompt is empty".into()));
         }
         let steps = request.steps.unwrap_or(self.bundle.manifest.scheduler.default_steps);
-        let counts = self.bundle.step_counts();
-        if !counts.contains(&steps) {
-            let list = counts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
-            return Err(PipelineError::BadRequest(format!(
-                "steps must be one of {list} for model {} (got {steps})",
-                self.bundle.manifest.name
-            )));
-        }
+        check_steps(steps, &self.bundle.step_counts(), &self.bundle.manifest.name).map_err(PipelineError::BadRequest)?;
         if let Some(latents) = &request.initial_latents {
             let expected = self.latent_shape();
             if latents.shape != expected {
@@ -258,4 +251,13 @@ fn check(flow: ControlFlow<()>) -> Result<(), PipelineError> {
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A step count must be one the model was distilled for; the error says which.
+pub fn check_steps(steps: usize, counts: &[usize], model: &str) -> Result<(), String> {
+    if counts.contains(&steps) {
+        return Ok(());
+    }
+    let list = counts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+    Err(format!("steps must be one of {list} for model {model} (got {steps})"))
 }
