@@ -468,7 +468,7 @@ def quantize_dynamic_int8(src: str, dst: str) -> dict:
     return dict(quantized_matmuls=len(keep), excluded_matmuls=len(skip))
 
 
-def quantize_int8(src: str, dst: str) -> dict:
+def quantize_int8(src: str, dst: str, rewrite: bool = True) -> dict:
     info = quantize_dynamic_int8(src, dst)
     # The quantizer's shape inference leaves value_info with the symbolic
     # decoder sizes ("h", "w"); tract would hold them against the concrete
@@ -477,9 +477,13 @@ def quantize_int8(src: str, dst: str) -> dict:
     dropped = {}
     info["int8_gather_tables"] = quantize_gather_tables(dst, report=dropped)
     # tract 0.23.9 re-sums big int8 weights at every call and runs a scalar
-    # DynamicQuantizeLinear: split the weights and expand DQL (int8_rewrite.py;
-    # the real-size SD-Turbo text encoder 6.4x faster, a UNet step 1.8x).
-    info.update(int8_rewrite.split_then_expand_dql(dst, dst))
+    # DynamicQuantizeLinear: split the weights and expand DQL (int8_rewrite.py).
+    # Measured on SD-Turbo's real architecture: the text encoder 4.5x faster per
+    # call and a UNet step 1.3x, but loading 2.4-3.4x slower (tract optimizes
+    # many more nodes), and the graphs then have an NNEF form (board builds).
+    # rewrite=False (--no-int8-rewrite) keeps onnxruntime's graphs as they are.
+    if rewrite:
+        info.update(int8_rewrite.split_then_expand_dql(dst, dst))
     release_memory()
     info.update(dropped)
     return info
@@ -581,7 +585,7 @@ def load_decoder(pipeline_dir: str, taesd: str | None):
 def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, steps: list[int] | None = None,
            guidance: float | None = None, size: tuple[int, int] | None = None, scheduler: str | None = None,
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
-           quantize: bool = True, log=print) -> dict:
+           quantize: bool = True, int8_rewrite_for_tract: bool = True, log=print) -> dict:
     """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
 
     Every check runs on the configs before any graph is written; then each torch
@@ -667,7 +671,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     names = ["text_encoder", "denoiser", "decoder"]
     if quantize:
         for g in names:
-            report["graphs"][g]["int8"] = quantize_int8(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".int8.onnx"))
+            report["graphs"][g]["int8"] = quantize_int8(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".int8.onnx"),
+                                                         rewrite=int8_rewrite_for_tract)
     for g in names:
         report["graphs"][g]["f32_bytes"] = graph_bytes(os.path.join(out, g + ".onnx"))
         if quantize:
@@ -803,13 +808,16 @@ def main(argv=None):
     ap.add_argument("--decoder-tile-overlap", type=int, help="tile overlap in latent pixels (default tile/4)")
     ap.add_argument("--name", help="bundle name (default: OUT's folder name)")
     ap.add_argument("--no-int8", action="store_true", help="f32 graphs only")
+    ap.add_argument("--no-int8-rewrite", action="store_true",
+                    help="keep the int8 graphs as onnxruntime's quantizer writes them: loads faster in tract, "
+                         "runs slower, no NNEF form (README 'Real-size models')")
     a = ap.parse_args(argv)
     steps = [int(s) for s in a.steps.split(",")] if a.steps else None
     size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None
     try:
         export(a.pipeline, a.out, a.family, taesd=a.taesd, steps=steps, guidance=a.guidance, size=size,
                scheduler=a.scheduler, decoder_tile=a.decoder_tile, decoder_tile_overlap=a.decoder_tile_overlap,
-               name=a.name, quantize=not a.no_int8)
+               name=a.name, quantize=not a.no_int8, int8_rewrite_for_tract=not a.no_int8_rewrite)
     except ExportError as e:
         raise SystemExit(f"error: {e}")
 

@@ -9,6 +9,7 @@ the same file and inputs, and prints a markdown table with GFLOP/s.
 
   cargo build --release --example tract_gap
   python3 scripts/tract_gap.py [--runs 50] [--out runs/tract_gap] [--json FILE]
+  python3 scripts/tract_gap.py --real-size --runs 5     # SD shapes at 512x512 (int8 matmul, attention, ...)
 
 Needs numpy, onnx and onnxruntime."""
 import argparse
@@ -17,11 +18,14 @@ import os
 import subprocess
 import time
 
+import sys
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
 
 
 def conv_graph(c_in, c_out, hw, k=3):
@@ -56,6 +60,81 @@ def upsample_graph(c, hw):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)])
     return g, [shape], 0
 
+
+def int8_matmul_graph(n, k, m, chunks=1, expand_dql=False):
+    """x f32 [1, n, k] -> DynamicQuantizeLinear -> MatMulInteger with a constant uint8
+    weight [k, m] (zero point 128, as onnxruntime's quantize_dynamic writes them) ->
+    Cast f32 * scale: one MatMul of a real-size dynamic-int8 graph. With chunks > 1
+    the weight is split into column blocks as scripts/int8_rewrite.py does; with
+    expand_dql the DynamicQuantizeLinear is replaced by its definition's ops."""
+    rng = np.random.default_rng(0)
+    w = rng.integers(0, 256, size=(k, m), dtype=np.uint8)
+    inits = [numpy_helper.from_array(np.array(128, np.uint8), "wzp"),
+             numpy_helper.from_array(np.array(0.01, np.float32), "s")]
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xzp"])]
+    outs, cols = [], m // chunks
+    for c in range(chunks):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(w[:, c * cols:(c + 1) * cols]), f"w{c}"))
+        nodes.append(helper.make_node("MatMulInteger", ["xq", f"w{c}", "xzp", "wzp"], [f"acc{c}"]))
+        outs.append(f"acc{c}")
+    if chunks > 1:
+        nodes.append(helper.make_node("Concat", outs, ["acc"], axis=-1))
+    else:
+        nodes.append(helper.make_node("Identity", outs, ["acc"]))
+    nodes += [helper.make_node("Cast", ["acc"], ["accf"], to=TensorProto.FLOAT),
+              helper.make_node("Mul", ["xs", "s"], ["scale"]), helper.make_node("Mul", ["accf", "scale"], ["y"])]
+    shape = [1, n, k]
+    g = helper.make_graph(nodes, "int8_matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 3)], inits)
+    if expand_dql:
+        import tempfile
+        import int8_rewrite
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "g.onnx")
+            onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)
+            int8_rewrite.expand_dynamic_quantize_linear(src, src)
+            g = onnx.load(src).graph
+    return g, [shape], 2 * n * k * m
+
+
+def attention_graph(tokens, dim):
+    """softmax(q k^T) v for one head of an SD UNet's first level (4,096 tokens at 512x512)."""
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["x", "xt"], ["scores"]),
+             helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+             helper.make_node("MatMul", ["p", "x"], ["y"])]
+    shape = [1, tokens, dim]
+    g = helper.make_graph(nodes, "attention", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 3)])
+    return g, [shape], 4 * tokens * tokens * dim
+
+
+def group_norm_graph(c, hw, groups=32):
+    """GroupNorm as torch exports it for opset 17 (Reshape, InstanceNormalization, Reshape, Mul, Add)."""
+    inits = [numpy_helper.from_array(np.array([1, groups, -1], np.int64), "gshape"),
+             numpy_helper.from_array(np.ones(groups, np.float32), "gs"), numpy_helper.from_array(np.zeros(groups, np.float32), "gb"),
+             numpy_helper.from_array(np.array([1, c, hw, hw], np.int64), "shape"),
+             numpy_helper.from_array(np.ones((c, 1, 1), np.float32), "g"), numpy_helper.from_array(np.zeros((c, 1, 1), np.float32), "b")]
+    nodes = [helper.make_node("Reshape", ["x", "gshape"], ["r"]),
+             helper.make_node("InstanceNormalization", ["r", "gs", "gb"], ["n"], epsilon=1e-5),
+             helper.make_node("Reshape", ["n", "shape"], ["n4"]), helper.make_node("Mul", ["n4", "g"], ["m"]),
+             helper.make_node("Add", ["m", "b"], ["y"])]
+    shape = [1, c, hw, hw]
+    g = helper.make_graph(nodes, "group_norm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)], inits)
+    return g, [shape], 0
+
+
+# Real-size SD shapes (issue 14): the ops where tract lost most at 512x512.
+REAL_SIZE_CASES = {
+    "int8 matmul 77x1024 @ 1024x4096 (OpenCLIP-H MLP, dynamic int8 as exported)": lambda: int8_matmul_graph(77, 1024, 4096),
+    "same, weight split in 4 column blocks (int8_rewrite.py)": lambda: int8_matmul_graph(77, 1024, 4096, chunks=4),
+    "same, split + DynamicQuantizeLinear expanded": lambda: int8_matmul_graph(77, 1024, 4096, chunks=4, expand_dql=True),
+    "int8 matmul 4096x320 @ 320x1280 (UNet level-1 feed-forward)": lambda: int8_matmul_graph(4096, 320, 1280),
+    "attention 4096 tokens x 64 (UNet level 1, one head)": lambda: attention_graph(4096, 64),
+    "GroupNorm 320ch @64x64 (UNet level 1)": lambda: group_norm_graph(320, 64),
+    "conv3x3 320->320 @64x64 f32 (UNet level 1)": lambda: conv_graph(320, 320, 64),
+}
 
 CASES = {
     "conv3x3 32->32 @16x16 (denoiser, level 1)": lambda: conv_graph(32, 32, 16),
@@ -101,15 +180,17 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "runs", "tract_gap"))
     ap.add_argument("--binary", default=os.path.join(REPO, "target", "release", "examples", "tract_gap"))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--real-size", action="store_true", help="the real-size SD shapes (REAL_SIZE_CASES) instead")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    cases = REAL_SIZE_CASES if a.real_size else CASES
     rows = []
     print("| graph | MFLOP | tract ms | onnxruntime ms | tract / ort | tract GFLOP/s | ort GFLOP/s |")
     print("|---|---|---|---|---|---|---|")
-    for i, (name, make) in enumerate(CASES.items()):
+    for i, (name, make) in enumerate(cases.items()):
         g, shapes, flops = make()
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-        path = os.path.join(a.out, f"case{i}.onnx")
+        path = os.path.join(a.out, f"{'real' if a.real_size else 'case'}{i}.onnx")
         onnx.save(m, path)
         t_min, _ = tract_time(a.binary, path, shapes, a.runs)
         o_min, _ = ort_time(path, shapes, a.runs)
