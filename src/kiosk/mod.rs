@@ -7,6 +7,7 @@
 
 mod attract;
 mod controller;
+mod event_loop;
 pub mod lines;
 mod msg;
 mod outputs;
@@ -18,154 +19,8 @@ mod setup;
 pub mod store;
 pub mod worker;
 
+pub use event_loop::{Kiosk, KioskError};
 pub use msg::{Msg, SourceId};
 pub use protocol::{Command, ErrorCode, Event, ProtocolError, Rating, MAX_LINE};
 pub use setup::{run_board, Overrides};
 pub use worker::{ModelInfo, Painter, WorkerEvent};
-
-use crate::board::Board;
-use crate::display::Display;
-use crate::feedback::FeedbackLog;
-use crate::watermark::Stamp;
-use controller::{Controller, Flow};
-use lines::LineReader;
-use std::io::{Read, Write};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
-use std::time::Duration;
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum KioskError {
-    #[error("cannot use the output folder {path}: {message}")]
-    OutputDir { path: String, message: String },
-    #[error(transparent)]
-    Feedback(#[from] crate::feedback::FeedbackError),
-    #[error("board file: {0}")]
-    Filter(#[from] crate::filter::FilterError),
-    #[error(transparent)]
-    Display(#[from] crate::display::DisplayError),
-    #[error(transparent)]
-    Input(#[from] crate::input::InputError),
-    #[error("{0}")]
-    Model(String),
-    #[error("{0}")]
-    Setup(String),
-}
-
-pub struct Kiosk {
-    tx: Sender<Msg>,
-    rx: Receiver<Msg>,
-    controller: Controller,
-    worker: JoinHandle<()>,
-    open_inputs: usize,
-}
-
-impl Kiosk {
-    /// Start the worker thread with `painter`; nothing is read until inputs are added.
-    pub fn new(board: &Board, painter: Box<dyn Painter>, display: Option<Box<dyn Display>>) -> Result<Kiosk, KioskError> {
-        let (tx, rx) = channel();
-        let store = store::ImageStore::open(&board.output.dir).map_err(|e| KioskError::OutputDir {
-            path: board.output.dir.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let feedback = FeedbackLog::open(&board.data_dir())?;
-        let filter = board.prompt_filter()?;
-        let info = painter.describe();
-        let (job_tx, job_rx) = channel();
-        let events = tx.clone();
-        let stamp = Stamp::new(board.provenance.key.as_deref(), board.provenance.device_id);
-        let worker = std::thread::Builder::new()
-            .name("kiosk-worker".into())
-            .spawn(move || worker::run(painter, stamp, job_rx, events, Msg::Worker))
-            .expect("spawn worker thread");
-        let controller = Controller::new(board, info, store, job_tx, display, feedback, filter);
-        Ok(Kiosk { tx, rx, controller, worker, open_inputs: 0 })
-    }
-
-    /// A sender for other inputs (buttons, signals, tests).
-    pub fn sender(&self) -> Sender<Msg> {
-        self.tx.clone()
-    }
-
-    /// Read the line protocol from `reader` on its own thread; replies to it go to `writer`.
-    pub fn add_source<R: Read + Send + 'static>(
-        &mut self,
-        name: &str,
-        reader: R,
-        writer: Box<dyn Write + Send>,
-    ) -> SourceId {
-        let source = self.controller.add_output(name, writer);
-        self.open_inputs += 1;
-        let tx = self.tx.clone();
-        std::thread::Builder::new()
-            .name(format!("kiosk-in-{name}"))
-            .spawn(move || read_lines(source, reader, tx))
-            .expect("spawn input thread");
-        source
-    }
-
-    /// Count an input that sends [`Msg`]s itself (buttons): the kiosk then
-    /// keeps running after every line source has closed.
-    pub fn keep_open(&mut self) {
-        self.open_inputs += 1;
-    }
-
-    /// Serve until [`Msg::Shutdown`], or (without attract mode) until every
-    /// input has closed and the queue is empty. Returns once the worker
-    /// thread has stopped.
-    pub fn run(self) -> Result<(), KioskError> {
-        let Kiosk { tx, rx, mut controller, worker, mut open_inputs } = self;
-        drop(tx);
-        controller.start();
-        // With attract mode the kiosk has something to do without any input
-        // (an exhibit that only cycles its presets): it runs until stopped.
-        let forever = controller.has_attract();
-        let mut draining = open_inputs == 0 && !forever;
-        loop {
-            let msg = match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => {
-                    controller.tick();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            if let Msg::Closed { source, error } = &msg {
-                if let Some(e) = error {
-                    log::warn!("input {} failed: {e}", controller.output_name(*source));
-                }
-                open_inputs = open_inputs.saturating_sub(1);
-                draining = open_inputs == 0 && !forever;
-            }
-            if controller.handle(msg) == Flow::Stop {
-                break;
-            }
-            if draining && controller.is_idle() {
-                break;
-            }
-        }
-        controller.stop();
-        drop(controller);
-        let _ = worker.join();
-        Ok(())
-    }
-}
-
-fn read_lines<R: Read>(source: SourceId, reader: R, tx: Sender<Msg>) {
-    let mut lines = LineReader::new(reader);
-    loop {
-        match lines.next_line() {
-            Ok(line) => {
-                if tx.send(Msg::Line { source, line }).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let error = (e.kind() != std::io::ErrorKind::UnexpectedEof).then(|| e.to_string());
-                let _ = tx.send(Msg::Closed { source, error });
-                return;
-            }
-        }
-    }
-}

@@ -2,7 +2,7 @@
 //! for a serial line). A reply goes to one of them or to all.
 
 use super::protocol::Event;
-use super::SourceId;
+use super::msg::SourceId;
 use std::io::Write;
 
 /// Who hears about something: the source that asked, or every output

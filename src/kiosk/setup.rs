@@ -2,7 +2,9 @@
 //! devices opened (display, serial line, buttons) before the model is
 //! loaded, so a wrong path fails at once; then the inputs wired to the loop.
 
-use super::{Kiosk, KioskError, Msg, Painter};
+use super::event_loop::{Kiosk, KioskError};
+use super::msg::Msg;
+use super::worker::Painter;
 use crate::board::Board;
 use crate::display::DisplaySpec;
 use crate::input::buttons::{EdgeSource, Reopening};
