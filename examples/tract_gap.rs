@@ -1,6 +1,6 @@
 //! Minimal reproduction for tract upstream: time one ONNX graph in plain
 //! tract-onnx (no edgepaint code), the way `tract MODEL -i SHAPE bench` would.
-//! scripts/tract_gap.py writes the one-operator graphs, runs this on each and
+//! scripts/bench/tract_gap.py writes the one-operator graphs, runs this on each and
 //! onnxruntime on the same files, and prints the table.
 //!
 //!   cargo run --release --example tract_gap -- MODEL.onnx 1,64,16,16 [RUNS]

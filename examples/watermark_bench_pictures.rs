@@ -1,4 +1,4 @@
-//! Helper for scripts/watermark_bench.py (not part of the shipped binary):
+//! Helper for scripts/bench/watermark_bench.py (not part of the shipped binary):
 //! pictures with and without the watermark, and the watermark's cost.
 //!
 //!   watermark_bench_pictures generate MODEL_DIR LIST.tsv OUT_DIR

@@ -1,7 +1,7 @@
-//! Bundles exported by scripts/export_diffusers.py from tiny-random diffusers
+//! Bundles exported by scripts/export/export_diffusers.py from tiny-random diffusers
 //! pipelines (one per supported family) against diffusers' own pipeline run
 //! on the same latents and timesteps (tests/fixtures/diffusers, made by
-//! scripts/make_diffusers_fixtures.py): token ids, text embeddings, every
+//! scripts/fixtures/make_diffusers_fixtures.py): token ids, text embeddings, every
 //! UNet call, every scheduler step, the decoded picture and the whole chain,
 //! for the f32 graphs (model-f32.toml) and the int8 ones (model.toml).
 //!
@@ -251,7 +251,7 @@ fn check_f32_chain(family: &str) {
 /// graph except the sd-turbo fixture's VAE decoder (max 0.018, 99.9th
 /// percentile 0.013; the lcm fixture's decoder of the same architecture:
 /// 1.4e-6), and onnxruntime moves by the same 0.0182 against itself when that
-/// input moves by 1e-7 (scripts/check_int8_sensitivity.py).
+/// input moves by 1e-7 (scripts/tools/check_int8_sensitivity.py).
 fn vs_ort(family: &str, what: &str, got: &[f32], reference: &str) -> f32 {
     let want = npy(family, reference).data;
     let max = max_abs_diff(got, &want);

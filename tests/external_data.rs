@@ -1,7 +1,7 @@
 //! Graphs over 2 GB keep their weights in ONNX external data. A bundle names
 //! that one file with its sha256 (`data`, `data_sha256`), so every byte that
 //! is run is checked: a changed, unlisted or misnamed data file is refused.
-//! Fixture: scripts/make_external_data_fixture.py (the sd-turbo fixture's
+//! Fixture: scripts/fixtures/make_external_data_fixture.py (the sd-turbo fixture's
 //! denoiser, stored as torch stores a real-size UNet, packed by the exporter).
 
 mod common;

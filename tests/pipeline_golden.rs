@@ -1,5 +1,5 @@
 //! The Rust pipeline against onnxruntime + diffusers on the random-weight
-//! fixture bundles (scripts/make_fixture_bundles.py makes them and the
+//! fixture bundles (scripts/fixtures/make_fixture_bundles.py makes them and the
 //! reference outputs).
 //!
 //! Tolerances: one graph run agrees with onnxruntime to 1e-4 (f32 kernels

@@ -1,6 +1,6 @@
 //! The Rust schedulers against golden vectors from diffusers 0.35.2 / torch
 //! 2.8.0 (`tests/fixtures/schedulers/`, made by
-//! `scripts/make_scheduler_fixtures.py`), plus the configuration errors.
+//! `scripts/fixtures/make_scheduler_fixtures.py`), plus the configuration errors.
 //!
 //! Tolerance: a step's result `a` matches diffusers' `b` when
 //! `max_k |a_k - b_k| <= TOL * scale`, with `scale` the largest magnitude among

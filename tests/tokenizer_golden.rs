@@ -1,6 +1,6 @@
 //! The Rust CLIP tokenizer against golden ids from open_clip's original
 //! `SimpleTokenizer` (tests/fixtures/tokenizer, written by
-//! scripts/make_tokenizer_fixture.py), plus unit tests of its pieces.
+//! scripts/fixtures/make_tokenizer_fixture.py), plus unit tests of its pieces.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -269,7 +269,7 @@ fn tokenizer_is_shareable_and_cached() {
 }
 
 /// Every code point against open_clip: run
-/// `python scripts/make_tokenizer_fixture.py --out /tmp/x --exhaustive /tmp/tok.json`
+/// `python3 -m scripts.fixtures.make_tokenizer_fixture --out /tmp/x --exhaustive /tmp/tok.json`
 /// (about 10 minutes), then
 /// `EDGEPAINT_TOKENIZER_EXHAUSTIVE=/tmp/tok.json cargo test --release --test tokenizer_golden -- --ignored exhaustive`.
 /// Code points unassigned in Python's Unicode database (3.11: Unicode 14.0)

@@ -1,7 +1,7 @@
 //! The Rust tokenizer in its Hugging Face flavor against transformers'
 //! CLIPTokenizer (the tokenizer diffusers' SD pipelines load) on a corpus of
 //! more than 1,000 prompts (tests/fixtures/tokenizer/hf_corpus.jsonl, written
-//! by scripts/make_hf_tokenizer_corpus.py), in both pad set-ups SD ships.
+//! by scripts/fixtures/make_hf_tokenizer_corpus.py), in both pad set-ups SD ships.
 
 use std::path::{Path, PathBuf};
 

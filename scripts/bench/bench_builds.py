@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare the speed of edgepaint builds (profiles, features) on one model.
 
-    python3 scripts/bench_builds.py --model DIR A=path/to/edgepaint B=path/to/other [--rounds 3]
+    python3 -m scripts.bench.bench_builds --model DIR A=path/to/edgepaint B=path/to/other [--rounds 3]
 
 Runs `edgepaint bench --json --threads 1` of each build in turn, `--rounds`
 times (alternating, so a busy moment hits every build alike), and prints per

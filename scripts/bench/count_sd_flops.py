@@ -4,7 +4,7 @@ estimates ("Bring your own model"). Models are built on torch's meta device from
 their published architecture configs (no weights, nothing computed), and
 torch.utils.flop_counter counts one forward pass (matmul/conv FLOPs, 2 per MAC).
 
-    python3 scripts/count_sd_flops.py            # prints a markdown table
+    python3 -m scripts.bench.count_sd_flops            # prints a markdown table
 
 The configs below are the diffusers configs of the public checkpoints as far as
 the architecture goes (sizes, heads, blocks); they are written out here since

@@ -5,10 +5,10 @@ Nothing can be downloaded here, so these stand in for the public checkpoints whe
 measuring speed and memory at the real size: every module is the real diffusers /
 transformers class with the published architecture config (count_sd_flops.py) and
 seeded random weights (make_diffusers_fixtures.seeded), saved in the
-`save_pretrained` layout that scripts/export_diffusers.py reads. The pictures they
+`save_pretrained` layout that scripts/export/export_diffusers.py reads. The pictures they
 make are noise; their graphs, sizes and FLOPs are the real ones.
 
-    python3 scripts/make_real_size_pipelines.py runs/real [--only sd-turbo,taesd] [--verify]
+    python3 -m scripts.bench.make_real_size_pipelines runs/real [--only sd-turbo,taesd] [--verify]
 
 Writes OUT_ROOT/NAME/ for each of
 
@@ -61,15 +61,12 @@ import gc
 import json
 import os
 import shutil
-import sys
 import time
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import make_diffusers_fixtures as fx  # noqa: E402
-from count_sd_flops import SD2_UNET, SD15_UNET, VAE  # noqa: E402
+from scripts.fixtures import make_diffusers_fixtures as fx
+from scripts.bench.count_sd_flops import SD2_UNET, SD15_UNET, VAE
 
 SD_SCALING = 0.18215
 

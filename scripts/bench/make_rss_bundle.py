@@ -1,28 +1,24 @@
 #!/usr/bin/env python3
 """A bundle for measuring the decoder's memory at the real SD size: the tiny
-random text encoder and UNet of scripts/make_diffusers_fixtures.py (sd-turbo
+random text encoder and UNet of scripts/fixtures/make_diffusers_fixtures.py (sd-turbo
 style, at a 64x64 latent) with a random-weight AutoencoderKL of the real SD
 VAE architecture (49.5M-parameter decoder, 512x512 output). Not committed
 (~250 MB); used for the README's peak-RSS table:
 
-    python3 scripts/make_rss_bundle.py /tmp/rss-bundle
+    python3 -m scripts.bench.make_rss_bundle /tmp/rss-bundle
     /usr/bin/time -v target/debug/edgepaint generate "a fox" --model /tmp/rss-bundle --output /tmp/o.png
     # the same with decoder tiles: add `tile = 32` and `tile_overlap = 8` under [decoder] in model.toml
 """
 
 import argparse
-import os
 import shutil
-import sys
 import tempfile
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import export_diffusers  # noqa: E402
-import make_diffusers_fixtures as fx  # noqa: E402
-from count_sd_flops import VAE  # noqa: E402
+from scripts.export import export_diffusers
+from scripts.fixtures import make_diffusers_fixtures as fx
+from scripts.bench.count_sd_flops import VAE
 
 
 def main():

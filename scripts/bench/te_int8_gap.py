@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Why the dynamic-int8 SD-Turbo text encoder (OpenCLIP ViT-H, 23 layers) is many
 times slower in tract than in onnxruntime, and what the export-time rewrite in
-scripts/int8_rewrite.py buys (issue 14). Findings: runs/real/FINDINGS.md.
+scripts/export/int8_rewrite.py buys (issue 14). Findings: runs/real/FINDINGS.md.
 
-    python3 scripts/make_real_size_pipelines.py runs/real --only sd-turbo
-    python3 scripts/te_int8_gap.py bundle runs/real/sd-turbo runs/real/te-bundle
-    python3 scripts/te_int8_gap.py variants runs/real/te-bundle       # te-bundle-<variant>/ next to it
-    python3 scripts/te_int8_gap.py time runs/real/te-bundle* --edgepaint /tmp/ep-bin/edgepaint \
+    python3 -m scripts.bench.make_real_size_pipelines runs/real --only sd-turbo
+    python3 -m scripts.bench.te_int8_gap bundle runs/real/sd-turbo runs/real/te-bundle
+    python3 -m scripts.bench.te_int8_gap variants runs/real/te-bundle       # te-bundle-<variant>/ next to it
+    python3 -m scripts.bench.te_int8_gap time runs/real/te-bundle* --edgepaint /tmp/ep-bin/edgepaint \
         --threads 1,2 --json runs/real/te_timings.json
 
 `bundle`: an edgepaint bundle whose text encoder is the real-size one of the
@@ -16,7 +16,7 @@ export_diffusers.export (f32 + dynamic int8), so `edgepaint bench --profile`
 times and profiles the real text encoder while the other stages cost nothing.
 
 `variants`: copies of the bundle (other files hard-linked) whose
-text_encoder.int8.onnx is rewritten by each function of scripts/int8_rewrite.py,
+text_encoder.int8.onnx is rewritten by each function of scripts/export/int8_rewrite.py,
 with model.toml's sha256 updated; prints onnxruntime's max abs difference of each
 against the original int8 graph and the f32 graph on the same ids.
 
@@ -33,14 +33,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 PROMPT = "a photo of a red fox in the snow, 35mm, golden hour"
 
@@ -57,8 +54,8 @@ def make_bundle(pipeline_dir, out, real="text_encoder"):
     import torch
     from diffusers import StableDiffusionPipeline  # noqa: F401  (import check)
 
-    import export_diffusers
-    import make_diffusers_fixtures as fx
+    from scripts.export import export_diffusers
+    from scripts.fixtures import make_diffusers_fixtures as fx
 
     with open(os.path.join(pipeline_dir, "text_encoder", "config.json")) as f:
         hidden = json.load(f)["hidden_size"]
@@ -229,7 +226,7 @@ def main(argv=None):
         make_bundle(a.pipeline, a.out, a.real)
         return
     if a.cmd == "variants":
-        import int8_rewrite
+        from scripts.export import int8_rewrite
 
         ids = ids_for(a.bundle)
         ref = ort_run(os.path.join(a.bundle, "text_encoder.int8.onnx"), ids)

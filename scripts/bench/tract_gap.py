@@ -8,8 +8,8 @@ tract-onnx (examples/tract_gap.rs, no edgepaint code) and in onnxruntime on
 the same file and inputs, and prints a markdown table with GFLOP/s.
 
   cargo build --release --example tract_gap
-  python3 scripts/tract_gap.py [--runs 50] [--out runs/tract_gap] [--json FILE]
-  python3 scripts/tract_gap.py --real-size --runs 5     # SD shapes at 512x512 (int8 matmul, attention, ...)
+  python3 -m scripts.bench.tract_gap [--runs 50] [--out runs/tract_gap] [--json FILE]
+  python3 -m scripts.bench.tract_gap --real-size --runs 5     # SD shapes at 512x512 (int8 matmul, attention, ...)
 
 Needs numpy, onnx and onnxruntime."""
 import argparse
@@ -18,14 +18,12 @@ import os
 import subprocess
 import time
 
-import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def conv_graph(c_in, c_out, hw, k=3):
@@ -65,7 +63,7 @@ def int8_matmul_graph(n, k, m, chunks=1, expand_dql=False):
     """x f32 [1, n, k] -> DynamicQuantizeLinear -> MatMulInteger with a constant uint8
     weight [k, m] (zero point 128, as onnxruntime's quantize_dynamic writes them) ->
     Cast f32 * scale: one MatMul of a real-size dynamic-int8 graph. With chunks > 1
-    the weight is split into column blocks as scripts/int8_rewrite.py does; with
+    the weight is split into column blocks as scripts/export/int8_rewrite.py does; with
     expand_dql the DynamicQuantizeLinear is replaced by its definition's ops."""
     rng = np.random.default_rng(0)
     w = rng.integers(0, 256, size=(k, m), dtype=np.uint8)
@@ -88,7 +86,7 @@ def int8_matmul_graph(n, k, m, chunks=1, expand_dql=False):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 3)], inits)
     if expand_dql:
         import tempfile
-        import int8_rewrite
+        from scripts.export import int8_rewrite
         with tempfile.TemporaryDirectory() as d:
             src = os.path.join(d, "g.onnx")
             onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), src)

@@ -2,7 +2,7 @@
 """Robustness, invisibility, cost and false positives of edgepaint's watermark,
 next to the scheme Stable Diffusion XL ships (invisible-watermark's dwtDct).
 
-    python3 scripts/watermark_bench.py [--n 200] [--unmarked 2000] [--profile release|dev]
+    python3 -m scripts.bench.watermark_bench [--n 200] [--unmarked 2000] [--profile release|dev]
 
 Needs numpy, Pillow, invisible-watermark, PyWavelets and opencv-python-headless
 (pip install --no-deps invisible-watermark PyWavelets opencv-python-headless
@@ -30,14 +30,12 @@ import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 from PIL import Image, ImageEnhance
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # SDXL's message (diffusers' StableDiffusionXLWatermarker).
 SDXL_MESSAGE = 0b101100111110110010010000011110111011000110011110
@@ -153,7 +151,7 @@ def main():
     ap.add_argument("--work", default=None, help="folder for the pictures (default: a temp folder)")
     args = ap.parse_args()
 
-    from scenes.render import render_batch
+    from scripts.scenes.render import render_batch
 
     work = args.work or tempfile.mkdtemp(prefix="wm-bench-")
     os.makedirs(work, exist_ok=True)

@@ -11,15 +11,13 @@ scenes.ATTRIBUTES (values in the same order, "none" included).
 """
 
 import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scenes import ATTRIBUTES  # noqa: E402
+from scripts.scenes import ATTRIBUTES
 
 FEATURE_DIM = 128
 

@@ -1,6 +1,6 @@
 """Prompt fidelity and Frechet distance of scenes images, measured with the attribute classifier.
 
-API (scripts/ and scripts/evaluate/ on sys.path, or import evaluate.fidelity):
+API (from the repository root: from scripts.evaluate import fidelity):
 
     captions, fixed = prompts(n, seed, split)    # split "train" | "heldout" | "any" (default "any")
         Evaluation prompts: captions from the docs/scenes.md grammar and, per caption,
@@ -47,13 +47,10 @@ import sys
 import numpy as np
 import torch
 
+from scripts.evaluate.classifier import load_classifier, to_tensor
+from scripts.scenes import ATTRIBUTES, caption, parse_caption, render, sample_attributes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-
-from classifier import load_classifier, to_tensor  # noqa: E402
-from scenes import ATTRIBUTES, caption, parse_caption, render, sample_attributes  # noqa: E402
-
 DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "runs", "classifier")
 _MODEL = {"path": DEFAULT_PATH, "device": "cpu", "model": None}
 

@@ -1,6 +1,6 @@
 """The model card's evaluation table: prompt fidelity of a scenes bundle, run by the Rust binary.
 
-    python3 scripts/evaluate/report.py --bundle models/scenes [--n 100] [--out runs/eval] [--markdown FILE]
+    python3 -m scripts.evaluate.report --bundle models/scenes [--n 100] [--out runs/eval] [--markdown FILE]
 
 Every row is scored on the SAME prompts and the SAME initial latents:
   - two prompt sets from fidelity.prompts(n, seed, split): held-out attribute
@@ -59,9 +59,6 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.dirname(HERE)
 REPO = os.path.dirname(SCRIPTS)
-for _p in (HERE, SCRIPTS):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
 
 SPLITS = ("heldout", "any")
 SPLIT_CODE = {"heldout": 1, "any": 2}
@@ -454,19 +451,16 @@ class OrtChain:
 
 
 def tokenize(texts, max_len):
-    import clip_tokenizer
+    from scripts.fixtures import clip_tokenizer
     return np.asarray(clip_tokenizer.tokenize(list(texts), max_len), dtype=np.int64)
 
 
 def teacher_images(runs_dir, captions, noises, steps, guidance, decode, bs=50, log=print):
     """The factory's teacher (EMA weights) in torch: flow-Euler with CFG, decoded by `decode`."""
     import torch
-    fac = os.path.join(SCRIPTS, "factory")
-    if fac not in sys.path:
-        sys.path.insert(0, fac)
-    import common as C  # noqa: F401  (sets the factory's sys.path)
-    import dm
-    import train_teacher as T
+    from scripts.factory import common as C
+    from scripts.factory import dm
+    from scripts.factory import train_teacher as T
     model, tstep = T.load_teacher(runs_dir, "cpu")
     empty = torch.from_numpy(C.tokenize([""]))
     out = []
@@ -502,11 +496,11 @@ def main(argv=None):
     ap.add_argument("--no-cache", action="store_true")
     a = ap.parse_args(argv)
     t_all = time.time()
-    command = "python3 scripts/evaluate/report.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python3 -m scripts.evaluate.report " + shlex.join(argv if argv is not None else sys.argv[1:])
 
     import torch
     torch.set_num_threads(a.threads)
-    import fidelity as F
+    from scripts.evaluate import fidelity as F
     F.set_classifier(a.classifier, "cpu")
 
     bundle = Bundle(a.bundle)

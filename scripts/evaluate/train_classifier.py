@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the scenes attribute classifier (evaluation model, see classifier.py).
 
-    python3 scripts/evaluate/train_classifier.py --out runs/classifier [--device cpu|cuda] [--minutes M]
+    python3 -m scripts.evaluate.train_classifier --out runs/classifier [--device cpu|cuda] [--minutes M]
 
 Renders fresh training scenes on the fly (split "any", seeds [seed, step], so
 a run is reproducible and resumable), with light blur/noise augmentation so
@@ -16,19 +16,15 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
 
-from classifier import AttributeClassifier, attrs_to_targets, checkpoint_path, to_tensor  # noqa: E402
-from scenes import ATTRIBUTES, render_batch  # noqa: E402
+from scripts.evaluate.classifier import AttributeClassifier, attrs_to_targets, checkpoint_path, to_tensor
+from scripts.scenes import ATTRIBUTES, render_batch
 
 EVAL_SEED = 987654321
 

@@ -1,6 +1,6 @@
 """One command, from nothing to models/scenes (resumable):
 
-  python3 scripts/factory/build.py --out runs/scenes [--device cpu|cuda] [--budget-minutes 60]
+  python3 -m scripts.factory.build --out runs/scenes [--device cpu|cuda] [--budget-minutes 60]
 
 Stages: data -> autoencoder (+ latents) -> teacher -> pairs -> student ->
 ONNX export -> int8 -> measurements + bundle. Every stage checkpoints under
@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-import common as C
+from scripts.factory import common as C
 
 
 def main():
@@ -47,7 +47,7 @@ def main():
     lg = os.path.join(a.out, "log.jsonl")
     rp = os.path.join(a.out, "build_report.json")
     rep = C.read_json(rp, {"stage_minutes": {}})
-    rep["command"] = "python3 scripts/factory/build.py " + " ".join(sys.argv[1:])
+    rep["command"] = "python3 -m scripts.factory.build " + " ".join(sys.argv[1:])
 
     def timed(name, fn):
         t0 = time.time()
@@ -56,13 +56,13 @@ def main():
         C.write_json(rp, rep)
         return r
 
-    import data as D
-    import distill
-    import dm
-    import export
-    import quantize
-    import train_ae
-    import train_teacher
+    from scripts.factory import data as D
+    from scripts.factory import distill
+    from scripts.factory import dm
+    from scripts.factory import export
+    from scripts.factory import quantize
+    from scripts.factory import train_ae
+    from scripts.factory import train_teacher
 
     timed("data", lambda: (D.build(a.out, a.images, log=lg), D.build_vocab(a.out)))
     ae, ae_step = timed("autoencoder", lambda: train_ae.train(a.out, a.ae_steps, a.ae_minutes, dev, log=lg))
@@ -78,7 +78,7 @@ def main():
     student, _ = distill.load_student(a.out, "cpu")
     timed("export", lambda: export.export_all(a.out, student, dm.load_ae(a.out, "cpu"), os.path.join(a.out, "onnx"), log=lg))
     timed("quantize", lambda: quantize.quantize_all(os.path.join(a.out, "onnx"), log=lg))
-    import card
+    from scripts.factory import card
     timed("measure + bundle", lambda: card.make_bundle(a.out, a.dest, a.n_eval, log=lg))
 
 

@@ -2,14 +2,14 @@
 files (f32 and int8), the CLIP vocab, model.toml (docs/bundle.md, sha256 of
 every file), model-f32.toml (same model, all-f32 files) and the model card.
 
-  python3 scripts/factory/bundle.py --out runs/scenes --dest models/scenes"""
-import argparse
+The writer only: card.py measures the model, renders the card and calls
+`write` (run it as `python3 -m scripts.factory.card --out runs/scenes --dest
+models/scenes`)."""
 import hashlib
-import json
 import os
 import shutil
 
-import common as C
+from scripts.factory import common as C
 
 TIMESTEPS = {1: [1000.0], 2: [1000.0, 500.0], 3: [1000.0, 666.6667, 333.3333], 4: [1000.0, 750.0, 500.0, 250.0]}
 
@@ -93,12 +93,3 @@ def write(out, dest, variants, card_text, description):
         fh.write(card_text)
     sizes = {f: os.path.getsize(os.path.join(dest, f)) for f in sorted(os.listdir(dest))}
     return sizes
-
-
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="runs/scenes")
-    ap.add_argument("--dest", default=os.path.join(C.REPO, "models", "scenes"))
-    a = ap.parse_args()
-    import card
-    print(json.dumps(card.make_bundle(a.out, a.dest), indent=1))

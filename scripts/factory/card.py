@@ -3,24 +3,23 @@ onnxruntime checks of the int8 variants on real sampler inputs, prompt
 fidelity (scripts/evaluate classifier, when trained) of the ONNX bundle and
 the teacher; then writes models/scenes via bundle.py.
 
-  python3 scripts/factory/card.py --out runs/scenes [--n-eval 200]"""
+  python3 -m scripts.factory.card --out runs/scenes [--n-eval 200]"""
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-import bundle
-import common as C
-import distill
-import dm
-import flops
-import onnx_pipeline as OP
-import quantize as Q
-import train_teacher as T
+from scripts.factory import bundle
+from scripts.factory import common as C
+from scripts.factory import distill
+from scripts.factory import dm
+from scripts.factory import flops
+from scripts.factory import onnx_pipeline as OP
+from scripts.factory import quantize as Q
+from scripts.factory import train_teacher as T
 
 EVAL_SEED = 4242
 
@@ -58,8 +57,7 @@ def fidelity_available():
 
 
 def fidelity(gen_images, n, split="heldout"):
-    sys.path.insert(0, os.path.join(C.SCRIPTS, "evaluate"))
-    import fidelity as F
+    from scripts.evaluate import fidelity as F
     caps, fixed = F.prompts(n, EVAL_SEED, split)
     t0 = time.time()
     imgs = gen_images(caps)
@@ -139,14 +137,14 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
             m["fidelity_heldout"] = old["fidelity_heldout"]
     report = C.read_json(os.path.join(out, "build_report.json"), {})
     m["wall_minutes"] = report.get("stage_minutes", {})
-    m["command"] = report.get("command", "python3 scripts/factory/build.py --out runs/scenes")
+    m["command"] = report.get("command", "python3 -m scripts.factory.build --out runs/scenes")
     m["notes"] = report.get("notes", [])
     C.write_json(os.path.join(out, "measurements.json"), m)
     variants = {"model.toml": files,
                 "model-dynamic.toml": {k: f"{k}.int8.onnx" for k in files},
                 "model-f32.toml": {k: f"{k}.onnx" for k in files}}
     desc = "Procedural landscape scenes (SCENES.md world), 128x128, distilled 1-4 step flow model"
-    import card_text
+    from scripts.factory import card_text
     sizes = bundle.write(out, dest, variants, "", desc)
     text = card_text.render(m, sizes)
     with open(os.path.join(dest, "README.md"), "w") as fh:

@@ -1,8 +1,8 @@
-"""Shared helpers for the model factory: paths, imports of the sibling
-packages (scenes, clip_tokenizer), threads, atomic checkpoints, logging."""
+"""Shared helpers for the model factory: paths, the scenes world and the CLIP
+tokenizer (scripts.scenes, scripts.fixtures.clip_tokenizer; imported on first
+use), threads, atomic checkpoints, logging."""
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -17,19 +17,14 @@ SOT_ID = 49406
 EOT_ID = 49407
 CLIP_VOCAB = 49408
 
-# FACTORY_STANDIN=/dir puts a stand-in scenes/clip_tokenizer first (tests only).
-for p in [SCRIPTS] + ([os.environ["FACTORY_STANDIN"]] if os.environ.get("FACTORY_STANDIN") else []):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
 
 def scenes():
-    import scenes as s
+    from scripts import scenes as s
     return s
 
 
 def tokenizer():
-    import clip_tokenizer as t
+    from scripts.fixtures import clip_tokenizer as t
     return t
 
 

@@ -2,7 +2,7 @@
 memmap cache (resumable, chunked), tokenize its captions, and build the
 compact text vocabulary (CLIP id -> compact id table).
 
-  python3 scripts/factory/data.py --out runs/scenes --n 60000
+  python3 -m scripts.factory.data --out runs/scenes --n 60000
 Files under OUT/data/: images.u8 [N,128,128,3], tokens.npy [N,K,32] int64,
 captions.jsonl, meta.json (n_done), vocab.json (CLIP ids kept)."""
 import argparse
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-import common as C
+from scripts.factory import common as C
 
 CHUNK = 500
 # Every word docs/scenes.md allows, tokenized one by one as a safety net for the

@@ -7,7 +7,7 @@
     On a straight coupling one Euler step from s=1 already lands on x0, so the
     same weights serve 1, 2, 3 and 4 steps, with guidance baked in (scale 1).
 
-  python3 scripts/factory/distill.py --out runs/scenes --pairs 8000 --steps 3000"""
+  python3 -m scripts.factory.distill --out runs/scenes --pairs 8000 --steps 3000"""
 import argparse
 import os
 import time
@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-import common as C
-import dm
-import train_teacher as T
+from scripts.factory import common as C
+from scripts.factory import dm
+from scripts.factory import train_teacher as T
 
 SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]

@@ -5,9 +5,9 @@ import os
 import numpy as np
 import torch
 
-import common as C
-import data as D
-import nets
+from scripts.factory import common as C
+from scripts.factory import data as D
+from scripts.factory import nets
 
 CFG = dict(hidden=128, unet_ch=(32, 64, 128), te_layers=2)
 PREVIEW_PROMPTS = [

@@ -2,7 +2,7 @@
 the student's text encoder and UNet and the AE decoder, exactly the bundle
 interfaces of docs/bundle.md, each checked against torch with onnxruntime.
 
-  python3 scripts/factory/export.py --out runs/scenes   (writes OUT/onnx/*.onnx)"""
+  python3 -m scripts.factory.export --out runs/scenes   (writes OUT/onnx/*.onnx)"""
 import argparse
 import json
 import os
@@ -12,11 +12,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
-import common as C
-import graph_rewrite
-import distill
-import dm
-import nets
+from scripts.factory import common as C
+from scripts.factory import graph_rewrite
+from scripts.factory import distill
+from scripts.factory import dm
+from scripts.factory import nets
 
 
 class TE(torch.nn.Module):
@@ -110,7 +110,7 @@ if __name__ == "__main__":
     if a.which == "student":
         m, _ = distill.load_student(a.out, "cpu")
     else:
-        import train_teacher as T
+        from scripts.factory import train_teacher as T
         m, _ = T.load_teacher(a.out, "cpu")
     ae = dm.load_ae(a.out, "cpu")
     print(json.dumps(export_all(a.out, m, ae, os.path.join(a.out, "onnx"), log=os.path.join(a.out, "log.jsonl"))))

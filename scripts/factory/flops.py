@@ -1,10 +1,10 @@
 """Counts multiply-add FLOPs (2 per MAC) of the shipped graphs with forward
 hooks on Conv2d/Linear and the attention matmuls. Usage:
-  python3 scripts/factory/flops.py   (prints a table for the default configs)"""
+  python3 -m scripts.factory.flops   (prints a table for the default configs)"""
 import torch
 import torch.nn as nn
 
-import nets
+from scripts.factory import nets
 
 _counts = []
 

@@ -8,7 +8,7 @@ the same as four 2x2 convolutions on the small input, one per output phase
 of the multiply-adds and never materialises the upsampled input, which tract
 runs as a broadcast copy (a fifth of the decoder's time).
 
-  python3 scripts/factory/graph_rewrite.py SRC.onnx DST.onnx
+  python3 -m scripts.factory.graph_rewrite SRC.onnx DST.onnx
 
 Only numpy + onnx; checked against onnxruntime by scripts/tests/test_graph_rewrite.py."""
 import argparse

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import onnxruntime as ort
 
-import common as C
+from scripts.factory import common as C
 
 TIMESTEPS = {1: [1000.0], 2: [1000.0, 500.0], 3: [1000.0, 666.6667, 333.3333], 4: [1000.0, 750.0, 500.0, 250.0]}
 

@@ -7,7 +7,7 @@
   + per-output-channel scale and a DequantizeLinear in front (f32 compute,
   ~4x smaller weights, no quantized activations anywhere near Softmax).
 
-  python3 scripts/factory/quantize.py --out runs/scenes"""
+  python3 -m scripts.factory.quantize --out runs/scenes"""
 import argparse
 import os
 
@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-import common as C
+from scripts.factory import common as C
 
 
 def _init_names(m):

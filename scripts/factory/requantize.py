@@ -5,7 +5,7 @@ without the training checkpoints: the decoder's upsample+conv rewrite
 model-dynamic.toml), and the three manifests with fresh sha256. The latent
 shift/scale are read from the bundle's model-f32.toml.
 
-  python3 scripts/factory/requantize.py [--bundle models/scenes]
+  python3 -m scripts.factory.requantize [--bundle models/scenes]
 
 This is how the shipped bundle's current int8 files were made from the f32
 graphs of the build described in its model card."""
@@ -13,10 +13,10 @@ import argparse
 import os
 import tomllib
 
-import bundle
-import common as C
-import graph_rewrite
-import quantize
+from scripts.factory import bundle
+from scripts.factory import common as C
+from scripts.factory import graph_rewrite
+from scripts.factory import quantize
 
 PARTS = ("text_encoder", "denoiser", "decoder")
 VARIANTS = {"model.toml": "wq", "model-dynamic.toml": "int8", "model-f32.toml": None}

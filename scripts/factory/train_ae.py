@@ -3,7 +3,7 @@
 cheaper than whole images), then encode the whole cache to latents and
 record shift/scale so that diffusion latents are ~unit scale.
 
-  python3 scripts/factory/train_ae.py --out runs/scenes --steps 6000 --minutes 20"""
+  python3 -m scripts.factory.train_ae --out runs/scenes --steps 6000 --minutes 20"""
 import argparse
 import os
 import time
@@ -12,9 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import common as C
-import data as D
-import nets
+from scripts.factory import common as C
+from scripts.factory import data as D
+from scripts.factory import nets
 
 
 def to_t(u8, device):
@@ -169,7 +169,7 @@ if __name__ == "__main__":
     lg = os.path.join(a.out, "log.jsonl")
     if a.decoder_ft_steps:
         finetune_decoder(a.out, a.decoder_ft_steps, a.minutes, dev, log=lg)
-        import dm
+        from scripts.factory import dm
         print("l1", preview(a.out, dm.load_ae(a.out, dev), a.preview, device=dev))
         raise SystemExit
     ae, step = train(a.out, a.steps, a.minutes, dev, log=lg)

@@ -3,15 +3,15 @@ rectified-flow objective (x_t = (1-s) x0 + s eps, target v = eps - x0,
 timestep = s*1000) on cached latents, 10 % empty-prompt dropout for CFG,
 EMA weights. Resumable; restarted when the latents changed (new AE).
 
-  python3 scripts/factory/train_teacher.py --out runs/scenes --steps 20000 --minutes 30"""
+  python3 -m scripts.factory.train_teacher --out runs/scenes --steps 20000 --minutes 30"""
 import argparse
 import os
 import time
 
 import torch
 
-import common as C
-import dm
+from scripts.factory import common as C
+from scripts.factory import dm
 
 
 def sample_sigma(bs, gen, device):

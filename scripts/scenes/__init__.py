@@ -1,7 +1,7 @@
 """The scenes world (docs/scenes.md): attribute sampling, a fast numpy
 renderer and captions. Numpy only.
 
-    from scenes import sample_attributes, render, caption, render_batch, ATTRIBUTES, is_heldout
+    from scripts.scenes import sample_attributes, render, caption, render_batch, ATTRIBUTES, is_heldout
 """
 
 from .attributes import (ATTRIBUTES, ATTRIBUTE_NAMES, HELDOUT_RULES, OBJECT_COLORS, heldout_rules,

@@ -1,12 +1,10 @@
-"""scripts/export_diffusers.py's memory-bounded steps write the same files as the
+"""scripts/export/export_diffusers.py's memory-bounded steps write the same files as the
 plain ones: the int8 quantization that keeps the f32 weights on disk
 (`quantize_dynamic_int8`) against scripts/factory/quantize.py `dynamic` (onnxruntime's
 quantize_dynamic as it is), on a graph with Conv, MatMul and Gemm weights, inline and
 as external data; and a torch export that releases the module's weights while it
 serializes. Needs torch and onnxruntime (scripts/requirements.txt): skipped where
 they are missing."""
-import os
-import sys
 
 import pytest
 
@@ -14,10 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-import export_diffusers  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(export_diffusers.__file__), "factory"))
-import quantize  # noqa: E402
+from scripts.export import export_diffusers  # noqa: E402
+from scripts.factory import quantize  # noqa: E402
 
 
 class Small(torch.nn.Module):

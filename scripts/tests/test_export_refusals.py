@@ -1,4 +1,4 @@
-"""scripts/export_diffusers.py refuses what it would otherwise export wrongly.
+"""scripts/export/export_diffusers.py refuses what it would otherwise export wrongly.
 Needs torch and diffusers (scripts/requirements.txt): skipped where they are
 missing (CI); run here with `python3 -m pytest scripts/tests/test_export_refusals.py`."""
 import pytest
@@ -6,8 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-import export_diffusers  # noqa: E402
-import make_diffusers_fixtures as fx  # noqa: E402
+from scripts.export import export_diffusers  # noqa: E402
+from scripts.fixtures import make_diffusers_fixtures as fx  # noqa: E402
 
 
 def test_lcm_family_without_guidance_embedding_is_refused(tmp_path):

@@ -1,19 +1,16 @@
 """Fast checks of the factory (torch + onnxruntime needed; skipped without):
-  python3 -m pytest -q scripts/factory"""
-import os
-import sys
+  python3 -m pytest -q scripts/tests/test_factory.py"""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common as C  # noqa: E402
-import data as D  # noqa: E402
-import flops  # noqa: E402
-import nets  # noqa: E402
+from scripts.factory import common as C  # noqa: E402
+from scripts.factory import data as D  # noqa: E402
+from scripts.factory import flops  # noqa: E402
+from scripts.factory import nets  # noqa: E402
 
 
 def test_remap_table():
@@ -56,8 +53,8 @@ def test_budgets():
 
 
 def test_export_and_quantize(tmp_path):
-    import export
-    import quantize
+    from scripts.factory import export
+    from scripts.factory import quantize
     t, n = D.remap_table(list(range(300, 340)))
     te = nets.TextEncoder(t, n, layers=1).eval()
     un = nets.UNet(ch=(16, 32, 32)).eval()

@@ -1,18 +1,13 @@
 """Tests of scripts/evaluate/fidelity.py (skipped where torch is not installed, as in CI)."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "evaluate"))
-
-import fidelity  # noqa: E402
-from classifier import AttributeClassifier  # noqa: E402
-from scenes import ATTRIBUTES, parse_caption  # noqa: E402
+from scripts.evaluate import fidelity  # noqa: E402
+from scripts.evaluate.classifier import AttributeClassifier  # noqa: E402
+from scripts.scenes import ATTRIBUTES, parse_caption  # noqa: E402
 
 
 def test_fixed_attributes_skip_implied_and_open():

@@ -1,8 +1,6 @@
 """scripts/factory/graph_rewrite.py: the nearest-upsample + 3x3 conv rewrite
 keeps the graph's function (checked in onnxruntime) and removes the
 upsampling. Needs numpy, onnx and onnxruntime (scripts/requirements-ci.txt)."""
-import os
-import sys
 
 import numpy as np
 import onnx
@@ -10,8 +8,7 @@ import pytest
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "factory"))
-import graph_rewrite as G  # noqa: E402
+from scripts.factory import graph_rewrite as G
 
 
 def _upsample_conv_model(path, stride=1, c=3, co=5, h=5, w=6, second_reader=False):

@@ -1,4 +1,4 @@
-"""scripts/int8_rewrite.py: the export-time rewrites of dynamic-int8 graphs
+"""scripts/export/int8_rewrite.py: the export-time rewrites of dynamic-int8 graphs
 for tract keep the graph's function in onnxruntime: the weight split bit for
 bit, the expanded DynamicQuantizeLinear too. Needs numpy, onnx and
 onnxruntime (scripts/requirements-ci.txt)."""
@@ -8,7 +8,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-import int8_rewrite as R
+from scripts.export import int8_rewrite as R
 
 
 def _int8_model(tmp_path, k=16, n=24):

@@ -1,4 +1,4 @@
-"""scripts/onnx_data.py: a graph stored as torch stores one over 2 GB (one
+"""scripts/export/onnx_data.py: a graph stored as torch stores one over 2 GB (one
 loose file per tensor) is packed into one data file; onnxruntime gives the
 same output before and after, and the loose files are gone. Needs numpy,
 onnx and onnxruntime (scripts/requirements-ci.txt)."""
@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_data import external_files, pack_external_data
+from scripts.export.onnx_data import external_files, pack_external_data
 
 
 def _model(path):

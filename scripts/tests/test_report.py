@@ -10,11 +10,10 @@ import zlib
 import numpy as np
 import pytest
 
+from scripts.evaluate import report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "evaluate"))
-
-import report  # noqa: E402
 
 
 def _png(img, filt):
@@ -110,7 +109,7 @@ def test_markdown_has_command_tables_and_targets():
     rows = report.row_table(["rust-int8-4", "student-f32-4", "teacher", "renderer"], 25, 3.0)
     res = {"heldout": {r: {"fidelity": 0.9, "exact": 0.5, "per_attribute": {"time": 1.0}, "fd": 12.3,
                            "per_image": [0.9], "seconds_per_image": 0.5} for r in rows}}
-    rep = dict(command="python3 scripts/evaluate/report.py --bundle models/scenes --n 1", date="d", host="h",
+    rep = dict(command="python3 -m scripts.evaluate.report --bundle models/scenes --n 1", date="d", host="h",
                bundle=dict(name="scenes", path="models/scenes", model_toml_sha256="ab" * 32, bytes=1e6),
                n=1, seed=1, rows=rows, results=res, checks=report.check_targets(res), notes=["a note"],
                wall_minutes=1.0)
@@ -136,9 +135,9 @@ def test_end_to_end_on_fixture_bundle(tmp_path):
     binary = os.path.join(REPO, "target", "release", "edgepaint")
     rows = "student-f32-1,renderer" + (",rust-int8-1" if os.path.exists(binary) else "")
     md = tmp_path / "r.md"
-    out = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "evaluate", "report.py"), "--bundle", FIXTURE,
+    out = subprocess.run([sys.executable, "-m", "scripts.evaluate.report", "--bundle", FIXTURE,
                           "--n", "3", "--out", str(tmp_path / "eval"), "--rows", rows, "--markdown", str(md)],
-                         capture_output=True, text=True, timeout=600)
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     import json
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
@@ -148,4 +147,4 @@ def test_end_to_end_on_fixture_bundle(tmp_path):
         if "rust-int8-1" in rows:
             r = rep["results"][split]["rust-int8-1"]
             assert r["seconds_per_image"] > 0 and len(r["per_image"]) == 3
-    assert md.read_text().splitlines()[5].startswith("python3 scripts/evaluate/report.py --bundle")
+    assert md.read_text().splitlines()[5].startswith("python3 -m scripts.evaluate.report --bundle")

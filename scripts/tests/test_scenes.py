@@ -9,9 +9,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from scenes import (ATTRIBUTES, HELDOUT_RULES, VOCABULARY, caption, heldout_rules, is_heldout,
+from scripts.scenes import (ATTRIBUTES, HELDOUT_RULES, VOCABULARY, caption, heldout_rules, is_heldout,
                     parse_caption, render, render_batch, render_info, sample_attributes, tokenize, validate)
-from scenes.render import OBJECT_RGB
+from scripts.scenes.render import OBJECT_RGB
 
 H = W = 128
 N_SCENES = 500
@@ -548,7 +548,7 @@ def test_captions_vary_for_the_same_scene():
 
 
 def test_parser_strict_rejects_bad_captions():
-    from scenes import CaptionError
+    from scripts.scenes import CaptionError
     for bad in ("a red house on the grass", "night with a house on the grass", "night on grass with a dragon",
                 "night on the snow on the left", "night on the snow with a house in the middle"):
         with pytest.raises(CaptionError):

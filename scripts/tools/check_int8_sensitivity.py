@@ -3,7 +3,7 @@
 moves by about one float32 ulp: the yardstick for tract-vs-onnxruntime
 differences on int8 graphs (tests/diffusers_parity.rs, `vs_ort`).
 
-    python3 scripts/check_int8_sensitivity.py tests/fixtures/diffusers/sd-turbo
+    python3 -m scripts.tools.check_int8_sensitivity tests/fixtures/diffusers/sd-turbo
 
 DynamicQuantizeLinear rounds every activation tensor to uint8 with a scale
 taken from its min/max; an input change of 1e-7 (relative) can move one value

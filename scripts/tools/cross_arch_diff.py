@@ -2,7 +2,7 @@
 """Same prompt and seed on two builds (e.g. x86_64 native and aarch64 under
 qemu-user): how far apart are the pictures?
 
-    python3 scripts/cross_arch_diff.py \\
+    python3 -m scripts.tools.cross_arch_diff \\
         --a target/release/edgepaint \\
         --b "qemu-aarch64 -L /usr/aarch64-linux-gnu target/aarch64-unknown-linux-gnu/release/edgepaint" \\
         --n 20

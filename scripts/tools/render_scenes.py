@@ -1,18 +1,16 @@
 #!/usr/bin/env python3
 """Render N random scenes to OUTDIR as NAME.png + NAME.json ({"caption", "attributes"}).
 
-    python3 scripts/render_scenes.py N OUTDIR [--seed S] [--split train|heldout|any]
+    python3 -m scripts.tools.render_scenes N OUTDIR [--seed S] [--split train|heldout|any]
 """
 import argparse
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from scenes import render_batch  # noqa: E402
+from scripts.scenes import render_batch
 
 
 def main():

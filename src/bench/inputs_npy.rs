@@ -1,4 +1,4 @@
-//! Write the bench's fixed inputs as .npy, so `scripts/bench_compare.py`
+//! Write the bench's fixed inputs as .npy, so `scripts/bench/bench_compare.py`
 //! feeds onnxruntime exactly the tensors edgepaint ran on.
 
 use npyz::WriterBuilder;

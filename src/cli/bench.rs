@@ -21,7 +21,7 @@ pub struct BenchArgs {
     /// Time the whole images in low-memory mode (load, run, drop each graph).
     #[arg(long)]
     pub low_memory: bool,
-    /// Write the per-stage input tensors to DIR as .npy (for scripts/bench_compare.py).
+    /// Write the per-stage input tensors to DIR as .npy (for scripts/bench/bench_compare.py).
     #[arg(long, value_name = "DIR")]
     pub save_inputs: Option<std::path::PathBuf>,
     /// Also time each operator kind of every graph (where the time goes).

@@ -3,7 +3,7 @@
 //!
 //! Each sampler reproduces the diffusers 0.35.2 scheduler of the same name for
 //! the same explicit timesteps (golden vectors: `tests/schedulers.rs`, made by
-//! `scripts/make_scheduler_fixtures.py`): [`lcm`], [`euler`], [`ddim`],
+//! `scripts/fixtures/make_scheduler_fixtures.py`): [`lcm`], [`euler`], [`ddim`],
 //! [`flow_euler`]; [`betas`] holds the shared training schedule.
 
 use thiserror::Error;

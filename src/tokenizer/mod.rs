@@ -7,7 +7,7 @@
 //! pre-tokenizer, byte-to-unicode mapping, byte-level BPE with `</w>` word
 //! ends, start/end tokens, zero padding (or `pad_id`) and truncation that
 //! keeps the end token last. `tests/tokenizer_golden.rs` checks it id for id
-//! against the Python original (`scripts/make_tokenizer_fixture.py`).
+//! against the Python original (`scripts/fixtures/make_tokenizer_fixture.py`).
 //!
 //! Unicode versions: open_clip's output for a character depends on the
 //! Python it runs on (`str.lower` uses Python's Unicode tables, 14.0 for

@@ -11,8 +11,8 @@ for the machine's measured peak. Prints a markdown table:
 
 Usage (after ``cargo build --release``):
 
-    python3 scripts/bench_compare.py                       # models/scenes, 1 and 2 threads
-    python3 scripts/bench_compare.py --threads 1 --runs 20 --out runs/bench.json
+    python3 -m scripts.bench.bench_compare                       # models/scenes, 1 and 2 threads
+    python3 -m scripts.bench.bench_compare --threads 1 --runs 20 --out runs/bench.json
 
 Times are medians of ``--runs`` runs after warm-up. FLOPs are the ones tract
 counts on each graph (2 per multiply-add), reported by ``edgepaint bench``.
@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAGES = ("text encoder", "denoiser step", "decoder", "whole image")
 
 

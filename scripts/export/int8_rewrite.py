@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export-time ONNX rewrites of dynamic-int8 graphs (onnxruntime quantize_dynamic:
 DynamicQuantizeLinear + MatMulInteger) for tract 0.23.9 (issue 14; measurements in
-runs/real/FINDINGS.md, made by scripts/te_int8_gap.py).
+runs/real/FINDINGS.md, made by scripts/bench/te_int8_gap.py).
 
 Why: tract lowers every MatMulInteger to an i8 x i8 -> i32 matmul plus the
 zero-point compensation (tract-core ops/einsum/einsum_matmul.rs `dequant`,

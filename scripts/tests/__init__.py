@@ -1,0 +1,1 @@
+"""All Python tests: `python3 -m pytest -q scripts/tests` from the repository root."""

@@ -1,0 +1,1 @@
+"""Small one-off tools (`python3 -m scripts.tools.NAME`)."""
