@@ -74,7 +74,7 @@ fn check_external_data(proto: &tract_onnx::pb::ModelProto, allowed: Option<&str>
             return Err(match allowed {
                 None => format!(
                     "tensor `{}` is stored in the external file `{location}`, which the manifest does not list \
-                     (set `data` and `data_sha256` in the graph's section; scripts/export_diffusers.py does)",
+                     (set `data` and `data_sha256` in the graph's section; python3 -m scripts.export.export_diffusers does)",
                     t.name
                 ),
                 Some(a) => format!("tensor `{}` is stored in `{location}`, the manifest's `data` is `{a}`", t.name),
