@@ -126,3 +126,46 @@ fn to_rgb(buf: &[u8], channels: usize, width: usize, height: usize) -> RgbImage 
     };
     RgbImage { width, height, pixels }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        let mut body = kind.to_vec();
+        body.extend(data);
+        let mut crc = flate2::Crc::new();
+        crc.update(&body);
+        out.extend((data.len() as u32).to_be_bytes());
+        out.extend(&body);
+        out.extend(crc.sum().to_be_bytes());
+    }
+
+    /// A tiny PNG whose header declares `w` × `h` (a decompression bomb's shape).
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend(h.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        chunk(&mut out, b"IHDR", &ihdr);
+        chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    #[test]
+    fn a_huge_declared_png_is_refused_before_decoding() {
+        let bomb = png_header(100_000, 100_000);
+        assert!(bomb.len() < 80);
+        let e = read_image(&bomb).unwrap_err();
+        assert!(matches!(e, ReadError::TooLarge { width: 100_000, height: 100_000 }), "{e}");
+        assert!(matches!(read_png(&bomb), Err(ReadError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn pictures_within_the_limits_are_read() {
+        let image = RgbImage { width: 3, height: 2, pixels: (0..18).collect() };
+        let bytes = super::super::encode_png(&image, &[]).unwrap();
+        assert_eq!(read_image(&bytes).unwrap(), image);
+    }
+}
