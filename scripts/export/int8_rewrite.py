@@ -43,45 +43,49 @@ def _load(path):
     return onnx.load(path)
 
 
-def split_wide_matmulinteger(src: str, dst: str, max_elems: int = TRACT_FOLD_ELEMS) -> dict:
-    """Split MatMulInteger nodes whose constant weight B [K, N] has more than max_elems
-    elements into column blocks of at most max_elems (N chunks of max(1, max_elems // K)
-    columns), followed by Concat on the last axis. Per-column (1-D) weight zero points
-    are sliced with the weight; scalar ones are shared. Returns counts."""
+def _split_wide_weights(src, dst, op_type, weight_axis, concat_axis, max_elems, ndim=None,
+                        accept=lambda node: True):
+    """Split every `op_type` node whose constant weight (input 1) has more than
+    max_elems elements along `weight_axis` into blocks of at most max_elems elements,
+    and Concat the integer outputs on `concat_axis`. A weight zero point (input 3)
+    that has one value per slice of that axis is sliced with it; a scalar one is
+    shared. Bit-exact: an integer product over disjoint blocks. Returns (split nodes,
+    blocks)."""
     m = _load(src)
     inits = {i.name: i for i in m.graph.initializer}
     new_nodes, n_split, n_chunks = [], 0, 0
     for node in m.graph.node:
-        if node.op_type != "MatMulInteger" or node.input[1] not in inits:
+        if node.op_type != op_type or node.input[1] not in inits or not accept(node):
             new_nodes.append(node)
             continue
         w = numpy_helper.to_array(inits[node.input[1]])
-        if w.ndim != 2 or w.size <= max_elems:
+        if w.size <= max_elems or (ndim is not None and w.ndim != ndim):
             new_nodes.append(node)
             continue
-        k, n = w.shape
-        cols = max(1, max_elems // k)
+        length = w.shape[weight_axis]
+        step = max(1, max_elems // (w.size // length))
         zp_name = node.input[3] if len(node.input) > 3 and node.input[3] else None
         zp = numpy_helper.to_array(inits[zp_name]) if zp_name in inits else None
         outs = []
-        for c, lo in enumerate(range(0, n, cols)):
-            hi = min(n, lo + cols)
-            wn = f"{node.input[1]}_cols{c}"
-            m.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[:, lo:hi]), wn))
-            ins = [node.input[0], wn]
-            if len(node.input) > 2:
-                ins.append(node.input[2])
+        for c, lo in enumerate(range(0, length, step)):
+            block = np.ascontiguousarray(np.take(w, range(lo, min(length, lo + step)), axis=weight_axis))
+            wn = f"{node.input[1]}_part{c}"
+            m.graph.initializer.append(numpy_helper.from_array(block, wn))
+            ins = [node.input[0], wn] + list(node.input[2:3])
             if zp_name:
-                if zp is not None and zp.ndim == 1 and zp.size == n:
-                    zn = f"{zp_name}_cols{c}"
-                    m.graph.initializer.append(numpy_helper.from_array(zp[lo:hi].copy(), zn))
+                if zp is not None and zp.ndim == 1 and zp.size == length:
+                    zn = f"{zp_name}_part{c}"
+                    m.graph.initializer.append(numpy_helper.from_array(zp[lo:lo + step].copy(), zn))
                     ins.append(zn)
                 else:
                     ins.append(zp_name)
-            out = f"{node.output[0]}_cols{c}"
-            new_nodes.append(helper.make_node("MatMulInteger", ins, [out], name=f"{node.name}_cols{c}"))
+            out = f"{node.output[0]}_part{c}"
+            part = helper.make_node(op_type, ins, [out], name=f"{node.name}_part{c}")
+            part.attribute.extend(node.attribute)
+            new_nodes.append(part)
             outs.append(out)
-        new_nodes.append(helper.make_node("Concat", outs, [node.output[0]], name=f"{node.name}_concat", axis=-1))
+        new_nodes.append(helper.make_node("Concat", outs, [node.output[0]], name=f"{node.name}_concat",
+                                          axis=concat_axis))
         n_split += 1
         n_chunks += len(outs)
     # drop the weights no node uses any more
@@ -93,66 +97,29 @@ def split_wide_matmulinteger(src: str, dst: str, max_elems: int = TRACT_FOLD_ELE
     m.graph.node.extend(new_nodes)
     onnx.checker.check_model(m)
     onnx.save(m, dst)
-    return dict(split_matmulinteger=n_split, chunks=n_chunks, max_weight_elems=max_elems)
+    return n_split, n_chunks
+
+
+def split_wide_matmulinteger(src: str, dst: str, max_elems: int = TRACT_FOLD_ELEMS) -> dict:
+    """MatMulInteger with a constant weight B [K, N] of more than max_elems elements:
+    split along N into column blocks, Concat on the last axis."""
+    n, chunks = _split_wide_weights(src, dst, "MatMulInteger", 1, -1, max_elems, ndim=2)
+    return dict(split_matmulinteger=n, chunks=chunks, max_weight_elems=max_elems)
 
 
 def split_wide_convinteger(src: str, dst: str, max_elems: int = TRACT_FOLD_ELEMS) -> dict:
-    """The same for ConvInteger (group 1) with a constant kernel W [M, C, kh, kw] of more
-    than max_elems elements: tract casts the kernel to i32 and sums it per output channel
-    (tract-core ops/cnn/conv/conv.rs `wire_as_quant_im2col`: kernel_as_i32 ->
-    Reduce<Sum>), refused by the fold for the same reason. Split along M, Concat on the
-    channel axis (1). Bit-exact."""
-    m = _load(src)
-    inits = {i.name: i for i in m.graph.initializer}
-    new_nodes, n_split, n_chunks = [], 0, 0
-    for node in m.graph.node:
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
-        if node.op_type != "ConvInteger" or node.input[1] not in inits or group != 1:
-            new_nodes.append(node)
-            continue
-        w = numpy_helper.to_array(inits[node.input[1]])
-        if w.size <= max_elems:
-            new_nodes.append(node)
-            continue
-        per_m = w[0].size
-        rows = max(1, max_elems // per_m)
-        zp_name = node.input[3] if len(node.input) > 3 and node.input[3] else None
-        zp = numpy_helper.to_array(inits[zp_name]) if zp_name in inits else None
-        outs = []
-        for c, lo in enumerate(range(0, w.shape[0], rows)):
-            hi = min(w.shape[0], lo + rows)
-            wn = f"{node.input[1]}_rows{c}"
-            m.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[lo:hi]), wn))
-            ins = [node.input[0], wn] + ([node.input[2]] if len(node.input) > 2 else [])
-            if zp_name:
-                if zp is not None and zp.ndim == 1 and zp.size == w.shape[0]:
-                    zn = f"{zp_name}_rows{c}"
-                    m.graph.initializer.append(numpy_helper.from_array(zp[lo:hi].copy(), zn))
-                    ins.append(zn)
-                else:
-                    ins.append(zp_name)
-            out = f"{node.output[0]}_rows{c}"
-            nd = helper.make_node("ConvInteger", ins, [out], name=f"{node.name}_rows{c}")
-            nd.attribute.extend(node.attribute)
-            new_nodes.append(nd)
-            outs.append(out)
-        new_nodes.append(helper.make_node("Concat", outs, [node.output[0]], name=f"{node.name}_concat", axis=1))
-        n_split += 1
-        n_chunks += len(outs)
-    used = {i for nd in new_nodes for i in nd.input}
-    for name in list(inits):
-        if name not in used:
-            m.graph.initializer.remove(inits[name])
-    del m.graph.node[:]
-    m.graph.node.extend(new_nodes)
-    onnx.checker.check_model(m)
-    onnx.save(m, dst)
-    return dict(split_convinteger=n_split, conv_chunks=n_chunks)
+    """The same for ConvInteger (group 1) with a constant kernel W [M, C, kh, kw]: tract
+    casts the kernel to i32 and sums it per output channel (tract-core
+    ops/cnn/conv/conv.rs `wire_as_quant_im2col`: kernel_as_i32 -> Reduce<Sum>), refused by
+    the fold for the same reason. Split along M, Concat on the channel axis (1)."""
+    group1 = lambda node: next((a.i for a in node.attribute if a.name == "group"), 1) == 1  # noqa: E731
+    n, chunks = _split_wide_weights(src, dst, "ConvInteger", 0, 1, max_elems, accept=group1)
+    return dict(split_convinteger=n, conv_chunks=chunks)
 
 
 def split_all_expand_dql(src: str, dst: str) -> dict:
-    """The recommended export-time rewrite: split_wide_matmulinteger, split_wide_convinteger,
-    expand_dynamic_quantize_linear."""
+    """split_then_expand_dql plus the ConvInteger split (not timed in tract: it repeats
+    the im2col once per block, so the exporter does not apply it)."""
     info = split_wide_matmulinteger(src, dst)
     info.update(split_wide_convinteger(dst, dst))
     info.update(expand_dynamic_quantize_linear(dst, dst))

@@ -56,3 +56,21 @@ def test_expanded_dynamic_quantize_linear_is_exact(tmp_path):
     # All positive input: the zero point is clamped to 0 as the spec says.
     x = np.abs(rng.standard_normal((3, 16))).astype(np.float32)
     np.testing.assert_array_equal(_run(dst, x), _run(src, x))
+
+
+def test_wide_conv_kernel_split_is_bit_exact(tmp_path):
+    rng = np.random.default_rng(5)
+    w = numpy_helper.from_array(rng.standard_normal((6, 3, 3, 3)).astype(np.float32), "w")
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], "t",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 5, 5])], [w])
+    f32 = str(tmp_path / "conv.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), f32)
+    src = str(tmp_path / "conv.int8.onnx")
+    quantize_dynamic(f32, src, weight_type=QuantType.QUInt8)
+    assert "ConvInteger" in _ops(src)
+    dst = str(tmp_path / "split.onnx")
+    info = R.split_wide_convinteger(src, dst, max_elems=60)  # 6 x 27 = 162 > 60: 2 channels a block
+    assert info["split_convinteger"] == 1 and info["conv_chunks"] == 3
+    x = np.random.default_rng(3).standard_normal((1, 3, 5, 5)).astype(np.float32)
+    np.testing.assert_array_equal(_run(dst, x), _run(src, x))
