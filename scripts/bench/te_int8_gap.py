@@ -38,6 +38,9 @@ import time
 
 import numpy as np
 
+from scripts.bench.tract_gap import min_median_ms
+from scripts.export.onnx_data import sha256
+
 
 PROMPT = "a photo of a red fox in the snow, 35mm, golden hour"
 
@@ -110,17 +113,8 @@ def ort_run(path, ids, threads=2):
     return ort_session(path, threads).run(None, {"input_ids": ids})[0]
 
 
-def ort_time(path, ids, threads, runs, warmup=2, profile=False):
-    s = ort_session(path, threads)
-    feeds = {"input_ids": ids}
-    for _ in range(warmup):
-        s.run(None, feeds)
-    ms = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        s.run(None, feeds)
-        ms.append((time.perf_counter() - t) * 1000)
-    return float(np.min(ms)), float(np.median(ms))
+def ort_time(path, ids, threads, runs, warmup=2):
+    return min_median_ms(ort_session(path, threads), {"input_ids": ids}, runs, warmup)
 
 
 def ort_profile(path, ids, threads, runs=3):
@@ -169,16 +163,6 @@ def te_stage(report):
 
 
 # ----------------------------------------------------------------------------- variants
-
-
-def sha256(path):
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def make_variant(bundle, name, rewrite, graph="text_encoder"):

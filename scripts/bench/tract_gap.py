@@ -155,12 +155,17 @@ def ort_time(path, shapes, runs):
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     feeds = {i.name: (np.arange(int(np.prod(sh))) * 7919 % 1000 / 500.0 - 1.0).astype(np.float32).reshape(sh)
              for i, sh in zip(s.get_inputs(), shapes)}
-    for _ in range(5):
-        s.run(None, feeds)
+    return min_median_ms(s, feeds, runs, warmup=5)
+
+
+def min_median_ms(session, feeds, runs, warmup):
+    """An onnxruntime session timed after `warmup` runs: (min, median) ms of `runs`."""
+    for _ in range(warmup):
+        session.run(None, feeds)
     ms = []
     for _ in range(runs):
         t = time.perf_counter()
-        s.run(None, feeds)
+        session.run(None, feeds)
         ms.append((time.perf_counter() - t) * 1000)
     return float(np.min(ms)), float(np.median(ms))
 

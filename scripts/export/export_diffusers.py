@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import hashlib
 import json
 import os
 import shutil
@@ -50,7 +49,7 @@ import onnx
 import torch
 
 from scripts.export import int8_rewrite
-from scripts.export.onnx_data import pack_external_data
+from scripts.export.onnx_data import pack_external_data, sha256
 
 OPSET = 17
 
@@ -96,14 +95,6 @@ def module_config(cls, pipeline_dir: str, subfolder: str):
     del module
     release_memory()
     return config
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- wrappers
