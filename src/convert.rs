@@ -125,21 +125,15 @@ fn compare(
     Ok(diff)
 }
 
-/// Dynamic int8 graphs (DynamicQuantizeLinear) have no NNEF form in tract
-/// 0.23.9; the error then says which manifest of the folder to convert instead.
+/// A graph without an NNEF form: the error says which manifest of the
+/// folder to convert instead.
 fn with_f32_hint(e: RuntimeError, bundle: &Bundle) -> RuntimeError {
-    let RuntimeError::Graph { path, message } = e;
-    if !message.contains("DynamicQuantizeLinear") {
-        return RuntimeError::Graph { path, message };
-    }
+    let RuntimeError::NoNnefForm { path, message } = e else { return e };
     let f32_manifest = bundle.dir.join("model-f32.toml");
     let hint = if f32_manifest.is_file() && f32_manifest != bundle.manifest_path {
         format!("convert the f32 graphs instead: edgepaint convert --model {}", f32_manifest.display())
     } else {
         "convert a manifest with f32 or weight-only int8 graphs instead".to_string()
     };
-    RuntimeError::Graph {
-        path,
-        message: format!("{message} (dynamic int8 graphs have no NNEF form in tract 0.23.9: {hint})"),
-    }
+    RuntimeError::NoNnefForm { path, message: format!("{message}; {hint}") }
 }

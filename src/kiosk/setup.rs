@@ -62,7 +62,7 @@ impl Overrides {
 
 /// Run the kiosk a board file describes until SIGTERM/SIGINT/SIGHUP or (without
 /// attract mode) until its inputs close. `load_painter` loads the model once
-/// the devices are open; tract runs on `threads` threads.
+/// the devices are open; the graphs run on `threads` threads.
 pub fn run_board(
     mut board: Board,
     overrides: &Overrides,

@@ -28,6 +28,10 @@ use onnx::load_onnx;
 pub enum RuntimeError {
     #[error("{path}: {message}")]
     Graph { path: PathBuf, message: String },
+    /// The graph runs, but this runtime cannot write it as NNEF (`edgepaint
+    /// convert`): a dynamic int8 graph whose quantize op has no NNEF form.
+    #[error("{path}: cannot be written as NNEF: {message}")]
+    NoNnefForm { path: PathBuf, message: String },
 }
 
 /// One input value. f32 inputs are cast to whatever type the graph declares

@@ -35,6 +35,14 @@ pub(super) fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel,
 #[cfg(feature = "onnx")]
 pub fn write_nnef(src: &Path, inputs: &[InputSpec], data: Option<&str>, dest: &Path) -> Result<(), RuntimeError> {
     let model = super::load_onnx(src, inputs, data)?;
+    // tract 0.23.9 has no NNEF serializer for DynamicQuantizeLinear (the
+    // exporter's int8_rewrite.py expands it into plain ops, which have one).
+    if let Some(node) = model.nodes().iter().find(|n| n.op.name().starts_with("DynamicQuantizeLinear")) {
+        return Err(RuntimeError::NoNnefForm {
+            path: src.to_path_buf(),
+            message: format!("node {:?} is a DynamicQuantizeLinear, which has no NNEF form in tract 0.23.9", node.name),
+        });
+    }
     let err = |message: String| RuntimeError::Graph { path: dest.to_path_buf(), message };
     let tmp = dest.with_extension("tgz.part");
     let io = |e: std::io::Error| err(e.to_string());
