@@ -85,12 +85,12 @@ impl Scheduler for EulerScheduler {
         check::step_args("euler", self.timesteps.len(), i, model_output, sample, noise, false);
         let sigma = f64::from(self.sigmas[i]);
         let dt = f64::from(self.sigmas[i + 1]) - sigma;
-        let pred = self.prediction;
+        let x0_of = self.prediction.at_sigma(sigma);
         (0..sample.len())
             .map(|k| {
                 let x = f64::from(sample[k]);
                 let m = f64::from(model_output[k]);
-                let x0 = pred.x0_sigma(x, m, sigma);
+                let x0 = x0_of.x0(x, m);
                 let derivative = (x - x0) / sigma;
                 (x + derivative * dt) as f32
             })

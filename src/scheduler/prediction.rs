@@ -34,12 +34,33 @@ impl Prediction {
         }
     }
 
-    /// x0 from the model output `m` at sample `x = x0 + sigma * eps` (the
-    /// k-diffusion parameterisation of Euler; the model saw `x / sqrt(sigma² + 1)`).
-    pub fn x0_sigma(self, x: f64, m: f64, sigma: f64) -> f64 {
-        match self {
-            Prediction::Epsilon => x - sigma * m,
-            Prediction::V => m * (-sigma / (sigma * sigma + 1.0).sqrt()) + x * (1.0 / (sigma * sigma + 1.0)),
+    /// The x0 estimate at noise level `sigma` in the k-diffusion
+    /// parameterisation of Euler (`x = x0 + sigma * eps`; the model saw
+    /// `x / sqrt(sigma² + 1)`), its coefficients computed once per step.
+    pub fn at_sigma(self, sigma: f64) -> SigmaX0 {
+        SigmaX0 {
+            prediction: self,
+            sigma,
+            v_out: -sigma / (sigma * sigma + 1.0).sqrt(),
+            v_skip: 1.0 / (sigma * sigma + 1.0),
+        }
+    }
+}
+
+/// [`Prediction::at_sigma`]: x0 from each element of one denoiser output.
+#[derive(Debug, Clone, Copy)]
+pub struct SigmaX0 {
+    prediction: Prediction,
+    sigma: f64,
+    v_out: f64,
+    v_skip: f64,
+}
+
+impl SigmaX0 {
+    pub fn x0(&self, x: f64, m: f64) -> f64 {
+        match self.prediction {
+            Prediction::Epsilon => x - self.sigma * m,
+            Prediction::V => m * self.v_out + x * self.v_skip,
             Prediction::X0 => m,
             Prediction::Flow => unreachable!("flow prediction has no sigma form; rejected when the scheduler is built"),
         }
