@@ -39,15 +39,17 @@ pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
     let m = &bundle.manifest;
     let latent = vec![1, m.latent.channels, m.latent.height, m.latent.width];
     let text = vec![1, m.tokenizer.max_length, m.text_encoder.hidden_size];
-    let (file, field, inputs, output_shape) = match which {
+    let (file, data, field, inputs, output_shape) = match which {
         Component::TextEncoder => (
             &m.text_encoder.file,
+            &m.text_encoder.data,
             "text_encoder",
             vec![InputSpec { name: "input_ids", integer: true, shape: vec![1, m.tokenizer.max_length] }],
             text.clone(),
         ),
         Component::Denoiser => (
             &m.denoiser.file,
+            &m.denoiser.data,
             "denoiser",
             vec![
                 InputSpec { name: "sample", integer: false, shape: latent.clone() },
@@ -62,14 +64,14 @@ pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
             let f = m.image_size[1] / m.latent.height;
             (
                 &m.decoder.file,
+                &m.decoder.data,
                 "decoder",
                 vec![InputSpec { name: "latents", integer: false, shape: vec![1, m.latent.channels, h, w] }],
                 vec![1, 3, h * f, w * f],
             )
         }
     };
-    let data = m.graph_files().iter().find(|g| g.section == field).and_then(|g| g.data.map(str::to_string));
-    GraphSpec { file: file.clone(), data, field, inputs, output_shape }
+    GraphSpec { file: file.clone(), data: data.clone(), field, inputs, output_shape }
 }
 
 /// Load one component and check that its output has the promised shape.
