@@ -1,0 +1,190 @@
+"""torch -> ONNX export of each part (text encoder, denoiser, decoder), memory-bounded and checked for tract."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import onnx
+import torch
+
+from scripts.export.families import ExportError
+from scripts.export.memory import release_memory
+from scripts.export.onnx_data import pack_external_data
+
+OPSET = 17
+
+
+# ----------------------------------------------------------------------------- wrappers
+
+
+class TextEncoderGraph(torch.nn.Module):
+    """input_ids int64 [1, L] -> last_hidden_state [1, L, hidden] (what SD pipelines feed the UNet)."""
+
+    def __init__(self, te):
+        super().__init__()
+        self.te = te
+
+    def forward(self, input_ids):
+        return self.te(input_ids, return_dict=False)[0]
+
+
+class DenoiserGraph(torch.nn.Module):
+    """(sample, timestep f32 [1], encoder_hidden_states) -> UNet output.
+
+    An LCM-distilled UNet (time_cond_proj_dim set) also takes the guidance-scale
+    embedding; the guidance is fixed per bundle, so the embedding is a constant."""
+
+    def __init__(self, unet, timestep_cond=None):
+        super().__init__()
+        self.unet = unet
+        self.has_cond = timestep_cond is not None
+        if self.has_cond:
+            self.register_buffer("timestep_cond", timestep_cond, persistent=False)
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        kw = {"timestep_cond": self.timestep_cond} if self.has_cond else {}
+        return self.unet(sample, timestep, encoder_hidden_states, return_dict=False, **kw)[0]
+
+
+class DecoderGraph(torch.nn.Module):
+    """latents / scaling_factor + shift_factor -> image in [-1, 1] (AutoencoderKL or AutoencoderTiny)."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, latents):
+        return self.vae.decode(latents, return_dict=False)[0]
+
+
+def guidance_embedding(w: float, dim: int) -> torch.Tensor:
+    """LatentConsistencyModelPipeline.get_guidance_scale_embedding for w = guidance - 1."""
+    from diffusers import LatentConsistencyModelPipeline
+
+    return LatentConsistencyModelPipeline.get_guidance_scale_embedding(None, torch.tensor([w]), embedding_dim=dim)
+
+
+# ----------------------------------------------------------------------------- graph rewrites
+
+
+def rewrite_for_tract(path: str) -> dict:
+    """Rewrites that tract 0.23 needs; returns what was changed (recorded in export.json).
+
+    So far every op of these exports loads and matches onnxruntime in tract as
+    exported (tests/diffusers_parity.rs), so this only strips the unused
+    graph outputs some exporters leave and re-checks the model."""
+    m = onnx.load(path, load_external_data=False)
+    changed = {}
+    if len(m.graph.output) > 1:
+        keep = m.graph.output[0]
+        del m.graph.output[:]
+        m.graph.output.append(keep)
+        changed["dropped_outputs"] = True
+    if changed:
+        onnx.save(m, path)  # external data stays where it is (not loaded, not rewritten)
+    onnx.checker.check_model(path)
+    return changed
+
+
+@contextlib.contextmanager
+def _no_onnxscript_pass():
+    """torch.onnx.export (TorchScript) ends by parsing the whole serialized model once
+    more (onnx_proto_utils._add_onnxscript_fn: 1.4 GB for a real-size text encoder) only
+    to append onnx-script functions of custom-domain ops; these graphs have none
+    (`_check_standard_domains` checks every exported graph), so the bytes pass
+    through unchanged without the parse."""
+    try:
+        from torch.onnx._internal import onnx_proto_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(onnx_proto_utils, "_add_onnxscript_fn", None)
+    if original is None:
+        yield
+        return
+    onnx_proto_utils._add_onnxscript_fn = lambda model_bytes, custom_opsets: model_bytes
+    try:
+        yield
+    finally:
+        onnx_proto_utils._add_onnxscript_fn = original
+
+
+def _check_standard_domains(path: str) -> None:
+    m = onnx.load(path, load_external_data=False)
+    custom = sorted({n.domain for n in m.graph.node if n.domain not in ("", "ai.onnx")})
+    if custom:
+        raise ExportError(f"{os.path.basename(path)}: ops of custom domains {custom} (not supported)")
+
+
+@contextlib.contextmanager
+def _weights_dropped_after_tracing(module):
+    """torch.onnx.export (TorchScript) traces the module into a graph and a dict of the
+    weights it keeps (constant folding makes new tensors, e.g. every Linear weight
+    transposed for MatMul), then serializes the graph: while it does, the module's own
+    weights that folding replaced are dead but still held by the module. They are
+    released after tracing (the module's parameters are emptied: the caller drops the
+    module right after the export). The serialization itself still holds the weights
+    three times (torch's C++ ModelProto, its string and the Python bytes: 3 x 1.36 GB
+    for a real-size text encoder, the export's peak); a graph over 2 GB (the UNet)
+    goes to external data instead and does not."""
+    try:
+        from torch.onnx import utils as onnx_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(onnx_utils, "_model_to_graph", None)
+    if original is None:
+        yield
+        return
+
+    def model_to_graph(*args, **kwargs):
+        graph, params_dict, torch_out = original(*args, **kwargs)
+        kept = {t.untyped_storage().data_ptr() for t in params_dict.values() if isinstance(t, torch.Tensor)}
+        with torch.no_grad():
+            for t in module.parameters():  # traced as graph inputs, never as constants
+                if t.untyped_storage().data_ptr() not in kept:
+                    t.data = torch.empty(0, dtype=t.dtype)
+        release_memory()
+        return graph, params_dict, torch_out
+
+    onnx_utils._model_to_graph = model_to_graph
+    try:
+        yield
+    finally:
+        onnx_utils._model_to_graph = original
+
+
+def torch_export(module, args, path, input_names, output_name, dynamic_axes=None, consume=False) -> None:
+    """The torch.onnx.export call. With consume=True the module's weights are released
+    during the export (the module is unusable afterwards); finish_graph does the rest."""
+    drop = _weights_dropped_after_tracing(module) if consume else contextlib.nullcontext()
+    with torch.no_grad(), _no_onnxscript_pass(), drop:
+        torch.onnx.export(module, args, path, opset_version=OPSET, dynamo=False, do_constant_folding=True,
+                          input_names=input_names, output_names=[output_name], dynamic_axes=dynamic_axes)
+
+
+def finish_graph(path: str) -> dict:
+    """Pack external data, apply rewrite_for_tract; returns the rewrites."""
+    # Over 2 GB (a real-size f32 UNet) torch writes one loose file per weight:
+    # packed into one GRAPH.onnx.data that model.toml hashes (onnx_data.py).
+    packed = pack_external_data(path)
+    release_memory()
+    _check_standard_domains(path)
+    rewrites = rewrite_for_tract(path)
+    release_memory()
+    if packed:
+        rewrites["external_data"] = packed
+    return rewrites
+
+
+def export_graph(module, args, path, input_names, output_name, dynamic_axes=None):
+    torch_export(module, args, path, input_names, output_name, dynamic_axes)
+    return finish_graph(path)
+
+
+def graph_bytes(path: str) -> int:
+    """Size of a graph file with its external data, if any."""
+    data = path + ".data"
+    return os.path.getsize(path) + (os.path.getsize(data) if os.path.exists(data) else 0)
+
