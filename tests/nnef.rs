@@ -52,7 +52,7 @@ fn fixture_with_guidance_and_integer_timestep_converts() {
 
 #[test]
 fn diffusers_export_with_hf_tokenizer_converts() {
-    // f32 graphs: the dynamic int8 ones have no NNEF form (next test).
+    // The f32 graphs of an exported bundle.
     check_same_pictures(&fixture("diffusers/sd-turbo/model-f32.toml"));
 }
 
@@ -68,33 +68,15 @@ fn external_data_bundle_converts_into_one_archive() {
 
 #[test]
 fn exported_int8_bundle_converts_and_makes_the_same_pictures() {
-    // export_diffusers.py expands DynamicQuantizeLinear into plain ops
-    // (int8_rewrite.py), so its int8 graphs have an NNEF form: the board
-    // builds run them with int8 weights.
+    // Dynamic int8 graphs (DynamicQuantizeLinear + MatMulInteger/ConvInteger)
+    // have an NNEF form: the board builds run them with int8 weights.
     check_same_pictures(&fixture("diffusers/sd-turbo/model.toml"));
 }
 
 #[test]
-fn dynamic_int8_refusal_names_the_f32_manifest() {
-    // The shipped model's dynamic variant keeps DynamicQuantizeLinear nodes.
-    let out = tempfile::tempdir().unwrap();
-    let err = edgepaint::convert::to_nnef(&Bundle::load(&shipped("model-dynamic.toml")).unwrap(), &out.path().join("nnef"))
-        .unwrap_err();
-    let msg = err.to_string();
-    let expected = format!("edgepaint convert --model {}", shipped("model-f32.toml").display());
-    assert!(msg.contains("no NNEF form") && msg.contains(&expected), "{msg}");
-}
-
-#[test]
-fn dynamic_int8_is_refused_and_leaves_no_bundle() {
-    let out = tempfile::tempdir().unwrap();
-    let dir = out.path().join("nnef");
-    let err = edgepaint::convert::to_nnef(&Bundle::load(&shipped("model-dynamic.toml")).unwrap(), &dir).unwrap_err();
-    let msg = err.to_string();
-    assert!(msg.contains("cannot be written as NNEF"), "{msg}");
-    assert!(!dir.join("model.toml").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert!(leftovers.iter().all(|f| !f.to_string_lossy().ends_with(".part")), "{leftovers:?}");
+fn shipped_dynamic_int8_variant_converts_and_makes_the_same_pictures() {
+    // onnxruntime's quantizer output as is: DynamicQuantizeLinear nodes kept.
+    check_same_pictures(&shipped("model-dynamic.toml"));
 }
 
 #[test]

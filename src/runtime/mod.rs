@@ -14,9 +14,10 @@ use thiserror::Error;
 use tract_nnef::prelude::*;
 use tract_nnef::tract_core::ops::Cost;
 
+mod dynamic_quantize;
+mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
-mod nnef;
 
 use nnef::load_nnef;
 #[cfg(feature = "onnx")]
@@ -29,7 +30,7 @@ pub enum RuntimeError {
     #[error("{path}: {message}")]
     Graph { path: PathBuf, message: String },
     /// The graph runs, but this runtime cannot write it as NNEF (`edgepaint
-    /// convert`): a dynamic int8 graph whose quantize op has no NNEF form.
+    /// convert`): one of its operators has no NNEF form.
     #[error("{path}: cannot be written as NNEF: {message}")]
     NoNnefForm { path: PathBuf, message: String },
 }

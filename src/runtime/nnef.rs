@@ -35,13 +35,11 @@ pub(super) fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel,
 #[cfg(feature = "onnx")]
 pub fn write_nnef(src: &Path, inputs: &[InputSpec], data: Option<&str>, dest: &Path) -> Result<(), RuntimeError> {
     let model = super::load_onnx(src, inputs, data)?;
-    // tract 0.23.9 has no NNEF serializer for DynamicQuantizeLinear (the
-    // exporter's int8_rewrite.py expands it into plain ops, which have one).
-    if let Some(node) = model.nodes().iter().find(|n| n.op.name().starts_with("DynamicQuantizeLinear")) {
-        return Err(RuntimeError::NoNnefForm {
-            path: src.to_path_buf(),
-            message: format!("node {:?} is a DynamicQuantizeLinear, which has no NNEF form in tract 0.23.9", node.name),
-        });
+    let nnef = nnef();
+    // Translated once in memory first, so that a graph with an operator that
+    // has no NNEF form is told apart from a failed write.
+    if let Err(e) = tract_nnef::ser::to_proto_model(&nnef, &model) {
+        return Err(RuntimeError::NoNnefForm { path: src.to_path_buf(), message: chain(&e) });
     }
     let err = |message: String| RuntimeError::Graph { path: dest.to_path_buf(), message };
     let tmp = dest.with_extension("tgz.part");
@@ -49,7 +47,7 @@ pub fn write_nnef(src: &Path, inputs: &[InputSpec], data: Option<&str>, dest: &P
     let written = (|| {
         let file = std::fs::File::create(&tmp).map_err(io)?;
         let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::default());
-        let gz = nnef().write_to_tar(&model, gz).map_err(|e| RuntimeError::Graph {
+        let gz = nnef.write_to_tar(&model, gz).map_err(|e| RuntimeError::Graph {
             path: src.to_path_buf(),
             message: format!("cannot be written as NNEF: {}", chain(&e)),
         })?;
@@ -71,12 +69,13 @@ fn nnef() -> tract_nnef::framework::Nnef {
 
 /// NNEF forms for operators that tract 0.23.9 runs but cannot write: erf-GELU
 /// as decluttering fuses it (Stable Diffusion UNets) and the integer
-/// remainder of ONNX Mod. Registering them upstream the same way would fix it
-/// there.
+/// remainder of ONNX Mod; and our DynamicQuantizeLinear (dynamic_quantize.rs).
+/// Registering the first two upstream the same way would fix them there.
 fn edgepaint_registry() -> tract_nnef::internal::Registry {
     use tract_nnef::tract_core::ops::{math::Rem, nn::GeluExact};
     let mut registry = tract_nnef::internal::Registry::new("edgepaint");
     registry.register_unit_element_wise("edgepaint_gelu_exact", &GeluExact {});
     registry.register_binary("edgepaint_rem", &Rem {});
+    super::dynamic_quantize::register_nnef(&mut registry);
     registry
 }

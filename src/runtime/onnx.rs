@@ -11,7 +11,8 @@ pub(super) fn load_onnx(path: &Path, inputs: &[InputSpec], data: Option<&str>) -
     use tract_onnx::tract_hir::infer::Factoid;
     use tract_onnx::tract_hir::prelude::{InferenceFact, InferenceModelExt};
     let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
-    let onnx = tract_onnx::onnx();
+    let mut onnx = tract_onnx::onnx();
+    super::dynamic_quantize::onnx_form::register(&mut onnx);
     let proto = onnx
         .proto_model_for_path(path)
         .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
