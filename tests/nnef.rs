@@ -79,6 +79,37 @@ fn shipped_dynamic_int8_variant_converts_and_makes_the_same_pictures() {
     check_same_pictures(&shipped("model-dynamic.toml"));
 }
 
+/// tiny-flow with its decoder replaced by a graph tract runs but cannot
+/// write as NNEF (MaxPool returning its indices), and a model-f32.toml beside.
+fn bundle_without_nnef_form(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(fixture("bundles/tiny-flow")).unwrap().flatten() {
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(fixture("graphs/maxpool_indices.onnx"), dir.join("decoder.onnx")).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("model.toml")).unwrap();
+    let old = edgepaint::bundle::sha256_file(&fixture("bundles/tiny-flow/decoder.onnx")).unwrap();
+    let new = edgepaint::bundle::sha256_file(&dir.join("decoder.onnx")).unwrap();
+    std::fs::write(dir.join("model.toml"), manifest.replace(&old, &new)).unwrap();
+    std::fs::write(dir.join("model-f32.toml"), manifest.replace(&old, &new)).unwrap();
+}
+
+#[test]
+fn graph_without_nnef_form_is_refused_with_a_hint_and_leaves_no_bundle() {
+    let out = tempfile::tempdir().unwrap();
+    let src = out.path().join("src");
+    bundle_without_nnef_form(&src);
+    let dir = out.path().join("nnef");
+    let err = edgepaint::convert::to_nnef(&Bundle::load(&src).unwrap(), &dir).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("decoder.onnx: cannot be written as NNEF"), "{msg}");
+    let hint = format!("edgepaint convert --model {}", src.join("model-f32.toml").display());
+    assert!(msg.contains(&hint), "{msg}");
+    assert!(!dir.join("model.toml").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(leftovers.iter().all(|f| !f.to_string_lossy().ends_with(".part")), "{leftovers:?}");
+}
+
 #[test]
 fn converting_over_a_bundle_is_refused() {
     let out = tempfile::tempdir().unwrap();
