@@ -12,7 +12,7 @@ pub use request::{Generated, Progress, Request, Timings};
 use crate::bundle::{Bundle, BundleError};
 use crate::image::RgbImage;
 use crate::noise::Noise;
-use crate::runtime::{Graph, Input, RuntimeError};
+use crate::runtime::{self, Graph, Input, RuntimeError};
 use crate::scheduler::{self, SchedulerError};
 use crate::tensor::Tensor;
 use crate::tokenizer::{ClipTokenizer, TokenizerError};
@@ -39,7 +39,8 @@ pub enum PipelineError {
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Load each graph for its stage and drop it after (slower, far less memory).
+    /// Load each graph for its stage and drop it after, and give freed memory
+    /// back to the system at once (process-wide; slower, far less memory).
     pub low_memory: bool,
 }
 
@@ -69,6 +70,9 @@ impl Pipeline {
     /// see [`Bundle::load`]) and (unless low-memory) load its graphs.
     pub fn load(path: &Path, options: Options) -> Result<Pipeline, PipelineError> {
         let started = Instant::now();
+        if options.low_memory {
+            runtime::return_freed_blocks_at_once();
+        }
         let bundle = Bundle::load(path)?;
         let tokenizer = bundle.tokenizer()?;
         let mut pipeline = Pipeline {
@@ -223,7 +227,10 @@ impl Pipeline {
 
     /// Keep the graph for the next generation, unless memory is scarce.
     fn put_back(&mut self, which: Component, graph: Graph) {
-        if !self.options.low_memory {
+        if self.options.low_memory {
+            drop(graph);
+            runtime::release_free_memory();
+        } else {
             *self.slot(which) = Some(graph);
         }
     }

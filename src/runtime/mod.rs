@@ -14,11 +14,13 @@ use thiserror::Error;
 use tract_nnef::prelude::*;
 use tract_nnef::tract_core::ops::Cost;
 
+mod allocator;
 mod dynamic_quantize;
 mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
 
+pub use allocator::{release_free_memory, return_freed_blocks_at_once};
 use nnef::load_nnef;
 #[cfg(feature = "onnx")]
 pub use nnef::write_nnef;
@@ -121,6 +123,7 @@ impl Graph {
             .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
             .ok_or_else(|| err("its first output has no fixed shape".into()))?;
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
+        allocator::release_free_memory();
         log::info!(
             "{}: read {read_ms:.0} ms, optimized {:.0} ms",
             path.display(),
