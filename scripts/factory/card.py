@@ -143,7 +143,7 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
     variants = {"model.toml": files,
                 "model-dynamic.toml": {k: f"{k}.int8.onnx" for k in files},
                 "model-f32.toml": {k: f"{k}.onnx" for k in files}}
-    desc = "Procedural landscape scenes (SCENES.md world), 128x128, distilled 1-4 step flow model"
+    desc = "Procedural landscape scenes (docs/scenes.md), 128x128, distilled 1-4 step flow model"
     from scripts.factory import card_text
     sizes = bundle.write(out, dest, variants, "", desc)
     text = card_text.render(m, sizes)
