@@ -48,6 +48,7 @@ from scripts.export.graphs import (DecoderGraph, DenoiserGraph, TextEncoderGraph
                                    guidance_embedding, torch_export)
 from scripts.export.int8_quantize import quantize_dynamic_int8  # noqa: F401 (imported from here by scripts/tests)
 from scripts.export.int8_quantize import quantize_int8
+from scripts.export.onnx_data import store_weights_apart
 from scripts.export.manifest import card, manifest
 from scripts.export.memory import module_config, release_memory
 
@@ -155,6 +156,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
         for g in names:
             report["graphs"][g]["int8"] = quantize_int8(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".int8.onnx"),
                                                          rewrite=int8_rewrite_for_tract)
+            # Weights of a big graph apart, so that the runtime holds them once at load.
+            report["graphs"][g]["int8"]["data"] = store_weights_apart(os.path.join(out, g + ".int8.onnx"))
     for g in names:
         report["graphs"][g]["f32_bytes"] = graph_bytes(os.path.join(out, g + ".onnx"))
         if quantize:

@@ -13,7 +13,8 @@ def manifest(*, suffix, name, family, L, hidden, pad_id, prediction, scaling, sh
         return f"{g}{suffix}.onnx"
 
     def graph(g):
-        """file, sha256 and (for a graph over 2 GB) its external data file and sha256."""
+        """file, sha256 and (for an f32 graph over 2 GB or an int8 graph over 32 MB) its
+        external data file and sha256."""
         lines = f'file = "{file(g)}"\nsha256 = "{sha256(os.path.join(out, file(g)))}"'
         data = os.path.join(out, file(g) + ".data")
         if os.path.exists(data):

@@ -96,3 +96,27 @@ def pack_external_data(path: str) -> str | None:
     for src in old - {os.path.join(folder, data_name)}:
         os.remove(src)
     return data_name
+
+
+# A graph file above this size gets its weights stored apart (see store_weights_apart).
+APART_BYTES = 32 << 20
+
+
+def store_weights_apart(path: str, min_bytes: int = APART_BYTES) -> str | None:
+    """Move the weights of the ONNX file at `path` into `basename(path) + ".data"`
+    when the file is larger than min_bytes; returns the data file's name or None.
+
+    Why: tract parses an inline graph while holding the whole protobuf, so the
+    weights are in memory twice at load; with external data it reads them
+    tensor by tensor. Measured on SD-Turbo's int8 UNet (869 MB) in
+    `--low-memory` mode: the load peak 1.58 -> 1.02 GB, the same output."""
+    data_name = os.path.basename(path) + ".data"
+    stale = os.path.join(os.path.dirname(os.path.abspath(path)), data_name)
+    if os.path.exists(stale):  # from an earlier export into the same folder
+        os.remove(stale)
+    if os.path.getsize(path) <= min_bytes:
+        return None
+    m = onnx.load(path)
+    onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data_name, size_threshold=1024)
+    return data_name

@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from scripts.export.onnx_data import external_files, pack_external_data
+from scripts.export.onnx_data import external_files, pack_external_data, store_weights_apart
 
 
 def _model(path):
@@ -53,3 +53,33 @@ def test_graph_without_external_data_is_left_alone(tmp_path):
     data = (tmp_path / "inline.onnx").read_bytes()
     assert pack_external_data(str(tmp_path / "inline.onnx")) is None
     assert (tmp_path / "inline.onnx").read_bytes() == data
+
+
+def _inline_model(path, n=64):
+    rng = np.random.default_rng(5)
+    w = numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "w")
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "t",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, n])], [w])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+
+
+def test_big_graph_weights_are_stored_apart(tmp_path):
+    path = str(tmp_path / "g.int8.onnx")
+    _inline_model(path)
+    x = np.random.default_rng(1).standard_normal((2, 64)).astype(np.float32)
+    before = _run(path, x)
+    assert store_weights_apart(path, min_bytes=1000) == "g.int8.onnx.data"
+    assert external_files(path) == {"g.int8.onnx.data"}
+    assert os.path.getsize(path) < 1000 < os.path.getsize(path + ".data")
+    np.testing.assert_array_equal(_run(path, x), before)
+
+
+def test_small_graph_stays_inline_and_a_stale_data_file_goes(tmp_path):
+    path = str(tmp_path / "g.int8.onnx")
+    _inline_model(path)
+    (tmp_path / "g.int8.onnx.data").write_bytes(b"left by an earlier export")
+    data = (tmp_path / "g.int8.onnx").read_bytes()
+    assert store_weights_apart(path, min_bytes=1 << 20) is None
+    assert (tmp_path / "g.int8.onnx").read_bytes() == data
+    assert sorted(os.listdir(tmp_path)) == ["g.int8.onnx"]
