@@ -1,4 +1,4 @@
-//! A bundle's graphs in tract's NNEF form (`edgepaint convert`), so that a
+//! A bundle's graphs in NNEF form (`edgepaint convert`), so that a
 //! runtime built without the ONNX parser (the small board build) can run it.
 //!
 //! Each graph is pinned to the shapes its manifest promises, decluttered and

@@ -2,7 +2,7 @@
 //!
 //! The pipeline is a library API: a [`pipeline::Request`] and a progress
 //! callback go in, an image and per-stage timings come out. The CLI
-//! (`src/cli`) is a thin shell over it. Only [`runtime`] talks to tract.
+//! (`src/cli`) is a thin shell over it. Only [`runtime`] talks to the inference engine.
 
 pub mod bench;
 pub mod board;

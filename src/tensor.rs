@@ -1,7 +1,7 @@
 //! A minimal dense f32 tensor: row-major data plus a shape.
 //!
 //! The pipeline and schedulers work on flat slices; this type only carries
-//! the shape alongside, so nothing outside `runtime` depends on tract's types.
+//! the shape alongside, so nothing outside `runtime` depends on the inference engine's types.
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {

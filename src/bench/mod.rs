@@ -1,5 +1,5 @@
 //! `edgepaint bench`: time each stage of a bundle on fixed inputs, with the
-//! FLOPs tract counts on each graph and the process's peak memory. Absolute
+//! FLOPs the runtime counts on each graph and the process's peak memory. Absolute
 //! times depend on the machine; `scripts/bench/bench_compare.py` puts them beside
 //! onnxruntime on the same files in the same run.
 

@@ -1,4 +1,4 @@
-//! `edgepaint convert`: a bundle in tract's NNEF form, for the board build
+//! `edgepaint convert`: a bundle in NNEF form, for the board build
 //! that leaves the ONNX parser out (see crate::convert).
 
 use super::ModelArg;

@@ -41,7 +41,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// The kiosk's thumbs-up/down log (export it for fine-tuning).
     Feedback(feedback::FeedbackArgs),
-    /// Write a bundle in tract's NNEF form (for builds without the ONNX parser).
+    /// Write a bundle in NNEF form (for builds without the ONNX parser).
     Convert(convert::ConvertArgs),
 }
 
@@ -67,7 +67,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return if e.use_stderr() { EXIT_ERROR } else { 0 };
         }
     };
-    // Our warnings always; the libraries' (tract's CPU-feature probing under
+    // Our warnings always; the libraries' (the inference engine's CPU-feature probing under
     // qemu, for one) only with --verbose, so a failing command stays one line.
     let (own, others) = match cli.verbose {
         true => (log::LevelFilter::Info, log::LevelFilter::Info),
