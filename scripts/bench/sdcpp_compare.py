@@ -51,7 +51,6 @@ and pictures go to DIR/logs and DIR/out, named after --out's stem.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -61,6 +60,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from scripts.hashing import sha256
 
 SD_BASE = ["--steps", "1", "--cfg-scale", "1", "--sampling-method", "euler", "--scheduler", "discrete",
            "-W", "512", "-H", "512", "--prediction", "eps", "-v"]
@@ -178,10 +179,8 @@ def host_busy_s() -> float | None:
     return (sum(vals[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def sha256(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256_if_present(path: Path) -> str | None:
+    return sha256(path) if path.exists() else None
 
 
 def run_one(args: argparse.Namespace, variant: str, rnd: int) -> dict:
@@ -236,7 +235,7 @@ def run_one(args: argparse.Namespace, variant: str, rnd: int) -> dict:
                         "model": js.get("model")})
     else:
         rec.update(parse_sdcpp_log(proc.stdout))
-    rec["png_sha256"] = sha256(png)
+    rec["png_sha256"] = sha256_if_present(png)
     return rec
 
 

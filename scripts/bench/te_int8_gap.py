@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from scripts.bench.tract_gap import min_median_ms
-from scripts.export.onnx_data import sha256
+from scripts.hashing import sha256
 
 
 PROMPT = "a photo of a red fox in the snow, 35mm, golden hour"

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from scripts.evaluate.png_decode import read_png
-from scripts.evaluate.report_bundle import sha256_file
+from scripts.hashing import sha256
 
 
 def run_rust(binary, bundle_dir, captions, latents_dir, img_dir, steps, split, seed, jobs=1, log=print,
@@ -82,7 +82,7 @@ def run_rust(binary, bundle_dir, captions, latents_dir, img_dir, steps, split, s
 
 def _rust_key(bundle_dir, binary):
     st = os.stat(binary)
-    return f"{sha256_file(os.path.join(bundle_dir, 'model.toml'))}:{int(st.st_mtime)}:{st.st_size}"
+    return f"{sha256(os.path.join(bundle_dir, 'model.toml'))}:{int(st.st_mtime)}:{st.st_size}"
 
 
 class OrtChain:

@@ -56,7 +56,8 @@ import numpy as np
 
 from scripts.evaluate.generators import OrtChain, run_rust, teacher_images
 from scripts.evaluate.png_decode import decode_png  # noqa: F401 (imported from here by scripts/tests)
-from scripts.evaluate.report_bundle import Bundle, _file_shas, f32_bundle_dir, read_toml, sha256_file
+from scripts.evaluate.report_bundle import Bundle, _file_shas, f32_bundle_dir, read_toml
+from scripts.hashing import sha256
 from scripts.evaluate.report_table import markdown, row_table
 from scripts.evaluate.targets import check_targets, initial_latents, per_image_fidelity
 
@@ -202,8 +203,8 @@ def main(argv=None):
                     continue
                 log(f"  {split:8s} {rid:16s} running {a.n} x edgepaint generate --steps {k}")
                 man = os.path.join(bdir, "model.toml")
-                mid = f"{read_toml(man).get('name')}@{sha256_file(man)[:12]}"
-                want = bundle.sha if rid.startswith("rust-int8") else sha256_file(os.path.join(bundle.path, "model-f32.toml"))
+                mid = f"{read_toml(man).get('name')}@{sha256(man)[:12]}"
+                want = bundle.sha if rid.startswith("rust-int8") else sha256(os.path.join(bundle.path, "model-f32.toml"))
                 if mid.split("@")[1] != want[:12]:
                     raise RuntimeError(f"{man} changed since the report started; run it again when it is stable")
                 imgs, extra = run_rust(a.binary, bdir, caps, os.path.abspath(lat_dir),
@@ -232,7 +233,7 @@ def main(argv=None):
             np.savez_compressed(cp, images=imgs, key=key, extra=json.dumps(extra))
             score(rid, imgs, extra)
 
-    if sha256_file(os.path.join(bundle.path, "model.toml")) != bundle.sha or (
+    if sha256(os.path.join(bundle.path, "model.toml")) != bundle.sha or (
             bundle.toml_f32 is not None and _file_shas(bundle, bundle.toml_f32) != bundle.f32_shas):
         raise RuntimeError(f"{bundle.path} changed while the report ran; run it again when it is stable")
     teacher_id = "teacher"

@@ -1,7 +1,8 @@
 """The bundle under evaluation: its manifests and sha256s (the report never mixes bundles), its f32 view."""
 
-import hashlib
 import os
+
+from scripts.hashing import sha256
 
 def read_toml(path):
     try:
@@ -10,14 +11,6 @@ def read_toml(path):
         import tomli as tomllib
     with open(path, "rb") as f:
         return tomllib.load(f)
-
-
-def sha256_file(p):
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for blk in iter(lambda: f.read(1 << 20), b""):
-            h.update(blk)
-    return h.hexdigest()
 
 
 class Bundle:
@@ -29,7 +22,7 @@ class Bundle:
         lat = self.toml["latent"]
         self.shape = (1, lat["channels"], lat["height"], lat["width"])
         self.timesteps = {int(k): [float(x) for x in v] for k, v in self.toml["scheduler"]["timesteps"].items()}
-        self.sha = sha256_file(os.path.join(self.path, "model.toml"))
+        self.sha = sha256(os.path.join(self.path, "model.toml"))
         self.f32_shas = _file_shas(self, self.toml_f32) if self.toml_f32 else None
         self.bytes = sum(os.path.getsize(os.path.join(self.path, f)) for f in os.listdir(self.path)
                          if os.path.isfile(os.path.join(self.path, f)))
@@ -39,7 +32,7 @@ def _file_shas(bundle, manifest):
     """sha256 of the model files a manifest names (the onnxruntime rows read them without the runtime's check)."""
     out = {}
     for k in ("text_encoder", "denoiser", "decoder"):
-        out[k] = sha256_file(os.path.join(bundle.path, manifest[k]["file"]))
+        out[k] = sha256(os.path.join(bundle.path, manifest[k]["file"]))
         if out[k] != manifest[k].get("sha256", out[k]):
             raise RuntimeError(f"{manifest[k]['file']}: sha256 differs from the manifest's")
     return out

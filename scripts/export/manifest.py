@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from scripts.export.onnx_data import sha256
+from scripts.hashing import sha256
 
 
 def manifest(*, suffix, name, family, L, hidden, pad_id, prediction, scaling, shift, C, lh, lw, ih, iw, sched,

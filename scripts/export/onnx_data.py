@@ -13,22 +13,12 @@ so it needs no more memory than the largest tensor. Needs only `onnx`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import onnx
 from onnx import TensorProto
 
 ALIGN = 64  # offsets aligned like onnx's own writer, so a reader may mmap
-
-
-def sha256(path: str) -> str:
-    """A file's sha256 as model.toml records it, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _tensors(graph: onnx.GraphProto):

@@ -5,21 +5,13 @@ every file), model-f32.toml (same model, all-f32 files) and the model card.
 The writer only: card.py measures the model, renders the card and calls
 `write` (run it as `python3 -m scripts.factory.card --out runs/scenes --dest
 models/scenes`)."""
-import hashlib
 import os
 import shutil
 
 from scripts.factory import common as C
+from scripts.hashing import sha256
 
 TIMESTEPS = {1: [1000.0], 2: [1000.0, 500.0], 3: [1000.0, 666.6667, 333.3333], 4: [1000.0, 750.0, 500.0, 250.0]}
-
-
-def sha256(p):
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def manifest(dest, files, shift, scale, description):
