@@ -43,6 +43,14 @@ def _load(path):
     return onnx.load(path)
 
 
+def _save_with_nodes(m, nodes, dst):
+    """Every rewrite's last step: the graph's nodes replaced, checked, written."""
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    onnx.checker.check_model(m)
+    onnx.save(m, dst)
+
+
 def _split_wide_weights(src, dst, op_type, weight_axis, concat_axis, max_elems, ndim=None,
                         accept=lambda node: True):
     """Split every `op_type` node whose constant weight (input 1) has more than
@@ -93,10 +101,7 @@ def _split_wide_weights(src, dst, op_type, weight_axis, concat_axis, max_elems, 
     for name in list(inits):
         if name not in used:
             m.graph.initializer.remove(inits[name])
-    del m.graph.node[:]
-    m.graph.node.extend(new_nodes)
-    onnx.checker.check_model(m)
-    onnx.save(m, dst)
+    _save_with_nodes(m, new_nodes, dst)
     return n_split, n_chunks
 
 
@@ -155,10 +160,7 @@ def matmulinteger_as_f32(src: str, dst: str) -> dict:
         new_nodes.append(helper.make_node("DequantizeLinear", [b, one] + ([b0] if b0 else []), [bf]))
         new_nodes.append(helper.make_node("MatMul", [af, bf], [node.output[0]], name=p))
         n += 1
-    del m.graph.node[:]
-    m.graph.node.extend(new_nodes)
-    onnx.checker.check_model(m)
-    onnx.save(m, dst)
+    _save_with_nodes(m, new_nodes, dst)
     return dict(matmulinteger_as_f32=n)
 
 
@@ -204,10 +206,7 @@ def expand_dynamic_quantize_linear(src: str, dst: str) -> dict:
         mk("Clip", [p + "_xz", zero, q], p + "_xc")
         mk("Cast", [p + "_xc"], y, to=onnx.TensorProto.UINT8)
         n += 1
-    del m.graph.node[:]
-    m.graph.node.extend(new_nodes)
-    onnx.checker.check_model(m)
-    onnx.save(m, dst)
+    _save_with_nodes(m, new_nodes, dst)
     return dict(expanded_dynamic_quantize_linear=n)
 
 
