@@ -9,7 +9,7 @@
 use crate::bundle::{sha256_file, Bundle, BundleError};
 use crate::noise::Noise;
 use crate::pipeline::{graph_spec, Component};
-use crate::runtime::{Graph, Input, InputSpec, RuntimeError, NNEF_SUFFIX};
+use crate::runtime::{Graph, Input, InputSpec, RuntimeError, SegmentFile, NNEF_SUFFIX};
 use crate::tensor::Tensor;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -55,21 +55,37 @@ pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, Conve
     let mut converted = Vec::new();
     for which in [Component::TextEncoder, Component::Denoiser, Component::Decoder] {
         let spec = graph_spec(bundle, which);
-        let file = format!("{}{NNEF_SUFFIX}", spec.field);
-        let dest = out.join(&file);
-        let data = spec.data.as_deref();
-        crate::runtime::write_nnef(&bundle.path(&spec.file), &spec.inputs, data, &dest)
-            .map_err(|e| with_f32_hint(e, bundle))?;
-        let max_abs_diff = compare(&bundle.path(&spec.file), data, &dest, &spec.inputs, spec.field)?;
-        doc[spec.field]["file"] = toml_edit::value(file.as_str());
-        doc[spec.field]["sha256"] = toml_edit::value(sha256_file(&dest).map_err(|e| io(&dest, e))?);
-        // The NNEF archive holds the weights: no external data any more.
-        if let Some(section) = doc[spec.field].as_table_like_mut() {
+        let sources = spec.files(bundle);
+        // `denoiser.nnef.tgz`, then `denoiser.seg2.nnef.tgz` ... for segments.
+        let files: Vec<String> = (1..=sources.len())
+            .map(|k| match k {
+                1 => format!("{}{NNEF_SUFFIX}", spec.field),
+                k => format!("{}.seg{k}{NNEF_SUFFIX}", spec.field),
+            })
+            .collect();
+        let dests: Vec<PathBuf> = files.iter().map(|f| out.join(f)).collect();
+        crate::runtime::write_nnef(&sources, &spec.inputs, &dests).map_err(|e| with_f32_hint(e, bundle))?;
+        let converted_files: Vec<SegmentFile> = dests.iter().map(|d| SegmentFile { path: d.clone(), data: None }).collect();
+        let max_abs_diff = compare(&sources, &converted_files, &spec.inputs, spec.field)?;
+        let mut bytes = 0;
+        for (k, (file, dest)) in files.iter().zip(&dests).enumerate() {
+            let hash = sha256_file(dest).map_err(|e| io(dest, e))?;
+            let section = match k {
+                0 => doc[spec.field].as_table_like_mut(),
+                k => doc[spec.field]["then"].as_array_of_tables_mut().and_then(|a| a.get_mut(k - 1)).map(|t| t as _),
+            };
+            let section = section.ok_or_else(|| ConvertError::Io {
+                path: bundle.manifest_path.clone(),
+                message: format!("no table for segment {} of {}", k + 1, spec.field),
+            })?;
+            section.insert("file", toml_edit::value(file.as_str()));
+            section.insert("sha256", toml_edit::value(hash));
+            // The NNEF archive holds the weights: no external data any more.
             section.remove("data");
             section.remove("data_sha256");
+            bytes += std::fs::metadata(dest).map_err(|e| io(dest, e))?.len();
         }
-        let bytes = std::fs::metadata(&dest).map_err(|e| io(&dest, e))?.len();
-        converted.push(ConvertedGraph { field: spec.field, file, bytes, max_abs_diff });
+        converted.push(ConvertedGraph { field: spec.field, file: files.join(", "), bytes, max_abs_diff });
     }
 
     let t = &bundle.manifest.tokenizer;
@@ -94,14 +110,17 @@ pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, Conve
 /// Run the original and the converted graph on the same seeded inputs; their
 /// outputs must agree to float rounding (the NNEF form is the same graph).
 fn compare(
-    original: &Path,
-    data: Option<&str>,
-    nnef: &Path,
+    original: &[SegmentFile],
+    nnef: &[SegmentFile],
     inputs: &[InputSpec],
     field: &'static str,
 ) -> Result<f32, ConvertError> {
-    let a = Graph::load_with_data(original, inputs, data)?;
-    let b = Graph::load(nnef, inputs)?;
+    let load = |files: &[SegmentFile]| match files {
+        [one] => Graph::load_with_data(&one.path, inputs, one.data.as_deref()),
+        many => Graph::load_segments(many, inputs),
+    };
+    let a = load(original)?;
+    let b = load(nnef)?;
     let mut noise = Noise::new(20261126);
     let values: Vec<Input> = inputs
         .iter()

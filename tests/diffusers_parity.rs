@@ -380,7 +380,7 @@ fn decoder_at(bundle: &Bundle, h: usize, w: usize) -> Graph {
     let m = &bundle.manifest;
     Graph::load(
         &bundle.path(&m.decoder.file),
-        &[InputSpec { name: "latents", integer: false, shape: vec![1, m.latent.channels, h, w] }],
+        &[InputSpec { name: "latents".into(), integer: false, shape: vec![1, m.latent.channels, h, w] }],
     )
     .unwrap()
 }
@@ -407,7 +407,7 @@ fn tiled_error(family: &str, tile: usize, overlap: usize) -> (f32, f32) {
 fn tiled_decode_is_exact_for_a_pointwise_decoder() {
     let path = fixture("diffusers/pointwise_decoder.onnx");
     let load = |h: usize, w: usize| {
-        Graph::load(&path, &[InputSpec { name: "latents", integer: false, shape: vec![1, 4, h, w] }]).unwrap()
+        Graph::load(&path, &[InputSpec { name: "latents".into(), integer: false, shape: vec![1, 4, h, w] }]).unwrap()
     };
     let lat = npy("sd-turbo", "tile_latents");
     let whole = load(12, 10).run(&[Input::F32(lat.clone())]).unwrap();

@@ -49,11 +49,25 @@ pub struct TokenizerSection {
     pub pad_id: i64,
 }
 
+/// One more segment of a graph stored in segments (docs/bundle.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSection {
+    pub file: String,
+    pub sha256: String,
+    pub data: Option<String>,
+    pub data_sha256: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextEncoderSection {
     pub file: String,
     pub sha256: String,
+    /// The graph stored in segments: the files run after `file`, in order
+    /// (`[[SECTION.then]]` tables; streamed one at a time in low-memory mode).
+    #[serde(default)]
+    pub then: Vec<SegmentSection>,
     pub hidden_size: usize,
     /// ONNX external data: the one file holding this graph's weights when
     /// they are stored outside the .onnx (graphs over 2 GB), with its sha256.
@@ -67,6 +81,10 @@ pub struct TextEncoderSection {
 pub struct DenoiserSection {
     pub file: String,
     pub sha256: String,
+    /// The graph stored in segments: the files run after `file`, in order
+    /// (`[[SECTION.then]]` tables; streamed one at a time in low-memory mode).
+    #[serde(default)]
+    pub then: Vec<SegmentSection>,
     pub prediction: Prediction,
     /// ONNX external data: the one file holding this graph's weights when
     /// they are stored outside the .onnx (graphs over 2 GB), with its sha256.
@@ -80,6 +98,10 @@ pub struct DenoiserSection {
 pub struct DecoderSection {
     pub file: String,
     pub sha256: String,
+    /// The graph stored in segments: the files run after `file`, in order
+    /// (`[[SECTION.then]]` tables; streamed one at a time in low-memory mode).
+    #[serde(default)]
+    pub then: Vec<SegmentSection>,
     /// ONNX external data: the one file holding this graph's weights when
     /// they are stored outside the .onnx (graphs over 2 GB), with its sha256.
     /// A graph that references any other external file is refused at load.
@@ -166,11 +188,11 @@ fn default_beta_end() -> f64 {
     0.012
 }
 
-/// The files of one graph section: the graph and its optional external data.
-#[derive(Debug, Clone, Copy)]
+/// The files of one graph file: the graph and its optional external data.
+#[derive(Debug, Clone)]
 pub struct GraphFiles<'a> {
-    /// The manifest section: text_encoder, denoiser or decoder.
-    pub section: &'static str,
+    /// Where in the manifest: `denoiser`, or `denoiser.then[1]` for a segment.
+    pub section: String,
     pub file: &'a str,
     pub sha256: &'a str,
     pub data: Option<&'a str>,
@@ -178,15 +200,41 @@ pub struct GraphFiles<'a> {
 }
 
 impl Manifest {
-    /// The three graph sections' files, in pipeline order.
-    pub fn graph_files(&self) -> [GraphFiles<'_>; 3] {
+    /// Each graph section's files (its first file, then its segments), in
+    /// pipeline order.
+    pub fn graph_files(&self) -> [(&'static str, Vec<GraphFiles<'_>>); 3] {
         let t = &self.text_encoder;
         let u = &self.denoiser;
         let d = &self.decoder;
         [
-            GraphFiles { section: "text_encoder", file: &t.file, sha256: &t.sha256, data: t.data.as_deref(), data_sha256: t.data_sha256.as_deref() },
-            GraphFiles { section: "denoiser", file: &u.file, sha256: &u.sha256, data: u.data.as_deref(), data_sha256: u.data_sha256.as_deref() },
-            GraphFiles { section: "decoder", file: &d.file, sha256: &d.sha256, data: d.data.as_deref(), data_sha256: d.data_sha256.as_deref() },
+            ("text_encoder", files("text_encoder", &t.file, &t.sha256, &t.data, &t.data_sha256, &t.then)),
+            ("denoiser", files("denoiser", &u.file, &u.sha256, &u.data, &u.data_sha256, &u.then)),
+            ("decoder", files("decoder", &d.file, &d.sha256, &d.data, &d.data_sha256, &d.then)),
         ]
     }
+}
+
+fn files<'a>(
+    section: &str,
+    file: &'a str,
+    sha256: &'a str,
+    data: &'a Option<String>,
+    data_sha256: &'a Option<String>,
+    then: &'a [SegmentSection],
+) -> Vec<GraphFiles<'a>> {
+    let first = GraphFiles {
+        section: section.to_string(),
+        file,
+        sha256,
+        data: data.as_deref(),
+        data_sha256: data_sha256.as_deref(),
+    };
+    let rest = then.iter().enumerate().map(|(ix, s)| GraphFiles {
+        section: format!("{section}.then[{ix}]"),
+        file: &s.file,
+        sha256: &s.sha256,
+        data: s.data.as_deref(),
+        data_sha256: s.data_sha256.as_deref(),
+    });
+    std::iter::once(first).chain(rest).collect()
 }

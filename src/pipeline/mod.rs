@@ -6,7 +6,7 @@ mod models;
 mod request;
 pub mod tiled_decode;
 
-pub use models::{decoder_input_hw, load as load_graph, spec as graph_spec, Component, GraphSpec};
+pub use models::{decoder_input_hw, load as load_graph, spec as graph_spec, stream as stream_graph, Component, GraphSpec};
 pub use request::{Generated, Progress, Request, Timings};
 
 use crate::bundle::{Bundle, BundleError};
@@ -39,8 +39,9 @@ pub enum PipelineError {
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Load each graph for its stage and drop it after, and give freed memory
-    /// back to the system at once (process-wide; slower, far less memory).
+    /// Load each graph for its stage and drop it after (a graph stored in
+    /// segments: one segment at a time), and give freed memory back to the
+    /// system at once (process-wide; slower, far less memory).
     pub low_memory: bool,
 }
 
@@ -211,14 +212,19 @@ impl Pipeline {
         Ok(Generated { image, seed: request.seed, steps, prompt_truncated, timings })
     }
 
-    /// Take a loaded graph, or load it now (counted as load time).
+    /// Take a loaded graph, or load it now (counted as load time; in
+    /// low-memory mode a graph stored in segments is streamed instead: its
+    /// segments load while it runs).
     fn graph(&mut self, which: Component, timings: &mut Timings) -> Result<Graph, PipelineError> {
         let slot = self.slot(which).take();
         match slot {
             Some(g) => Ok(g),
             None => {
                 let t0 = Instant::now();
-                let g = models::load(&self.bundle, which)?;
+                let g = match self.options.low_memory {
+                    true => models::stream(&self.bundle, which)?,
+                    false => models::load(&self.bundle, which)?,
+                };
                 timings.load_ms += ms(t0);
                 Ok(g)
             }

@@ -3,7 +3,8 @@
 //! 512 MB) loaded for one stage and dropped right after.
 
 use crate::bundle::Bundle;
-use crate::runtime::{Graph, InputSpec, RuntimeError};
+use crate::bundle::SegmentSection;
+use crate::runtime::{Graph, InputSpec, RuntimeError, SegmentFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
@@ -29,8 +30,19 @@ pub struct GraphSpec {
     /// The graph's ONNX external-data file (manifest `data`), if it has one.
     pub data: Option<String>,
     pub field: &'static str,
+    /// The graph's further segments (manifest `then`), run after `file`.
+    pub then: Vec<SegmentSection>,
     pub inputs: Vec<InputSpec>,
     pub output_shape: Vec<usize>,
+}
+
+impl GraphSpec {
+    /// Every file of the graph (one, or its segments in order) inside `bundle`.
+    pub fn files(&self, bundle: &Bundle) -> Vec<SegmentFile> {
+        let first = SegmentFile { path: bundle.path(&self.file), data: self.data.clone() };
+        let rest = self.then.iter().map(|s| SegmentFile { path: bundle.path(&s.file), data: s.data.clone() });
+        std::iter::once(first).chain(rest).collect()
+    }
 }
 
 /// The shapes the manifest promises for one component (used to load it, and
@@ -39,22 +51,24 @@ pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
     let m = &bundle.manifest;
     let latent = vec![1, m.latent.channels, m.latent.height, m.latent.width];
     let text = vec![1, m.tokenizer.max_length, m.text_encoder.hidden_size];
-    let (file, data, field, inputs, output_shape) = match which {
+    let (file, data, then, field, inputs, output_shape) = match which {
         Component::TextEncoder => (
             &m.text_encoder.file,
             &m.text_encoder.data,
+            &m.text_encoder.then,
             "text_encoder",
-            vec![InputSpec { name: "input_ids", integer: true, shape: vec![1, m.tokenizer.max_length] }],
+            vec![InputSpec::new("input_ids", true, vec![1, m.tokenizer.max_length])],
             text.clone(),
         ),
         Component::Denoiser => (
             &m.denoiser.file,
             &m.denoiser.data,
+            &m.denoiser.then,
             "denoiser",
             vec![
-                InputSpec { name: "sample", integer: false, shape: latent.clone() },
-                InputSpec { name: "timestep", integer: false, shape: vec![1] },
-                InputSpec { name: "encoder_hidden_states", integer: false, shape: text },
+                InputSpec::new("sample", false, latent.clone()),
+                InputSpec::new("timestep", false, vec![1]),
+                InputSpec::new("encoder_hidden_states", false, text),
             ],
             latent.clone(),
         ),
@@ -65,20 +79,36 @@ pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
             (
                 &m.decoder.file,
                 &m.decoder.data,
+                &m.decoder.then,
                 "decoder",
-                vec![InputSpec { name: "latents", integer: false, shape: vec![1, m.latent.channels, h, w] }],
+                vec![InputSpec::new("latents", false, vec![1, m.latent.channels, h, w])],
                 vec![1, 3, h * f, w * f],
             )
         }
     };
-    GraphSpec { file: file.clone(), data: data.clone(), field, inputs, output_shape }
+    GraphSpec { file: file.clone(), data: data.clone(), then: then.clone(), field, inputs, output_shape }
+}
+
+/// A component stored in segments as a streamed graph (loaded one segment at
+/// a time on each run: the low-memory mode); any other is loaded now.
+pub fn stream(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
+    let spec = spec(bundle, which);
+    if spec.then.is_empty() {
+        return load(bundle, which);
+    }
+    Ok(Graph::streamed(&spec.files(bundle), &spec.inputs, spec.output_shape))
 }
 
 /// Load one component and check that its output has the promised shape.
 pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
-    let GraphSpec { file, data, field, inputs, output_shape: expected } = spec(bundle, which);
+    let spec = spec(bundle, which);
+    let files = spec.files(bundle);
+    let GraphSpec { file, data, then, field, inputs, output_shape: expected } = spec;
     let path = bundle.path(&file);
-    let graph = Graph::load_with_data(&path, &inputs, data.as_deref())?;
+    let graph = match then.is_empty() {
+        true => Graph::load_with_data(&path, &inputs, data.as_deref())?,
+        false => Graph::load_segments(&files, &inputs)?,
+    };
     if graph.output_shape() != expected.as_slice() {
         return Err(RuntimeError::Graph {
             path,

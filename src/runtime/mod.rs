@@ -8,8 +8,8 @@
 //! without the ONNX parser is smaller, for the boards.
 
 use crate::tensor::Tensor;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use thiserror::Error;
 use tract_nnef::prelude::*;
 use tract_nnef::tract_core::ops::Cost;
@@ -19,9 +19,12 @@ mod dynamic_quantize;
 mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
+mod segments;
 
 pub use allocator::{release_free_memory, return_freed_blocks_at_once};
 use nnef::load_nnef;
+pub use segments::SegmentFile;
+use segments::{Part, Parts, Values};
 #[cfg(feature = "onnx")]
 pub use nnef::write_nnef;
 #[cfg(feature = "onnx")]
@@ -57,18 +60,54 @@ impl Input {
 /// What an input of the graph is fed with: its element kind and fixed shape.
 #[derive(Debug, Clone)]
 pub struct InputSpec {
-    pub name: &'static str,
+    pub name: String,
     pub integer: bool,
     pub shape: Vec<usize>,
 }
 
-/// A graph optimized for fixed input shapes, ready to run many times.
+impl InputSpec {
+    pub fn new(name: &str, integer: bool, shape: Vec<usize>) -> InputSpec {
+        InputSpec { name: name.to_string(), integer, shape }
+    }
+}
+
+/// How a graph file's inputs are matched to specs: in order (a whole graph:
+/// the component's inputs), or by name (a segment: the graph's inputs and
+/// the outputs of earlier segments).
+pub(crate) enum Pin<'a> {
+    ByPosition(&'a [InputSpec]),
+    ByName(&'a BTreeMap<String, InputSpec>),
+}
+
+impl Pin<'_> {
+    /// The spec of each input of a graph whose inputs are called `names`.
+    pub(crate) fn resolve(&self, names: &[String]) -> Result<Vec<InputSpec>, String> {
+        match self {
+            Pin::ByPosition(specs) => {
+                check_input_count(names.len(), specs)?;
+                Ok(specs.to_vec())
+            }
+            Pin::ByName(known) => names
+                .iter()
+                .map(|n| {
+                    known.get(n).cloned().ok_or_else(|| {
+                        format!("input `{n}` is neither an input of the graph nor an output of an earlier segment")
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A graph optimized for fixed input shapes, ready to run many times: one
+/// file, or segments run one after another (held loaded, or streamed).
 pub struct Graph {
     path: PathBuf,
-    plan: Arc<TypedRunnableModel>,
-    input_types: Vec<DatumType>,
+    /// The names the caller's inputs are given, in order.
+    input_names: Vec<String>,
     output_shape: Vec<usize>,
     flops: u64,
+    parts: Parts,
 }
 
 /// Whether this build has tract's multi-threaded kernels (cargo feature
@@ -101,35 +140,57 @@ impl Graph {
     /// hash is the bundle's to check). A graph referencing any other
     /// external file is refused, so every byte that is run was hashed.
     pub fn load_with_data(path: &Path, inputs: &[InputSpec], data: Option<&str>) -> Result<Graph, RuntimeError> {
-        let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
-        let started = std::time::Instant::now();
-        let decluttered = if is_nnef(path) { load_nnef(path, inputs)? } else { load_onnx(path, inputs, data)? };
-        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let input_types = decluttered
-            .input_outlets()
-            .map_err(|e| err(chain(&e)))?
-            .iter()
-            .map(|o| decluttered.outlet_fact(*o).map(|f| f.datum_type))
-            .collect::<TractResult<Vec<_>>>()
-            .map_err(|e| err(chain(&e)))?;
-        // Counted before optimization: the optimized kernels do not all report costs.
-        let flops = count_flops(&decluttered);
-        let typed = decluttered
-            .into_optimized()
-            .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e))))?;
-        let output_shape = typed
-            .output_fact(0)
-            .ok()
-            .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
-            .ok_or_else(|| err("its first output has no fixed shape".into()))?;
-        let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
-        allocator::release_free_memory();
-        log::info!(
-            "{}: read {read_ms:.0} ms, optimized {:.0} ms",
-            path.display(),
-            started.elapsed().as_secs_f64() * 1000.0 - read_ms
-        );
-        Ok(Graph { path: path.to_path_buf(), plan, input_types, output_shape, flops })
+        let part = Part::load(path, Pin::ByPosition(inputs), data)?;
+        Self::from_parts(path, inputs, vec![part])
+    }
+
+    /// Load a graph stored in segments (`files`, in order; each segment's
+    /// inputs named like `inputs` or like outputs of earlier segments) and
+    /// keep them all loaded. The last segment's first output is the result.
+    pub fn load_segments(files: &[SegmentFile], inputs: &[InputSpec]) -> Result<Graph, RuntimeError> {
+        let parts = segments::load_all(files, inputs)?;
+        Self::from_parts(&files[0].path, inputs, parts)
+    }
+
+    /// A graph stored in segments that is loaded one segment at a time, on
+    /// every run (see [`Graph::load_segments`]); nothing is read now. Its
+    /// result must have the shape `output_shape`.
+    pub fn streamed(files: &[SegmentFile], inputs: &[InputSpec], output_shape: Vec<usize>) -> Graph {
+        Graph {
+            path: files[0].path.clone(),
+            input_names: inputs.iter().map(|s| s.name.clone()).collect(),
+            output_shape,
+            flops: 0,
+            parts: Parts::Streamed { files: files.to_vec(), inputs: inputs.to_vec() },
+        }
+    }
+
+    fn from_parts(path: &Path, inputs: &[InputSpec], parts: Vec<Part>) -> Result<Graph, RuntimeError> {
+        let output_shape = parts
+            .last()
+            .and_then(|p| p.outputs.first())
+            .map(|o| o.shape.clone())
+            .ok_or_else(|| RuntimeError::Graph { path: path.to_path_buf(), message: "the graph has no outputs".into() })?;
+        Ok(Graph {
+            path: path.to_path_buf(),
+            input_names: inputs.iter().map(|s| s.name.clone()).collect(),
+            output_shape,
+            flops: parts.iter().map(|p| p.flops).sum(),
+            parts: Parts::Loaded(parts),
+        })
+    }
+
+    /// Segments this graph is stored in (1: a whole graph).
+    pub fn segments(&self) -> usize {
+        match &self.parts {
+            Parts::Loaded(parts) => parts.len(),
+            Parts::Streamed { files, .. } => files.len(),
+        }
+    }
+
+    /// Whether each run loads the graph's segments one at a time.
+    pub fn is_streamed(&self) -> bool {
+        matches!(self.parts, Parts::Streamed { .. })
     }
 
     pub fn output_shape(&self) -> &[usize] {
@@ -137,41 +198,65 @@ impl Graph {
     }
 
     /// Floating-point or integer operations of one run (2 per multiply-add,
-    /// 1 per division), as tract's cost model counts them on the graph.
+    /// 1 per division), as tract's cost model counts them on the graph
+    /// (0 for a streamed graph: it is not loaded).
     pub fn flops(&self) -> u64 {
         self.flops
     }
 
-    /// Run the graph; returns its first output as f32.
+    /// Run the graph; returns its (last segment's) first output as f32.
     pub fn run(&self, inputs: &[Input]) -> Result<Tensor, RuntimeError> {
-        let values = self.values(inputs)?;
-        let outputs = self.plan.run(values).map_err(|e| self.err(format!("run failed: {}", chain(&e))))?;
-        self.first_output(&outputs)
+        let mut values = self.values(inputs)?;
+        let last = match &self.parts {
+            Parts::Loaded(parts) => {
+                for part in parts {
+                    part.run(&mut values)?;
+                }
+                parts.last().map(|p| p.outputs.clone()).unwrap_or_default()
+            }
+            Parts::Streamed { files, inputs, .. } => segments::run_streamed(files, inputs, &mut values)?,
+        };
+        let name = last.first().map(|o| o.name.as_str()).unwrap_or("");
+        let out = values.get(name).ok_or_else(|| self.err("the graph has no outputs".into()))?;
+        let out = self.to_tensor(out)?;
+        if out.shape != self.output_shape {
+            return Err(self.err(format!("output shape {:?}, expected {:?}", out.shape, self.output_shape)));
+        }
+        Ok(out)
     }
 
     /// Run `runs` times, timing every node; returns the time per run summed
     /// by operator kind, slowest first (for `edgepaint bench --profile`).
     pub fn profile(&self, inputs: &[Input], runs: usize) -> Result<Vec<OpTime>, RuntimeError> {
+        let Parts::Loaded(parts) = &self.parts else {
+            return Err(self.err("a streamed graph cannot be profiled (load it whole)".into()));
+        };
         let mut by_op: Vec<OpTime> = Vec::new();
         for _ in 0..runs {
-            let values = self.values(inputs)?;
-            let mut state = self.plan.spawn().map_err(|e| self.err(chain(&e)))?;
-            state
-                .run_plan_with_eval(values, |ctx, op_state, node, input| {
-                    let started = std::time::Instant::now();
-                    let out = tract_nnef::tract_core::plan::eval(ctx, op_state, node, input);
-                    let ms = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
-                    let op = node.op().name().to_string();
-                    match by_op.iter_mut().find(|t| t.op == op) {
-                        Some(t) => {
-                            t.ms += ms;
-                            t.nodes += 1;
+            let mut values = self.values(inputs)?;
+            for part in parts {
+                let feed = part.feed(&values)?;
+                let mut state = part.plan().spawn().map_err(|e| self.err(chain(&e)))?;
+                let outputs = state
+                    .run_plan_with_eval(feed, |ctx, op_state, node, input| {
+                        let started = std::time::Instant::now();
+                        let out = tract_nnef::tract_core::plan::eval(ctx, op_state, node, input);
+                        let ms = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+                        let op = node.op().name().to_string();
+                        match by_op.iter_mut().find(|t| t.op == op) {
+                            Some(t) => {
+                                t.ms += ms;
+                                t.nodes += 1;
+                            }
+                            None => by_op.push(OpTime { op, ms, nodes: 1 }),
                         }
-                        None => by_op.push(OpTime { op, ms, nodes: 1 }),
-                    }
-                    out
-                })
-                .map_err(|e| self.err(format!("run failed: {}", chain(&e))))?;
+                        out
+                    })
+                    .map_err(|e| self.err(format!("run failed: {}", chain(&e))))?;
+                for (spec, value) in part.outputs.iter().zip(outputs) {
+                    values.insert(spec.name.clone(), value);
+                }
+            }
         }
         for t in &mut by_op {
             t.nodes /= runs;
@@ -184,24 +269,26 @@ impl Graph {
         RuntimeError::Graph { path: self.path.clone(), message }
     }
 
-    /// The inputs as tract values, cast to the types the graph declares.
-    fn values(&self, inputs: &[Input]) -> Result<TVec<TValue>, RuntimeError> {
-        let mut values: TVec<TValue> = tvec![];
-        for (ix, input) in inputs.iter().enumerate() {
+    /// The caller's inputs as tract values, by name (each part casts them to
+    /// the types it declares).
+    fn values(&self, inputs: &[Input]) -> Result<Values, RuntimeError> {
+        if inputs.len() != self.input_names.len() {
+            return Err(self.err(format!("{} inputs given, the graph takes {}", inputs.len(), self.input_names.len())));
+        }
+        let mut values = Values::new();
+        for (ix, (input, name)) in inputs.iter().zip(&self.input_names).enumerate() {
             let tensor = match input {
                 Input::F32(t) => tract_nnef::prelude::Tensor::from_shape(&t.shape, &t.data),
                 Input::I64 { shape, data } => tract_nnef::prelude::Tensor::from_shape(shape, data),
             }
             .map_err(|e| self.err(format!("input {ix} shape {:?}: {}", input.shape(), chain(&e))))?;
-            let dt = self.input_types[ix];
-            let tensor = tensor.cast_to_dt(dt).map_err(|e| self.err(chain(&e)))?.into_owned();
-            values.push(tensor.into_tvalue());
+            values.insert(name.clone(), tensor.into_tvalue());
         }
         Ok(values)
     }
 
-    fn first_output(&self, outputs: &[TValue]) -> Result<Tensor, RuntimeError> {
-        let out = outputs[0].cast_to::<f32>().map_err(|e| self.err(chain(&e)))?;
+    fn to_tensor(&self, value: &TValue) -> Result<Tensor, RuntimeError> {
+        let out = value.cast_to::<f32>().map_err(|e| self.err(chain(&e)))?;
         let data: Vec<f32> =
             out.to_plain_array_view::<f32>().map_err(|e| self.err(chain(&e)))?.iter().copied().collect();
         Ok(Tensor::new(out.shape().to_vec(), data))
@@ -228,7 +315,7 @@ pub(crate) fn check_input_count(declared: usize, inputs: &[InputSpec]) -> Result
     if declared == inputs.len() {
         return Ok(());
     }
-    let names: Vec<&str> = inputs.iter().map(|i| i.name).collect();
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     Err(format!("has {declared} inputs, expected {} ({})", inputs.len(), names.join(", ")))
 }
 
@@ -267,8 +354,22 @@ pub(crate) fn chain(e: &TractError) -> String {
     e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
 }
 
+/// A graph file (ONNX, or NNEF when the path ends in `.nnef.tgz`) pinned by
+/// `pin` and decluttered, with the specs its inputs were pinned to.
+pub(crate) fn load_decluttered(
+    path: &Path,
+    pin: &Pin,
+    data: Option<&str>,
+) -> Result<(TypedModel, Vec<InputSpec>), RuntimeError> {
+    if is_nnef(path) {
+        load_nnef(path, pin)
+    } else {
+        load_onnx(path, pin, data)
+    }
+}
+
 #[cfg(not(feature = "onnx"))]
-fn load_onnx(path: &Path, _inputs: &[InputSpec], _data: Option<&str>) -> Result<TypedModel, RuntimeError> {
+fn load_onnx(path: &Path, _pin: &Pin, _data: Option<&str>) -> Result<(TypedModel, Vec<InputSpec>), RuntimeError> {
     Err(RuntimeError::Graph {
         path: path.to_path_buf(),
         message: "this edgepaint is built without the ONNX parser (cargo feature `onnx`): \

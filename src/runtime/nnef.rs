@@ -1,13 +1,13 @@
 //! tract's NNEF form (`*.nnef.tgz`, written by `edgepaint convert`): what
 //! the board builds read, without the ONNX parser.
 
-use super::{chain, check_input_count, check_input_type, InputSpec, RuntimeError};
+use super::{chain, check_input_type, InputSpec, Pin, RuntimeError};
 use std::path::Path;
 use tract_nnef::prelude::*;
 
 /// An NNEF archive written by [`write_nnef`]: its input shapes are fixed
-/// already, so they must be exactly `inputs`.
-pub(super) fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel, RuntimeError> {
+/// already, so they must be exactly the specs `pin` gives (returned).
+pub(super) fn load_nnef(path: &Path, pin: &Pin) -> Result<(TypedModel, Vec<InputSpec>), RuntimeError> {
     let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
     let file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
     // Decompressed here with our flate2: tract-nnef's own gzip feature would
@@ -16,7 +16,8 @@ pub(super) fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel,
     let model = nnef()
         .model_for_read(&mut reader)
         .map_err(|e| err(format!("not a loadable NNEF archive: {}", chain(&e))))?;
-    check_input_count(model.inputs.len(), inputs).map_err(err)?;
+    let names: Vec<String> = model.inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
+    let inputs = pin.resolve(&names).map_err(err)?;
     for (ix, spec) in inputs.iter().enumerate() {
         let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
         check_input_type(ix, spec, fact.datum_type).map_err(err)?;
@@ -27,14 +28,36 @@ pub(super) fn load_nnef(path: &Path, inputs: &[InputSpec]) -> Result<TypedModel,
             )));
         }
     }
-    model.into_decluttered().map_err(|e| err(chain(&e)))
+    let model = model.into_decluttered().map_err(|e| err(chain(&e)))?;
+    Ok((model, inputs))
 }
 
-/// Convert an ONNX graph, pinned to `inputs` and decluttered, to tract's NNEF
-/// form at `dest` (a `.nnef.tgz`), written to a temporary file then renamed.
+/// Convert a graph stored in one ONNX file or in segments (`files`, in order;
+/// see [`super::Graph::load_segments`]), pinned to `inputs`, to tract's NNEF
+/// form: one archive per file, at `dests`.
 #[cfg(feature = "onnx")]
-pub fn write_nnef(src: &Path, inputs: &[InputSpec], data: Option<&str>, dest: &Path) -> Result<(), RuntimeError> {
-    let model = super::load_onnx(src, inputs, data)?;
+pub fn write_nnef(files: &[super::SegmentFile], inputs: &[InputSpec], dests: &[std::path::PathBuf]) -> Result<(), RuntimeError> {
+    if let [file] = files {
+        write_one(&file.path, &Pin::ByPosition(inputs), file.data.as_deref(), &dests[0])?;
+        return Ok(());
+    }
+    let mut known: std::collections::BTreeMap<String, InputSpec> =
+        inputs.iter().map(|s| (s.name.clone(), s.clone())).collect();
+    for (file, dest) in files.iter().zip(dests) {
+        let outputs = write_one(&file.path, &Pin::ByName(&known), file.data.as_deref(), dest)?;
+        known.extend(outputs.into_iter().map(|s| (s.name.clone(), s)));
+    }
+    Ok(())
+}
+
+/// Convert an ONNX graph, pinned by `pin` and decluttered, to tract's NNEF
+/// form at `dest` (a `.nnef.tgz`), written to a temporary file then renamed.
+/// Returns the graph's outputs (what a following segment is pinned with).
+#[cfg(feature = "onnx")]
+fn write_one(src: &Path, pin: &Pin, data: Option<&str>, dest: &Path) -> Result<Vec<InputSpec>, RuntimeError> {
+    let (model, _) = super::load_onnx(src, pin, data)?;
+    let outputs = super::segments::output_specs(&model)
+        .map_err(|message| RuntimeError::Graph { path: src.to_path_buf(), message })?;
     let nnef = nnef();
     // Translated once in memory first, so that a graph with an operator that
     // has no NNEF form is told apart from a failed write.
@@ -58,7 +81,8 @@ pub fn write_nnef(src: &Path, inputs: &[InputSpec], data: Option<&str>, dest: &P
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, dest).map_err(|e| err(format!("cannot rename {}: {e}", tmp.display())))
+    std::fs::rename(&tmp, dest).map_err(|e| err(format!("cannot rename {}: {e}", tmp.display())))?;
+    Ok(outputs)
 }
 
 /// tract's NNEF reader and writer with the ONNX-specific operators (Resize,

@@ -1,13 +1,14 @@
 //! ONNX graphs (tract-onnx, the `onnx` cargo feature): parsed, their
 //! external data checked against the manifest, inputs pinned, decluttered.
 
-use super::{chain, check_input_count, check_input_type, describe, InputSpec, RuntimeError};
+use super::{chain, check_input_type, describe, InputSpec, Pin, RuntimeError};
 use std::path::Path;
 use tract_nnef::prelude::*;
 
-/// An ONNX file as a decluttered graph with its inputs pinned to `inputs`;
-/// its external data, if any, must all be in the file `data`.
-pub(super) fn load_onnx(path: &Path, inputs: &[InputSpec], data: Option<&str>) -> Result<TypedModel, RuntimeError> {
+/// An ONNX file as a decluttered graph with its inputs pinned by `pin` (the
+/// specs used are returned); its external data, if any, must all be in the
+/// file `data`.
+pub(super) fn load_onnx(path: &Path, pin: &Pin, data: Option<&str>) -> Result<(TypedModel, Vec<InputSpec>), RuntimeError> {
     use tract_onnx::tract_hir::infer::Factoid;
     use tract_onnx::tract_hir::prelude::{InferenceFact, InferenceModelExt};
     let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
@@ -27,7 +28,8 @@ pub(super) fn load_onnx(path: &Path, inputs: &[InputSpec], data: Option<&str>) -
         return Err(err(format!("not a loadable ONNX model: unresolved inputs {:?}", parsed.unresolved_inputs)));
     }
     let mut model = parsed.model;
-    check_input_count(model.inputs.len(), inputs).map_err(err)?;
+    let names: Vec<String> = model.inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
+    let inputs = pin.resolve(&names).map_err(err)?;
     for (ix, spec) in inputs.iter().enumerate() {
         let fact = model.input_fact(ix).map_err(|e| err(chain(&e)))?;
         let dt = fact.datum_type.concretize().unwrap_or(if spec.integer {
@@ -40,10 +42,11 @@ pub(super) fn load_onnx(path: &Path, inputs: &[InputSpec], data: Option<&str>) -
             .set_input_fact(ix, InferenceFact::dt_shape(dt, spec.shape.clone()))
             .map_err(|e| err(chain(&e)))?;
     }
-    model
+    let typed = model
         .into_typed()
         .and_then(|m| m.into_decluttered())
-        .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(inputs), chain(&e))))
+        .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(&inputs), chain(&e))))?;
+    Ok((typed, inputs))
 }
 
 /// Every external-data file an ONNX model references must be `allowed`

@@ -1,0 +1,71 @@
+"""scripts/export/segments.py: a graph split into segments computes, run one
+segment after another with values handed on by name, exactly what the whole
+graph computes (onnxruntime); weights are balanced; the manifest names every
+segment with its hash; the unsplit graph goes once no manifest names it.
+Needs numpy, onnx and onnxruntime (scripts/requirements-ci.txt)."""
+import os
+import shutil
+import tomllib
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from scripts.export.segments import SegmentError, split_bundle_graph
+from scripts.hashing import sha256
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "diffusers", "sd-turbo")
+
+
+def _feeds(seed):
+    rng = np.random.default_rng(seed)
+    return {"sample": rng.standard_normal((1, 4, 8, 8)).astype(np.float32),
+            "timestep": np.array([999.0], np.float32),
+            "encoder_hidden_states": rng.standard_normal((1, 77, 8)).astype(np.float32)}
+
+
+def _session(path):
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    for name in os.listdir(FIXTURE):
+        if os.path.isfile(os.path.join(FIXTURE, name)) and not name.startswith("model-"):
+            shutil.copy(os.path.join(FIXTURE, name), tmp_path / name)
+    return tmp_path
+
+
+def test_segments_chain_to_the_whole_output(bundle):
+    whole = _session(str(bundle / "denoiser.int8.onnx"))
+    entries = split_bundle_graph(str(bundle), "model.toml", "denoiser", 4)
+    assert [e["file"] for e in entries] == [f"denoiser.int8.seg{k}.onnx" for k in range(1, 5)]
+    sizes = [sum(t.ByteSize() for t in onnx.load(str(bundle / e["file"])).graph.initializer) for e in entries]
+    assert max(sizes) < 0.5 * sum(sizes), sizes  # no segment holds most of the weights
+    for seed in (1, 2):
+        feeds = _feeds(seed)
+        values = dict(feeds)
+        for e in entries:
+            s = _session(str(bundle / e["file"]))
+            outs = s.run(None, {i.name: values[i.name] for i in s.get_inputs()})
+            values.update({o.name: v for o, v in zip(s.get_outputs(), outs)})
+        np.testing.assert_array_equal(values["out"], whole.run(None, feeds)[0])
+
+
+def test_manifest_names_and_hashes_every_segment(bundle):
+    entries = split_bundle_graph(str(bundle), "model.toml", "denoiser", 3)
+    m = tomllib.loads((bundle / "model.toml").read_text())
+    listed = [(m["denoiser"]["file"], m["denoiser"]["sha256"])] + [(t["file"], t["sha256"]) for t in m["denoiser"]["then"]]
+    assert listed == [(e["file"], e["sha256"]) for e in entries]
+    assert all(sha256(str(bundle / f)) == h for f, h in listed)
+    assert m["denoiser"]["prediction"] == "epsilon" and m["decoder"]["file"] == "decoder.int8.onnx"
+    assert not (bundle / "denoiser.int8.onnx").exists()  # no manifest names it any more
+    with pytest.raises(SegmentError, match="split already"):
+        split_bundle_graph(str(bundle), "model.toml", "denoiser", 3)
+
+
+def test_unsplit_graph_stays_while_a_manifest_names_it(bundle):
+    split_bundle_graph(str(bundle), "model.toml", "denoiser", 2, out_manifest="model-segments.toml")
+    assert (bundle / "denoiser.int8.onnx").exists()
+    assert tomllib.loads((bundle / "model.toml").read_text())["denoiser"]["file"] == "denoiser.int8.onnx"

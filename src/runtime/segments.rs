@@ -1,0 +1,154 @@
+//! The parts of a [`Graph`](super::Graph): one optimized plan for a whole
+//! graph, or several for a graph stored in segments (docs/bundle.md, `then`)
+//! that run one after another. Values flow between them by name: a
+//! segment's inputs are the graph's inputs or outputs of earlier segments.
+//!
+//! Streamed, only the file names are held: each run loads a segment, runs it
+//! and frees it before the next is loaded, so the memory peak is the largest
+//! segment plus the values handed on (`--low-memory` on a 1 GB board).
+
+use super::{allocator, chain, count_flops, load_decluttered, InputSpec, Pin, RuntimeError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tract_nnef::prelude::*;
+
+/// One file of a graph stored in segments, with its ONNX external data.
+#[derive(Debug, Clone)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub data: Option<String>,
+}
+
+/// One optimized graph file, ready to run.
+pub(super) struct Part {
+    pub path: PathBuf,
+    plan: Arc<TypedRunnableModel>,
+    /// Input names and the types the file declares, in its order.
+    inputs: Vec<(String, DatumType)>,
+    /// Output names and shapes (as specs a later segment is pinned with).
+    pub outputs: Vec<InputSpec>,
+    pub flops: u64,
+}
+
+/// Named values handed from part to part.
+pub(super) type Values = BTreeMap<String, TValue>;
+
+pub(super) enum Parts {
+    Loaded(Vec<Part>),
+    Streamed { files: Vec<SegmentFile>, inputs: Vec<InputSpec> },
+}
+
+impl Part {
+    /// Load, pin, declutter and optimize one graph file.
+    pub fn load(path: &Path, pin: Pin, data: Option<&str>) -> Result<Part, RuntimeError> {
+        let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
+        let started = std::time::Instant::now();
+        let (decluttered, pinned) = load_decluttered(path, &pin, data)?;
+        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let inputs = decluttered
+            .input_outlets()
+            .map_err(|e| err(chain(&e)))?
+            .iter()
+            .zip(&pinned)
+            .map(|(o, spec)| decluttered.outlet_fact(*o).map(|f| (spec.name.clone(), f.datum_type)))
+            .collect::<TractResult<Vec<_>>>()
+            .map_err(|e| err(chain(&e)))?;
+        // Counted before optimization: the optimized kernels do not all report costs.
+        let flops = count_flops(&decluttered);
+        let typed = decluttered
+            .into_optimized()
+            .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", super::describe(&pinned), chain(&e))))?;
+        let outputs = output_specs(&typed).map_err(err)?;
+        let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
+        allocator::release_free_memory();
+        log::info!(
+            "{}: read {read_ms:.0} ms, optimized {:.0} ms",
+            path.display(),
+            started.elapsed().as_secs_f64() * 1000.0 - read_ms
+        );
+        Ok(Part { path: path.to_path_buf(), plan, inputs, outputs, flops })
+    }
+
+    /// Run on the named `values`; adds this part's outputs to them.
+    pub fn run(&self, values: &mut Values) -> Result<(), RuntimeError> {
+        let err = |message: String| RuntimeError::Graph { path: self.path.clone(), message };
+        let mut feed: TVec<TValue> = tvec![];
+        for (name, dt) in &self.inputs {
+            let value = values.get(name).ok_or_else(|| err(format!("no value for the input `{name}`")))?;
+            let cast = value.cast_to_dt(*dt).map_err(|e| err(chain(&e)))?.into_owned();
+            feed.push(cast.into_tvalue());
+        }
+        let outputs = self.plan.run(feed).map_err(|e| err(format!("run failed: {}", chain(&e))))?;
+        for (spec, value) in self.outputs.iter().zip(outputs) {
+            values.insert(spec.name.clone(), value);
+        }
+        Ok(())
+    }
+
+    pub fn plan(&self) -> &Arc<TypedRunnableModel> {
+        &self.plan
+    }
+
+    /// The input values in this part's order (for profiling a single part).
+    pub fn feed(&self, values: &Values) -> Result<TVec<TValue>, RuntimeError> {
+        self.inputs
+            .iter()
+            .map(|(name, dt)| {
+                let v = values.get(name).ok_or_else(|| RuntimeError::Graph {
+                    path: self.path.clone(),
+                    message: format!("no value for the input `{name}`"),
+                })?;
+                Ok(v.cast_to_dt(*dt).map_err(|e| RuntimeError::Graph { path: self.path.clone(), message: chain(&e) })?.into_owned().into_tvalue())
+            })
+            .collect()
+    }
+}
+
+/// Load the segments in order, each pinned to the graph's inputs and the
+/// outputs of the segments before it.
+pub(super) fn load_all(files: &[SegmentFile], inputs: &[InputSpec]) -> Result<Vec<Part>, RuntimeError> {
+    let mut known: BTreeMap<String, InputSpec> = inputs.iter().map(|s| (s.name.clone(), s.clone())).collect();
+    let mut parts = Vec::with_capacity(files.len());
+    for file in files {
+        let part = Part::load(&file.path, Pin::ByName(&known), file.data.as_deref())?;
+        known.extend(part.outputs.iter().map(|s| (s.name.clone(), s.clone())));
+        parts.push(part);
+    }
+    Ok(parts)
+}
+
+/// Run streamed: load each segment, run it, free it, then the next.
+pub(super) fn run_streamed(
+    files: &[SegmentFile],
+    inputs: &[InputSpec],
+    values: &mut Values,
+) -> Result<Vec<InputSpec>, RuntimeError> {
+    let mut known: BTreeMap<String, InputSpec> = inputs.iter().map(|s| (s.name.clone(), s.clone())).collect();
+    let mut last = Vec::new();
+    for file in files {
+        let part = Part::load(&file.path, Pin::ByName(&known), file.data.as_deref())?;
+        part.run(values)?;
+        known.extend(part.outputs.iter().map(|s| (s.name.clone(), s.clone())));
+        last = part.outputs.clone();
+        drop(part);
+        allocator::release_free_memory();
+    }
+    Ok(last)
+}
+
+/// A model's outputs as specs: name (its label, else its node's name), kind
+/// and fixed shape.
+pub(super) fn output_specs(model: &TypedModel) -> Result<Vec<InputSpec>, String> {
+    model
+        .output_outlets()
+        .map_err(|e| chain(&e))?
+        .iter()
+        .map(|&o| {
+            let name = model.outlet_label(o).map(str::to_string).unwrap_or_else(|| model.node(o.node).name.clone());
+            let fact = model.outlet_fact(o).map_err(|e| chain(&e))?;
+            let shape = fact.shape.as_concrete().ok_or_else(|| format!("output `{name}` has no fixed shape"))?.to_vec();
+            Ok(InputSpec { name, integer: fact.datum_type.is_integer(), shape })
+        })
+        .collect()
+}
