@@ -50,6 +50,7 @@ from scripts.export.int8_quantize import quantize_dynamic_int8  # noqa: F401 (im
 from scripts.export.attention import HeadSlicedAttention
 from scripts.export.int8_quantize import quantize_int8
 from scripts.export.onnx_data import store_weights_apart
+from scripts.export.segments import split_bundle_graph
 from scripts.export.manifest import card, manifest
 from scripts.export.memory import module_config, release_memory
 
@@ -70,7 +71,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
            guidance: float | None = None, size: tuple[int, int] | None = None, scheduler: str | None = None,
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
            quantize: bool = True, int8_rewrite_for_tract: bool = True, attention_slice: int | None = None,
-           log=print) -> dict:
+           segments: int | None = None, log=print) -> dict:
     """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
 
     Every check runs on the configs before any graph is written; then each torch
@@ -108,6 +109,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
                           "LCM-LoRA merged use --family lcm-lora")
     if attention_slice is not None and attention_slice < 1:
         raise ExportError(f"--attention-slice must be at least 1 head, not {attention_slice}")
+    if segments is not None and (segments < 2 or not quantize):
+        raise ExportError("--segments needs at least 2 segments and the int8 graphs (not with --no-int8)")
     if unet_config.addition_embed_type is not None:
         raise ExportError("UNets with added conditioning (SDXL: text_time) are not supported yet")
     if unet_config.time_cond_proj_dim and family != "lcm":
@@ -190,6 +193,10 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     for fname, suffix in variants:
         with open(os.path.join(out, fname), "w") as f:
             f.write(manifest(suffix=suffix, **manifest_args))
+    if segments:
+        # The int8 UNet in segments, streamed one at a time in --low-memory mode (segments.py).
+        entries = split_bundle_graph(out, "model.toml", "denoiser", segments)
+        report["graphs"]["denoiser"]["int8"]["segments"] = [e["file"] for e in entries]
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(card(pipeline_dir, family, decoder_kind, sched_info, report, guidance))
     report.update(scheduler=sched_info["diffusers_class"], timesteps=sched_info["timesteps"], latent=[C, lh, lw],
@@ -224,6 +231,9 @@ def main(argv=None):
     ap.add_argument("--attention-slice", type=int, metavar="HEADS",
                     help="export the UNet's attention HEADS heads at a time: lower peak memory at large "
                          "sizes (SD-Turbo 512x512 --low-memory: 1.64 -> 1.13 GB during the step), slower start-up")
+    ap.add_argument("--segments", type=int, metavar="K",
+                    help="store the int8 UNet in K segments that --low-memory loads one at a time "
+                         "(SD-Turbo 512x512: peak README 'Real-size models'; slower per step)")
     a = ap.parse_args(argv)
     steps = [int(s) for s in a.steps.split(",")] if a.steps else None
     size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None
@@ -231,7 +241,7 @@ def main(argv=None):
         export(a.pipeline, a.out, a.family, taesd=a.taesd, steps=steps, guidance=a.guidance, size=size,
                scheduler=a.scheduler, decoder_tile=a.decoder_tile, decoder_tile_overlap=a.decoder_tile_overlap,
                name=a.name, quantize=not a.no_int8, int8_rewrite_for_tract=not a.no_int8_rewrite,
-               attention_slice=a.attention_slice)
+               attention_slice=a.attention_slice, segments=a.segments)
     except ExportError as e:
         raise SystemExit(f"error: {e}")
 

@@ -69,3 +69,25 @@ def test_unsplit_graph_stays_while_a_manifest_names_it(bundle):
     split_bundle_graph(str(bundle), "model.toml", "denoiser", 2, out_manifest="model-segments.toml")
     assert (bundle / "denoiser.int8.onnx").exists()
     assert tomllib.loads((bundle / "model.toml").read_text())["denoiser"]["file"] == "denoiser.int8.onnx"
+
+
+def test_exporter_writes_the_unet_in_segments(tmp_path):
+    """`export_diffusers --segments 3` (needs torch and diffusers: skipped in CI)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    from scripts.export import export_diffusers
+    from scripts.fixtures import make_diffusers_fixtures as fx
+
+    fx.build_pipeline("sd-turbo").save_pretrained(tmp_path / "pipe")
+    report = export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "out"), "sd-turbo", segments=3,
+                                     log=lambda *a: None)
+    files = [f"denoiser.int8.seg{k}.onnx" for k in (1, 2, 3)]
+    assert report["graphs"]["denoiser"]["int8"]["segments"] == files
+    m = tomllib.loads((tmp_path / "out" / "model.toml").read_text())
+    assert [m["denoiser"]["file"]] + [t["file"] for t in m["denoiser"]["then"]] == files
+    assert not (tmp_path / "out" / "denoiser.int8.onnx").exists()
+    f32 = tomllib.loads((tmp_path / "out" / "model-f32.toml").read_text())
+    assert f32["denoiser"]["file"] == "denoiser.onnx" and "then" not in f32["denoiser"]
+    with pytest.raises(export_diffusers.ExportError, match="--segments"):
+        export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "out2"), "sd-turbo", segments=1,
+                                log=lambda *a: None)
