@@ -52,9 +52,11 @@ def trace(cmd: list[str], interval: float = 0.01) -> dict:
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     peak = 0
+    samples = []
     while proc.poll() is None:
         kib = _rss_kib(proc.pid)
         if kib:
+            samples.append((round(time.monotonic() - started, 3), round(kib / 1024, 1)))
             peak = max(peak, kib)
             phase = phases[-1]
             phase["peak_mib"] = max(phase["peak_mib"], round(kib / 1024, 1))
@@ -62,7 +64,7 @@ def trace(cmd: list[str], interval: float = 0.01) -> dict:
     reader.join(timeout=5)
     stdout = proc.stdout.read()
     return {"command": cmd, "exit_code": proc.returncode, "seconds": round(time.monotonic() - started, 1),
-            "peak_mib": round(peak / 1024, 1), "phases": phases, "stdout": stdout, "stderr": lines}
+            "peak_mib": round(peak / 1024, 1), "phases": phases, "samples_s_mib": samples, "stdout": stdout, "stderr": lines}
 
 
 def main(argv=None) -> int:
