@@ -72,14 +72,11 @@ impl Part {
 
     /// Run on the named `values`; adds this part's outputs to them.
     pub fn run(&self, values: &mut Values) -> Result<(), RuntimeError> {
-        let err = |message: String| RuntimeError::Graph { path: self.path.clone(), message };
-        let mut feed: TVec<TValue> = tvec![];
-        for (name, dt) in &self.inputs {
-            let value = values.get(name).ok_or_else(|| err(format!("no value for the input `{name}`")))?;
-            let cast = value.cast_to_dt(*dt).map_err(|e| err(chain(&e)))?.into_owned();
-            feed.push(cast.into_tvalue());
-        }
-        let outputs = self.plan.run(feed).map_err(|e| err(format!("run failed: {}", chain(&e))))?;
+        let feed = self.feed(values)?;
+        let outputs = self
+            .plan
+            .run(feed)
+            .map_err(|e| RuntimeError::Graph { path: self.path.clone(), message: format!("run failed: {}", chain(&e)) })?;
         for (spec, value) in self.outputs.iter().zip(outputs) {
             values.insert(spec.name.clone(), value);
         }
@@ -90,16 +87,15 @@ impl Part {
         &self.plan
     }
 
-    /// The input values in this part's order (for profiling a single part).
+    /// This part's inputs taken from the named `values`, in its order, cast
+    /// to the types it declares.
     pub fn feed(&self, values: &Values) -> Result<TVec<TValue>, RuntimeError> {
+        let err = |message: String| RuntimeError::Graph { path: self.path.clone(), message };
         self.inputs
             .iter()
             .map(|(name, dt)| {
-                let v = values.get(name).ok_or_else(|| RuntimeError::Graph {
-                    path: self.path.clone(),
-                    message: format!("no value for the input `{name}`"),
-                })?;
-                Ok(v.cast_to_dt(*dt).map_err(|e| RuntimeError::Graph { path: self.path.clone(), message: chain(&e) })?.into_owned().into_tvalue())
+                let value = values.get(name).ok_or_else(|| err(format!("no value for the input `{name}`")))?;
+                Ok(value.cast_to_dt(*dt).map_err(|e| err(chain(&e)))?.into_owned().into_tvalue())
             })
             .collect()
     }
