@@ -1,5 +1,6 @@
 //! A graph stored in segments (manifest `then`, docs/bundle.md): the tiny
-//! sd-turbo fixture's int8 denoiser split in three by the exporter's code
+//! sd-turbo fixture's int8 denoiser split in three and its text encoder in
+//! two (token ids in, integer input) by the exporter's code
 //! (scripts/fixtures/make_segments_fixture.py). Held loaded, streamed
 //! (`--low-memory`) and converted to NNEF it computes what the whole graph
 //! computes, every segment is hashed, and a broken chain is refused clearly.
@@ -53,6 +54,16 @@ fn segments_compute_what_the_whole_graph_computes() {
 }
 
 #[test]
+fn split_text_encoder_computes_what_the_whole_one_computes() {
+    let whole = load_graph(&Bundle::load(&fixture(WHOLE)).unwrap(), Component::TextEncoder).unwrap();
+    let split = stream_graph(&Bundle::load(&fixture(SPLIT)).unwrap(), Component::TextEncoder).unwrap();
+    assert_eq!(split.segments(), 2);
+    let ids: Vec<i64> = (0..77).map(|i| [49406, 320, 736, 49407][i.min(3)]).collect();
+    let input = [Input::I64 { shape: vec![1, 77], data: ids }];
+    assert_eq!(split.run(&input).unwrap().data, whole.run(&input).unwrap().data);
+}
+
+#[test]
 fn split_bundle_makes_the_same_picture_held_and_streamed() {
     let reference = picture(&fixture(WHOLE), false);
     for low_memory in [false, true] {
@@ -69,6 +80,8 @@ fn split_bundle_converts_to_nnef_segment_by_segment() {
     let converted = edgepaint::convert::to_nnef(&Bundle::load(&fixture(SPLIT)).unwrap(), &dir).unwrap();
     let denoiser = converted.iter().find(|g| g.field == "denoiser").unwrap();
     assert_eq!(denoiser.file, "denoiser.nnef.tgz, denoiser.seg2.nnef.tgz, denoiser.seg3.nnef.tgz");
+    let text = converted.iter().find(|g| g.field == "text_encoder").unwrap();
+    assert_eq!(text.file, "text_encoder.nnef.tgz, text_encoder.seg2.nnef.tgz");
     let m = Bundle::load(&dir).unwrap().manifest;
     assert_eq!(m.denoiser.then.len(), 2);
     assert!(m.denoiser.then.iter().all(|s| s.data.is_none()));

@@ -72,22 +72,30 @@ def test_unsplit_graph_stays_while_a_manifest_names_it(bundle):
 
 
 def test_exporter_writes_the_unet_in_segments(tmp_path):
-    """`export_diffusers --segments 3` (needs torch and diffusers: skipped in CI)."""
+    """`export_diffusers --segment-mb` (needs torch and diffusers: skipped in CI): the
+    int8 text encoder and UNet in segments of about that size; 0 keeps them whole."""
     pytest.importorskip("torch")
     pytest.importorskip("diffusers")
     from scripts.export import export_diffusers
     from scripts.fixtures import make_diffusers_fixtures as fx
 
     fx.build_pipeline("sd-turbo").save_pretrained(tmp_path / "pipe")
-    report = export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "out"), "sd-turbo", segments=3,
-                                     log=lambda *a: None)
+    unet_bytes = os.path.getsize(os.path.join(FIXTURE, "denoiser.int8.onnx"))
+    report = export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "out"), "sd-turbo",
+                                     segment_mb=unet_bytes / 3.5 / (1 << 20), log=lambda *a: None)
     files = [f"denoiser.int8.seg{k}.onnx" for k in (1, 2, 3)]
     assert report["graphs"]["denoiser"]["int8"]["segments"] == files
     m = tomllib.loads((tmp_path / "out" / "model.toml").read_text())
     assert [m["denoiser"]["file"]] + [t["file"] for t in m["denoiser"]["then"]] == files
     assert not (tmp_path / "out" / "denoiser.int8.onnx").exists()
+    # The text encoder is split by the same size.
+    te_files = report["graphs"]["text_encoder"]["int8"]["segments"]
+    assert len(te_files) >= 2 and [m["text_encoder"]["file"]] + [t["file"] for t in m["text_encoder"]["then"]] == te_files
     f32 = tomllib.loads((tmp_path / "out" / "model-f32.toml").read_text())
     assert f32["denoiser"]["file"] == "denoiser.onnx" and "then" not in f32["denoiser"]
-    with pytest.raises(export_diffusers.ExportError, match="--segments"):
-        export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "out2"), "sd-turbo", segments=1,
+    # The default keeps the tiny graphs whole (they are far below SEGMENT_MB).
+    export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "whole"), "sd-turbo", log=lambda *a: None)
+    assert "then" not in tomllib.loads((tmp_path / "whole" / "model.toml").read_text())["denoiser"]
+    with pytest.raises(export_diffusers.ExportError, match="--segment-mb"):
+        export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "bad"), "sd-turbo", segment_mb=-1,
                                 log=lambda *a: None)
