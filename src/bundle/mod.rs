@@ -16,6 +16,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+/// The largest classifier-free guidance scale a manifest may ask for
+/// (diffusers' pipelines use up to about 20).
+pub const MAX_GUIDANCE: f32 = 100.0;
+
 #[derive(Debug, Error)]
 pub enum BundleError {
     #[error("{path}: {message}")]
@@ -80,6 +84,7 @@ impl Bundle {
     }
 
     fn validate(&self) -> Result<(), BundleError> {
+        const SANE: f32 = 1.0e4;
         let m = &self.manifest;
         if m.format != 1 {
             return Err(self.field_error("format", format!("unsupported format {} (this edgepaint reads 1)", m.format)));
@@ -97,12 +102,21 @@ impl Bundle {
         if m.text_encoder.hidden_size == 0 {
             return Err(self.field_error("text_encoder.hidden_size", "must be positive"));
         }
+        // Numbers that reach the pixels: finite and within sane ranges (a
+        // hostile manifest must not turn every picture into NaN without a word).
         let [lo, hi] = m.decoder.output_range;
-        if !(lo < hi) {
-            return Err(self.field_error("decoder.output_range", "must be [low, high] with low < high"));
+        if !(lo < hi && lo.abs() <= SANE && hi.abs() <= SANE) {
+            return Err(self.field_error("decoder.output_range", format!("must be [low, high] with low < high, within ±{SANE}")));
         }
-        if !(m.decoder.scaling_factor.is_finite() && m.decoder.scaling_factor != 0.0) {
-            return Err(self.field_error("decoder.scaling_factor", "must be a finite, non-zero number"));
+        let scale = m.decoder.scaling_factor.abs();
+        if !((1.0 / SANE..=SANE).contains(&scale)) {
+            return Err(self.field_error("decoder.scaling_factor", format!("must be a non-zero number within ±{SANE} (not {})", m.decoder.scaling_factor)));
+        }
+        if !(m.decoder.shift_factor.abs() <= SANE) {
+            return Err(self.field_error("decoder.shift_factor", format!("must be a number within ±{SANE} (not {})", m.decoder.shift_factor)));
+        }
+        if m.tokenizer.pad_id < 0 {
+            return Err(self.field_error("tokenizer.pad_id", format!("must be a token id, 0 or more (not {})", m.tokenizer.pad_id)));
         }
         if let Some((tile, overlap)) = m.decoder.tiling() {
             if tile == 0 {
@@ -117,8 +131,11 @@ impl Bundle {
                 return Err(self.field_error("image_size", "must be the latent size times one whole factor to decode in tiles"));
             }
         }
-        if !(m.guidance.scale.is_finite() && m.guidance.scale >= 1.0) {
-            return Err(self.field_error("guidance.scale", "must be >= 1.0 (1.0 turns guidance off)"));
+        if !(m.guidance.scale >= 1.0 && m.guidance.scale <= MAX_GUIDANCE) {
+            return Err(self.field_error(
+                "guidance.scale",
+                format!("must be from 1.0 (guidance off) to {MAX_GUIDANCE} (not {})", m.guidance.scale),
+            ));
         }
         self.validate_steps()?;
         self.check_file("tokenizer.merges", &m.tokenizer.merges, "tokenizer.merges_sha256", &m.tokenizer.merges_sha256)?;
@@ -223,11 +240,20 @@ impl Bundle {
     }
 
     /// The tokenizer the manifest describes (files, length, padding, flavor).
+    /// A `pad_id` outside the vocabulary is refused here: the text encoder
+    /// would index its embedding table with it.
     pub fn tokenizer(&self) -> Result<ClipTokenizer, TokenizerError> {
         let t = &self.manifest.tokenizer;
         let vocab = t.vocab.as_ref().map(|v| self.path(v));
-        Ok(ClipTokenizer::from_files(&self.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)?
-            .with_flavor(t.flavor))
+        let tokenizer = ClipTokenizer::from_files(&self.path(&t.merges), vocab.as_deref(), t.max_length, t.pad_id)?
+            .with_flavor(t.flavor);
+        if t.pad_id as u64 >= tokenizer.vocab_size() as u64 {
+            return Err(TokenizerError::File {
+                path: self.manifest_path.display().to_string(),
+                message: format!("tokenizer.pad_id {} is outside the vocabulary ({} tokens)", t.pad_id, tokenizer.vocab_size()),
+            });
+        }
+        Ok(tokenizer)
     }
 
     /// The bundle's identity in metadata: "name@sha256-prefix".

@@ -16,12 +16,12 @@ pub fn run(args: InfoArgs) -> Result<()> {
         Bundle::load(&dir).with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
     let m = &bundle.manifest;
     let steps: Vec<String> = bundle.step_counts().iter().map(|s| s.to_string()).collect();
-    println!("model:       {} ({})", m.name, dir.display());
-    println!("id:          {}", bundle.id());
+    println!("model:       {} ({})", super::shown(&m.name), dir.display());
+    println!("id:          {}", super::shown(&bundle.id()));
     if !m.description.is_empty() {
-        println!("description: {}", m.description);
+        println!("description: {}", super::shown(&m.description));
     }
-    println!("license:     {}", m.license);
+    println!("license:     {}", super::shown(&m.license));
     println!("image:       {} x {}", m.image_size[0], m.image_size[1]);
     println!("latents:     {} x {} x {}", m.latent.channels, m.latent.height, m.latent.width);
     println!("tokenizer:   {:?}, {} tokens", m.tokenizer.kind, m.tokenizer.max_length);

@@ -136,5 +136,22 @@ fn one_line(e: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    parts.join(": ").replace('\n', " ")
+    shown(&parts.join(": ").replace('\n', " "))
+}
+
+/// Text from a file (a manifest's name, a picture's metadata) as it may be
+/// printed on a terminal: control characters escaped (`\u{1b}`), so a
+/// hostile name cannot move the cursor or clear the screen.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shown_escapes_control_characters_only() {
+        assert_eq!(super::shown("a\u{1b}[2Jb\0c é"), "a\\u{1b}[2Jb\\u{0}c é");
+    }
 }

@@ -113,7 +113,8 @@ fn print_text(name: &str, found: Option<&Detection>, metadata: &[(String, String
             let kind = digital_source_type(v).unwrap_or("(none)");
             println!("  xmp digital source type: {kind}");
         } else {
-            println!("  {k}: {}", v.replace('\n', "\n    "));
+            let lines: Vec<String> = v.split('\n').map(super::shown).collect();
+            println!("  {}: {}", super::shown(k), lines.join("\n    "));
         }
     }
 }

@@ -15,6 +15,7 @@ use tract_nnef::prelude::*;
 use tract_nnef::tract_core::ops::Cost;
 
 mod allocator;
+mod contain;
 mod dynamic_quantize;
 mod nnef;
 #[cfg(feature = "onnx")]
@@ -237,7 +238,7 @@ impl Graph {
             for part in parts {
                 let feed = part.feed(&values)?;
                 let mut state = part.plan().spawn().map_err(|e| self.err(chain(&e)))?;
-                let outputs = state
+                let outputs = contain::contain(&part.path, || state
                     .run_plan_with_eval(feed, |ctx, op_state, node, input| {
                         let started = std::time::Instant::now();
                         let out = tract_nnef::tract_core::plan::eval(ctx, op_state, node, input);
@@ -252,7 +253,7 @@ impl Graph {
                         }
                         out
                     })
-                    .map_err(|e| self.err(format!("run failed: {}", chain(&e))))?;
+                    .map_err(|e| self.err(format!("run failed: {}", chain(&e)))))?;
                 for (spec, value) in part.outputs.iter().zip(outputs) {
                     values.insert(spec.name.clone(), value);
                 }

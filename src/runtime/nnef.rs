@@ -55,6 +55,11 @@ pub fn write_nnef(files: &[super::SegmentFile], inputs: &[InputSpec], dests: &[s
 /// Returns the graph's outputs (what a following segment is pinned with).
 #[cfg(feature = "onnx")]
 fn write_one(src: &Path, pin: &Pin, data: Option<&str>, dest: &Path) -> Result<Vec<InputSpec>, RuntimeError> {
+    super::contain::contain(src, || write_one_uncontained(src, pin, data, dest))
+}
+
+#[cfg(feature = "onnx")]
+fn write_one_uncontained(src: &Path, pin: &Pin, data: Option<&str>, dest: &Path) -> Result<Vec<InputSpec>, RuntimeError> {
     let (model, _) = super::load_onnx(src, pin, data)?;
     let outputs = super::segments::output_specs(&model)
         .map_err(|message| RuntimeError::Graph { path: src.to_path_buf(), message })?;

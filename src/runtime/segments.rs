@@ -40,8 +40,13 @@ pub(super) enum Parts {
 }
 
 impl Part {
-    /// Load, pin, declutter and optimize one graph file.
+    /// Load, pin, declutter and optimize one graph file (a panic in tract
+    /// becomes an error: contain.rs).
     pub fn load(path: &Path, pin: Pin, data: Option<&str>) -> Result<Part, RuntimeError> {
+        super::contain::contain(path, || Self::load_uncontained(path, pin, data))
+    }
+
+    fn load_uncontained(path: &Path, pin: Pin, data: Option<&str>) -> Result<Part, RuntimeError> {
         let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
         let started = std::time::Instant::now();
         let (decluttered, pinned) = load_decluttered(path, &pin, data)?;
@@ -73,10 +78,11 @@ impl Part {
     /// Run on the named `values`; adds this part's outputs to them.
     pub fn run(&self, values: &mut Values) -> Result<(), RuntimeError> {
         let feed = self.feed(values)?;
-        let outputs = self
-            .plan
-            .run(feed)
-            .map_err(|e| RuntimeError::Graph { path: self.path.clone(), message: format!("run failed: {}", chain(&e)) })?;
+        let outputs = super::contain::contain(&self.path, || {
+            self.plan
+                .run(feed)
+                .map_err(|e| RuntimeError::Graph { path: self.path.clone(), message: format!("run failed: {}", chain(&e)) })
+        })?;
         for (spec, value) in self.outputs.iter().zip(outputs) {
             values.insert(spec.name.clone(), value);
         }
