@@ -251,3 +251,30 @@ fn ili9341_rotated_panel_receives_the_png_frame() {
     let config = spi_config("pizero2w-ili9341-320x240.toml");
     assert_eq!(spi_frame(&config), png_frame(320, 240).quantized_565());
 }
+
+/// The png display keeps a ring of frame files, numbers on across restarts
+/// and removes temp files that interrupted writes left (issue 18).
+#[test]
+fn png_display_keeps_a_ring_of_frames_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = || {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    std::fs::write(dir.path().join(".frame-000009.png.tmp4000001"), b"torn").unwrap();
+    std::fs::write(dir.path().join("frame-000002.png"), b"old run").unwrap();
+    let mut png = PngDisplay::with_ring(dir.path().to_path_buf(), 32, 24, false, 3).unwrap();
+    assert_eq!(names(), ["frame-000002.png"], "the temp file of an interrupted write stays");
+    for _ in 0..5 {
+        present(&mut png, &screen()).unwrap();
+    }
+    assert_eq!(names(), ["frame-000005.png", "frame-000006.png", "frame-000007.png", "latest.png"]);
+    drop(png);
+    // A restart numbers on and keeps the ring.
+    let mut png = PngDisplay::with_ring(dir.path().to_path_buf(), 32, 24, false, 2).unwrap();
+    assert_eq!(names(), ["frame-000006.png", "frame-000007.png", "latest.png"]);
+    present(&mut png, &screen()).unwrap();
+    assert_eq!(names(), ["frame-000007.png", "frame-000008.png", "latest.png"]);
+}

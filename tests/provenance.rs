@@ -235,3 +235,34 @@ fn feedback_export_writes_rows_and_pairs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: no feedback log at "));
 }
+
+#[test]
+fn feedback_export_skips_a_garbage_line_and_says_which() {
+    use edgepaint::feedback::{Entry, FeedbackLog, Rating, FILE_NAME};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = FeedbackLog::open(dir.path()).unwrap();
+    let entry = |image: &str| Entry {
+        time: "2026-11-26T16:00:00Z".into(),
+        kiosk: "hall".into(),
+        prompt: "a tree".into(),
+        seed: 1,
+        steps: 4,
+        model_sha256: "m1".into(),
+        image_sha256: image.into(),
+        rating: Rating::Up,
+    };
+    log.append(&entry("aa")).unwrap();
+    drop(log);
+    // A failing card's garbage (not even UTF-8) between two good entries.
+    let path = dir.path().join(FILE_NAME);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(b"\x00\xff{garbage\n");
+    std::fs::write(&path, bytes).unwrap();
+    FeedbackLog::open(dir.path()).unwrap().append(&entry("bb")).unwrap();
+    let o = edgepaint(["feedback", "export", "--data", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("line 2 is not a feedback entry") && stderr.contains("1 of 3 lines skipped"), "{stderr}");
+    let rows = String::from_utf8(o.stdout).unwrap();
+    assert!(rows.contains(",aa,") && rows.contains(",bb,"), "{rows}");
+}

@@ -3,7 +3,7 @@
 
 use crate::board::Board;
 use crate::feedback::export::{pairs, rows, to_csv, PAIR_COLUMNS, ROW_COLUMNS};
-use crate::feedback::{read_log, FILE_NAME};
+use crate::feedback::{read_log_skipping, FILE_NAME};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,7 +56,13 @@ pub fn run(args: FeedbackArgs) -> Result<()> {
     if !log.is_file() {
         bail!("no feedback log at {}", log.display());
     }
-    let entries = read_log(&log)?;
+    let (entries, bad) = read_log_skipping(&log)?;
+    for b in &bad {
+        eprintln!("warning: {}: line {} is not a feedback entry, skipped ({})", log.display(), b.line, b.message);
+    }
+    if !bad.is_empty() {
+        eprintln!("warning: {} of {} lines skipped", bad.len(), bad.len() + entries.len());
+    }
     let rows = rows(&entries);
     let text = match (args.pairs, args.format) {
         (false, Format::Csv) => to_csv(&rows, ROW_COLUMNS),

@@ -76,7 +76,13 @@ impl DisplayConfig {
     pub fn replaced_by(&self, spec: &DisplaySpec) -> DisplayConfig {
         let (w, h) = self.size().unwrap_or((super::png::DEFAULT_WIDTH, super::png::DEFAULT_HEIGHT));
         match spec {
-            DisplaySpec::Png(dir) => DisplayConfig::Png(PngConfig { dir: dir.clone(), width: w, height: h, latest_only: false }),
+            DisplaySpec::Png(dir) => DisplayConfig::Png(PngConfig {
+                dir: dir.clone(),
+                width: w,
+                height: h,
+                latest_only: false,
+                keep_frames: super::png::DEFAULT_KEEP_FRAMES,
+            }),
             DisplaySpec::Fb(path) => match self {
                 DisplayConfig::Fb(f) => DisplayConfig::Fb(FbConfig { device: path.clone(), ..f.clone() }),
                 _ => DisplayConfig::Fb(FbConfig {

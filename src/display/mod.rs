@@ -51,7 +51,9 @@ pub fn present(display: &mut dyn Display, screen: &Screen) -> Result<(), Display
 pub fn open(config: &DisplayConfig) -> Result<Option<Box<dyn Display>>, DisplayError> {
     Ok(match config {
         DisplayConfig::None => None,
-        DisplayConfig::Png(p) => Some(Box::new(png::PngDisplay::new(p.dir.clone(), p.width, p.height, p.latest_only)?)),
+        DisplayConfig::Png(p) => {
+            Some(Box::new(png::PngDisplay::with_ring(p.dir.clone(), p.width, p.height, p.latest_only, p.keep_frames)?))
+        }
         DisplayConfig::Fb(f) => Some(Box::new(fb::FbDisplay::open(f)?)),
         DisplayConfig::Spi(s) => Some(spi_hw::open(s)?),
     })

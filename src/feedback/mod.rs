@@ -98,26 +98,44 @@ fn cut_torn_tail(file: &mut File) -> std::io::Result<()> {
     file.sync_data()
 }
 
-/// Every complete entry of the log at `path` (a torn last line is skipped).
+/// Every complete entry of the log at `path` (a torn last line is skipped);
+/// any other line that does not parse is an error.
 pub fn read_log(path: &Path) -> Result<Vec<Entry>, FeedbackError> {
-    let text = std::fs::read_to_string(path)
+    let (entries, bad) = read_log_skipping(path)?;
+    match bad.into_iter().next() {
+        Some(BadLine { line, message }) => Err(FeedbackError::Parse { path: path.display().to_string(), line, message }),
+        None => Ok(entries),
+    }
+}
+
+/// A line of the log that is not an entry (garbage from a failing card, an
+/// edit by hand), 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Every complete entry of the log at `path`, and the lines that do not
+/// parse (skipped, not fatal: one bad line must not cost the whole log).
+pub fn read_log_skipping(path: &Path) -> Result<(Vec<Entry>, Vec<BadLine>), FeedbackError> {
+    let text = std::fs::read(path)
         .map_err(|e| FeedbackError::Io { path: path.display().to_string(), message: e.to_string() })?;
-    let complete = match text.rfind('\n') {
+    let complete = match text.iter().rposition(|&b| b == b'\n') {
         Some(p) => &text[..p + 1],
-        None => "",
+        None => &[][..],
     };
-    complete
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| FeedbackError::Parse {
-                path: path.display().to_string(),
-                line: i + 1,
-                message: e.to_string(),
-            })
-        })
-        .collect()
+    let (mut entries, mut bad) = (Vec::new(), Vec::new());
+    for (i, line) in complete.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(entry) => entries.push(entry),
+            Err(e) => bad.push(BadLine { line: i + 1, message: e.to_string() }),
+        }
+    }
+    Ok((entries, bad))
 }
 
 /// Now as RFC 3339 UTC seconds.

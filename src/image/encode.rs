@@ -35,7 +35,7 @@ pub fn write_png(path: &Path, image: &RgbImage, metadata: &[(String, String)]) -
     let bytes = encode_png(image, metadata).map_err(|e| fail(e.to_string()))?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| fail("not a file name".into()))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(".{}{TEMP_MARK}{}", name.to_string_lossy(), std::process::id()));
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
         .and_then(|_| std::fs::rename(&tmp, path));
@@ -44,4 +44,31 @@ pub fn write_png(path: &Path, image: &RgbImage, metadata: &[(String, String)]) -
         return Err(fail(e.to_string()));
     }
     Ok(bytes)
+}
+
+/// Temp files of [`write_png`] are `.NAME.tmpPID`.
+const TEMP_MARK: &str = ".tmp";
+
+/// Remove the temp files that writes interrupted by a crash or a power cut
+/// left in `dir` (any `.NAME.tmpPID` but this process's own); returns how
+/// many. Called when a folder is opened for writing pictures.
+pub fn remove_interrupted_writes(dir: &Path) -> std::io::Result<usize> {
+    let own = format!("{TEMP_MARK}{}", std::process::id());
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Some(pos) = name.rfind(TEMP_MARK) else { continue };
+        let pid = &name[pos + TEMP_MARK.len()..];
+        let ours = name.starts_with('.') && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+        if ours && !name.ends_with(&own) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        log::warn!("{}: removed {removed} temp files of interrupted writes", dir.display());
+    }
+    Ok(removed)
 }

@@ -10,9 +10,11 @@ pub struct ImageStore {
 }
 
 impl ImageStore {
-    /// Create the folder if needed and find the next free number.
+    /// Create the folder if needed, remove what interrupted writes left and
+    /// find the next free number.
     pub fn open(dir: &Path) -> std::io::Result<ImageStore> {
         std::fs::create_dir_all(dir)?;
+        crate::image::remove_interrupted_writes(dir)?;
         let mut highest = 0;
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name();
@@ -36,6 +38,20 @@ impl ImageStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_removes_temp_files_of_interrupted_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".000003-7.png.tmp4000001"), b"torn").unwrap();
+        std::fs::write(dir.path().join("000002-5.png"), b"a picture").unwrap();
+        std::fs::write(dir.path().join("notes.tmp"), b"not ours").unwrap();
+        let mut store = ImageStore::open(dir.path()).unwrap();
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["000002-5.png", "notes.tmp"]);
+        assert_eq!(store.allocate(9).0, 3);
+    }
 
     #[test]
     fn numbers_continue_after_existing_pictures() {
