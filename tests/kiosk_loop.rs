@@ -205,8 +205,12 @@ fn queue_limit_cancel_and_failures() {
     s.send(b"/status\n");
     let st = s.one();
     assert_eq!((st["state"].as_str(), st["current"].as_u64(), st["step"].as_u64(), st["queue"].as_u64()), (Some("generating"), Some(1), Some(1), Some(1)));
-    s.send(b"/cancel\n/status\n");
-    assert_eq!(s.one()["event"], "status"); // so /cancel has been handled
+    // Every /cancel line is answered: the second is `nothing_to_cancel` at once.
+    s.send(b"/cancel\n/cancel\n/status\n");
+    let second = s.one();
+    error("nothing_to_cancel")(&second);
+    assert_eq!(second["message"], "generation 1 is being cancelled already");
+    assert_eq!(s.one()["event"], "status"); // so both have been handled
     // The running step finishes, then the generation stops: 2 of 4 steps ran.
     s.gate.send(()).unwrap();
     let r = s.next(2);

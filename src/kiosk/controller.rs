@@ -6,7 +6,7 @@ use super::attract::Attract;
 use super::msg::{Msg, SourceId};
 use super::outputs::{Outputs, Target};
 use super::protocol::{parse, Command, ErrorCode, Event, ProtocolError, Rating, HELP};
-use super::queue::JobQueue;
+use super::queue::{CancelOutcome, JobQueue, Running};
 use super::ratings::{Finished, Ratings};
 use super::screen_state::ScreenState;
 use super::store::ImageStore;
@@ -233,10 +233,24 @@ impl Controller {
         self.display_error(e);
     }
 
+    /// Every `/cancel` gets `cancelled` (when the generation stops) or
+    /// `nothing_to_cancel` (none runs, it is being cancelled already, or it
+    /// ended before the request took effect: see worker_event).
     fn cancel(&mut self, by: Option<SourceId>) {
-        if !self.queue.cancel(by) {
-            let e = ProtocolError::new(ErrorCode::NothingToCancel, "no generation is running");
-            self.send(by.map_or(Target::All, Target::One), &Event::error(e));
+        let message = match self.queue.cancel(by) {
+            CancelOutcome::Asked => return,
+            CancelOutcome::AlreadyCancelling(id) => format!("generation {id} is being cancelled already"),
+            CancelOutcome::NothingRunning => "no generation is running".to_string(),
+        };
+        let e = ProtocolError::new(ErrorCode::NothingToCancel, message);
+        self.send(by.map_or(Target::All, Target::One), &Event::error(e));
+    }
+
+    /// A cancel request that came too late (the job ended otherwise).
+    fn cancel_came_too_late(&mut self, running: Option<&Running>, id: u64) {
+        if let Some(by) = running.filter(|r| r.cancel.load(std::sync::atomic::Ordering::SeqCst)).and_then(|r| r.cancelled_by) {
+            let e = ProtocolError::new(ErrorCode::NothingToCancel, format!("generation {id} ended before it could be cancelled"));
+            self.send(Target::One(by), &Event::error(e));
         }
     }
 
@@ -263,6 +277,7 @@ impl Controller {
             }
             WorkerEvent::Done { id: eid, ms, seed, path, sha256, image } if eid == id => {
                 let running = self.queue.finish();
+                self.cancel_came_too_late(running.as_ref(), id);
                 let prompt = running.as_ref().map(|r| r.prompt.clone());
                 self.generated += 1;
                 self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone() });
@@ -283,7 +298,8 @@ impl Controller {
                 self.display_error(e);
             }
             WorkerEvent::Failed { id: eid, write, message } if eid == id => {
-                self.queue.finish();
+                let running = self.queue.finish();
+                self.cancel_came_too_late(running.as_ref(), id);
                 let code = if write { ErrorCode::WriteFailed } else { ErrorCode::GenerationFailed };
                 self.send(to, &Event::Error { code, message: message.clone(), id: Some(id) });
                 let e = self.screen.on_ended(format!("error: {message}"));

@@ -92,15 +92,16 @@ impl JobQueue {
         self.current.as_ref()
     }
 
-    /// Ask the running job to stop (`by`: who asked); false when none runs.
-    pub fn cancel(&mut self, by: Option<SourceId>) -> bool {
+    /// Ask the running job to stop (`by`: who asked; answered when it ends).
+    pub fn cancel(&mut self, by: Option<SourceId>) -> CancelOutcome {
         match &mut self.current {
+            Some(r) if r.cancel.load(Ordering::SeqCst) => CancelOutcome::AlreadyCancelling(r.id),
             Some(r) => {
                 r.cancel.store(true, Ordering::SeqCst);
                 r.cancelled_by = by;
-                true
+                CancelOutcome::Asked
             }
-            None => false,
+            None => CancelOutcome::NothingRunning,
         }
     }
 
@@ -117,4 +118,14 @@ impl JobQueue {
         self.waiting.clear();
         self.jobs = None;
     }
+}
+
+/// What a cancel request did: every request gets an answer (issue 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The running job will stop at its next step; `cancelled` comes then.
+    Asked,
+    /// Someone asked already: this request is answered `nothing_to_cancel`.
+    AlreadyCancelling(u64),
+    NothingRunning,
 }
