@@ -102,9 +102,10 @@ fn scripted_stdin_session() {
     assert!(text.contains(&("prompt".into(), "a red house on a snowy field at night".into())));
     assert!(text.contains(&("seed".into(), "7".into())));
     assert!(text.contains(&("steps".into(), "2".into())));
-    // The png display drew the idle screen, every step, the result.
+    // The png display drew the idle screen, the start, the last step (earlier
+    // steps only when the display kept up with the model) and the result.
     let frames = std::fs::read_dir(dir.path().join("frames")).unwrap().count();
-    assert!(frames >= 5, "{frames} frames");
+    assert!(frames >= 4, "{frames} frames");
 }
 
 /// A pseudo-terminal pair: the kiosk gets the slave as --serial, the test

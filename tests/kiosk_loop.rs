@@ -8,7 +8,7 @@ use edgepaint::board::Board;
 use edgepaint::display::png::PngDisplay;
 use edgepaint::display::Display;
 use edgepaint::image::RgbImage;
-use edgepaint::kiosk::{Kiosk, ModelInfo, Msg, Painter};
+use edgepaint::kiosk::{Kiosk, ModelInfo, Msg, Painter, Stopper};
 use edgepaint::pipeline::{Generated, PipelineError, Progress, Request, Timings};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -60,6 +60,7 @@ struct Session {
     seen: usize,
     gate: Sender<()>,
     tx: Sender<Msg>,
+    stop: Stopper,
     handle: std::thread::JoinHandle<()>,
     out: tempfile::TempDir,
 }
@@ -83,8 +84,9 @@ impl Session {
         let replies = Replies::default();
         kiosk.add_source("test", reader, Box::new(replies.clone()));
         let tx = kiosk.sender();
+        let stop = kiosk.stopper();
         let handle = std::thread::spawn(move || kiosk.run().unwrap());
-        Session { input, replies, seen: 0, gate, tx, handle, out }
+        Session { input, replies, seen: 0, gate, tx, stop, handle, out }
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -290,7 +292,9 @@ fn attract_mode_cycles_presets_when_idle() {
 fn png_display_gets_a_frame_per_step() {
     let frames = tempfile::tempdir().unwrap();
     let display = PngDisplay::new(frames.path().to_path_buf(), 240, 240, false).unwrap();
-    let mut s = Session::with_display("", false, Some(Box::new(display)));
+    // Gated: each step comes after the previous frame is drawn, as with a
+    // real model (a display that falls behind skips steps: below).
+    let mut s = Session::with_display("", true, Some(Box::new(display)));
     s.one();
     let count = || {
         let names = std::fs::read_dir(frames.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap());
@@ -298,7 +302,12 @@ fn png_display_gets_a_frame_per_step() {
     };
     assert_eq!(count(), 1, "the idle screen");
     s.send(b"/steps 4\na lighthouse\n");
-    let r = s.next(7);
+    let mut r = s.next(2);
+    for _ in 0..4 {
+        s.gate.send(()).unwrap();
+        r.extend(s.next(1));
+    }
+    r.extend(s.next(1));
     assert_eq!(r[6]["event"], "done");
     // Start of the generation, one per step, the result.
     assert_eq!(count(), 1 + 1 + 4 + 1);
@@ -327,16 +336,23 @@ impl Display for FlakyDisplay {
 
 #[test]
 fn a_display_that_fails_is_reported_once_and_the_kiosk_goes_on() {
-    let mut s = Session::with_display("", false, Some(Box::new(FlakyDisplay { ok: 2 })));
+    let mut s = Session::with_display("", true, Some(Box::new(FlakyDisplay { ok: 2 })));
     s.one();
     s.send(b"/seed 3\nfirst\n");
     assert_eq!(s.one()["event"], "status");
-    let r = s.next(5);
+    let mut r = s.next(1);
+    for _ in 0..2 {
+        s.gate.send(()).unwrap();
+        r.extend(s.next(if r.len() == 1 { 2 } else { 1 }));
+    }
+    r.extend(s.next(1));
     let events: Vec<&str> = r.iter().map(|v| v["event"].as_str().unwrap()).collect();
     // Idle screen and the generation's first frame are shown, step 1's is not.
     assert_eq!(events, ["accepted", "error", "progress", "progress", "done"]);
     assert_eq!(r[1], json!({"event": "error", "code": "display", "message": "display /dev/fake: gone"}));
     s.send(b"second\n");
+    s.gate.send(()).unwrap();
+    s.gate.send(()).unwrap();
     let r = s.next(4);
     assert_eq!(r[3]["event"], "done", "{r:?}");
     assert!(s.finish().is_empty());
@@ -372,4 +388,61 @@ fn button_presses_during_a_generation_queue_or_are_ignored() {
         }
         s.finish();
     }
+}
+
+/// A display that takes 300 ms per frame (an SPI panel at a low clock, a
+/// png display on a slow card), counting what it drew.
+struct SlowDisplay(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Display for SlowDisplay {
+    fn size(&self) -> (u32, u32) {
+        (64, 48)
+    }
+    fn show(&mut self, _frame: &edgepaint::display::Frame) -> Result<(), edgepaint::display::DisplayError> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn stop_acts_at_once_behind_a_slow_display() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let drawn = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut s = Session::with_display("", false, Some(Box::new(SlowDisplay(drawn.clone()))));
+    s.one();
+    // Four 4-step pictures: the fake painter is done in no time, the display
+    // would need 20+ frames x 300 ms to show every step.
+    s.send(b"/steps 4\none\ntwo\nthree\nfour\n");
+    let r = s.next(5);
+    assert!(r[1..].iter().all(|v| v["event"] == "accepted"), "{r:?}");
+    std::thread::sleep(Duration::from_millis(700));
+    let asked = Instant::now();
+    s.stop.stop();
+    while !s.handle.is_finished() {
+        assert!(asked.elapsed() < Duration::from_secs(10), "the kiosk did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // At most the frame being drawn finishes (300 ms), plus slack for a busy
+    // host; without the stop flag the queued reports alone took 3+ s.
+    assert!(asked.elapsed() < Duration::from_millis(1500), "stopping took {:?}", asked.elapsed());
+    assert!(drawn.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn a_display_behind_the_worker_skips_steps_but_not_replies() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let drawn = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut s = Session::with_display("", false, Some(Box::new(SlowDisplay(drawn.clone()))));
+    s.one();
+    s.send(b"/steps 4\na lighthouse\n");
+    let r = s.next(7);
+    let events: Vec<&str> = r.iter().map(|v| v["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["status", "accepted", "progress", "progress", "progress", "progress", "done"]);
+    // Every step was reported; the display, 300 ms a frame behind an instant
+    // painter, drew the idle screen, the start, the newest step and the result,
+    // not each step (7 frames).
+    let frames = drawn.load(Ordering::SeqCst);
+    assert!(frames < 7, "{frames} frames");
+    s.finish();
 }

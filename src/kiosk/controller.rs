@@ -10,7 +10,7 @@ use super::queue::{CancelOutcome, JobQueue, Running};
 use super::ratings::{Finished, Ratings};
 use super::screen_state::ScreenState;
 use super::store::ImageStore;
-use super::worker::{Job, ModelInfo, WorkerEvent};
+use super::worker::{Backlog, Job, ModelInfo, WorkerEvent};
 use crate::board::{Board, Preset};
 use crate::display::{Display, DisplayError};
 use crate::feedback::FeedbackLog;
@@ -38,6 +38,8 @@ pub struct Controller {
     ratings: Ratings,
     filter: PromptFilter,
     screen: ScreenState,
+    /// Progress reports not handled yet (a slow display skips the older).
+    backlog: Backlog,
     /// `/seed` and `/steps` settings (None: random seed, the model's default).
     seed: Option<u64>,
     steps: Option<usize>,
@@ -54,6 +56,7 @@ impl Controller {
         display: Option<Box<dyn Display>>,
         feedback: FeedbackLog,
         filter: PromptFilter,
+        backlog: Backlog,
     ) -> Controller {
         let labels = board.presets.iter().map(|p| p.label().to_string()).collect();
         let ratings = Ratings::new(board.kiosk_id(), &info.model_sha256, feedback);
@@ -67,6 +70,7 @@ impl Controller {
             attract: Attract::new(board.attract.clone()),
             ratings,
             filter,
+            backlog,
             screen: ScreenState::new(board.name.clone(), labels, display),
             seed: None,
             steps: None,
@@ -271,7 +275,9 @@ impl Controller {
         let (id, to) = (running.id, running.to);
         match event {
             WorkerEvent::Progress { id: eid, step, of } if eid == id => {
-                let e = self.screen.on_progress(step, of);
+                // Behind the worker (a slow display): skip drawing this step.
+                let draw = !self.backlog.handled();
+                let e = self.screen.on_progress(step, of, draw);
                 self.display_error(e);
                 self.send(to, &Event::Progress { id, step, of });
             }

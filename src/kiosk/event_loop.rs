@@ -12,7 +12,9 @@ use crate::display::Display;
 use crate::feedback::FeedbackLog;
 use crate::watermark::Stamp;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use thiserror::Error;
@@ -41,6 +43,22 @@ pub struct Kiosk {
     controller: Controller,
     worker: JoinHandle<()>,
     open_inputs: usize,
+    stop: Stopper,
+}
+
+/// Stops a running [`Kiosk`] before it handles any further message.
+#[derive(Clone)]
+pub struct Stopper {
+    flag: Arc<AtomicBool>,
+    tx: Sender<Msg>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        // Wakes the loop if it waits for a message.
+        let _ = self.tx.send(Msg::Shutdown);
+    }
 }
 
 impl Kiosk {
@@ -57,17 +75,26 @@ impl Kiosk {
         let (job_tx, job_rx) = channel();
         let events = tx.clone();
         let stamp = Stamp::new(board.provenance.key.as_deref(), board.provenance.device_id);
+        let backlog = worker::Backlog::default();
+        let worker_backlog = backlog.clone();
         let worker = std::thread::Builder::new()
             .name("kiosk-worker".into())
-            .spawn(move || worker::run(painter, stamp, job_rx, events, Msg::Worker))
+            .spawn(move || worker::run(painter, stamp, job_rx, events, Msg::Worker, worker_backlog))
             .expect("spawn worker thread");
-        let controller = Controller::new(board, info, store, job_tx, display, feedback, filter);
-        Ok(Kiosk { tx, rx, controller, worker, open_inputs: 0 })
+        let controller = Controller::new(board, info, store, job_tx, display, feedback, filter, backlog);
+        let stop = Stopper { flag: Arc::new(AtomicBool::new(false)), tx: tx.clone() };
+        Ok(Kiosk { tx, rx, controller, worker, open_inputs: 0, stop })
     }
 
     /// A sender for other inputs (buttons, signals, tests).
     pub fn sender(&self) -> Sender<Msg> {
         self.tx.clone()
+    }
+
+    /// What stops the kiosk at once (signals): unlike [`Msg::Shutdown`] it
+    /// does not wait behind the messages already queued.
+    pub fn stopper(&self) -> Stopper {
+        self.stop.clone()
     }
 
     /// Read the line protocol from `reader` on its own thread; replies to it go to `writer`.
@@ -97,8 +124,9 @@ impl Kiosk {
     /// input has closed and the queue is empty. Returns once the worker
     /// thread has stopped.
     pub fn run(self) -> Result<(), KioskError> {
-        let Kiosk { tx, rx, mut controller, worker, mut open_inputs } = self;
+        let Kiosk { tx, rx, mut controller, worker, mut open_inputs, stop } = self;
         drop(tx);
+        drop(stop.tx);
         controller.start();
         // With attract mode the kiosk has something to do without any input
         // (an exhibit that only cycles its presets): it runs until stopped.
@@ -113,6 +141,9 @@ impl Kiosk {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            if stop.flag.load(Ordering::SeqCst) {
+                break;
+            }
             if let Msg::Closed { source, error } = &msg {
                 if let Some(e) = error {
                     log::warn!("input {} failed: {e}", controller.output_name(*source));

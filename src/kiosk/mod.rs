@@ -19,7 +19,7 @@ mod setup;
 pub mod store;
 pub mod worker;
 
-pub use event_loop::{Kiosk, KioskError};
+pub use event_loop::{Kiosk, KioskError, Stopper};
 pub use msg::{Msg, SourceId};
 pub use protocol::{Command, ErrorCode, Event, ProtocolError, Rating, MAX_LINE};
 pub use setup::{run_board, Overrides};

@@ -43,10 +43,15 @@ impl ScreenState {
         self.redraw()
     }
 
-    pub fn on_progress(&mut self, step: usize, of: usize) -> Option<DisplayError> {
+    /// A step finished; drawn unless `draw` is false (newer steps wait).
+    pub fn on_progress(&mut self, step: usize, of: usize, draw: bool) -> Option<DisplayError> {
         self.screen.progress = Some((step, of));
         self.screen.status = format!("generating {step}/{of}");
-        self.redraw()
+        if draw {
+            self.redraw()
+        } else {
+            None
+        }
     }
 
     pub fn on_done(&mut self, image: Arc<RgbImage>, prompt: Option<String>, status: String) -> Option<DisplayError> {

@@ -77,13 +77,13 @@ pub fn run_board(
     crate::runtime::set_threads(threads);
 
     let kiosk = Kiosk::from_board(&board, load_painter)?;
-    let tx = kiosk.sender();
+    let stop = kiosk.stopper();
     std::thread::Builder::new()
         .name("kiosk-signals".into())
         .spawn(move || {
             if let Ok(sig) = signals.wait() {
                 log::info!("{sig}: finishing");
-                let _ = tx.send(Msg::Shutdown);
+                stop.stop();
             }
         })
         .map_err(|e| KioskError::Setup(e.to_string()))?;

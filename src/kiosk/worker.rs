@@ -84,6 +84,7 @@ pub fn run<M: Send + 'static>(
     jobs: Receiver<Job>,
     events: Sender<M>,
     wrap: fn(WorkerEvent) -> M,
+    backlog: Backlog,
 ) {
     let model_sha256 = painter.describe().model_sha256;
     for job in jobs {
@@ -93,6 +94,7 @@ pub fn run<M: Send + 'static>(
         };
         let mut on_progress = |p: Progress| {
             if let Progress::Step { step, of } = p {
+                backlog.sent();
                 send(WorkerEvent::Progress { id: job.id, step, of });
             }
             if job.cancel.load(Ordering::SeqCst) {
@@ -121,5 +123,23 @@ pub fn run<M: Send + 'static>(
             Err(e) => WorkerEvent::Failed { id: job.id, write: false, message: e.to_string() },
         };
         send(event);
+    }
+}
+
+/// Progress reports sent by the worker and not yet handled by the
+/// controller: when more are waiting, a slow display skips drawing the older
+/// ones instead of falling behind the generation (and a shutdown behind it).
+#[derive(Debug, Clone, Default)]
+pub struct Backlog(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Backlog {
+    fn sent(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// One report handled; whether newer ones are waiting behind it.
+    pub fn handled(&self) -> bool {
+        let before = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_sub(1))).unwrap_or(0);
+        before > 1
     }
 }
