@@ -80,10 +80,11 @@ case ",$FEATURES," in
     cargo run --locked --quiet -- convert --model models/scenes --out "$model"
     ;;
 esac
-# A board binary needs neither a position-independent executable's
-# relocation table (relocation-model=static: a plain executable, 0.9 MB
-# smaller) nor unwind tables (panic=abort never unwinds: 0.9 MB).
-board_rustflags="${RUSTFLAGS:-} -C relocation-model=static -C force-unwind-tables=no"
+# A board binary needs no position-independent executable's relocation
+# table (relocation-model=static: a plain executable, 0.9 MB smaller). It
+# keeps its unwind tables: a panic inside tract unwinds into an error
+# (src/runtime/contain.rs) instead of killing the kiosk.
+board_rustflags="${RUSTFLAGS:-} -C relocation-model=static"
 mkdir -p dist
 for target in $TARGETS; do
   echo "== $target: $PROFILE build (${features[*]}; RUSTFLAGS $board_rustflags)"
