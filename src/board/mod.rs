@@ -86,11 +86,14 @@ pub struct OutputConfig {
     /// Where finished pictures are written (created if missing).
     #[serde(default = "default_output_dir")]
     pub dir: PathBuf,
+    /// Keep at most this many pictures there (the oldest are removed after
+    /// each new one); unset: keep everything.
+    pub keep: Option<usize>,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { dir: default_output_dir() }
+        OutputConfig { dir: default_output_dir(), keep: None }
     }
 }
 

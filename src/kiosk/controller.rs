@@ -292,6 +292,9 @@ impl Controller {
                 let e = self.screen.on_done(image, prompt, status);
                 self.display_error(e);
                 self.send(to, &Event::Done { id, ms, seed, path: path.display().to_string(), sha256 });
+                if let Err(e) = self.queue.prune_pictures() {
+                    log::warn!("cannot remove old pictures: {e}");
+                }
             }
             WorkerEvent::Cancelled { id: eid } if eid == id => {
                 let by = self.queue.finish().and_then(|r| r.cancelled_by);

@@ -41,6 +41,11 @@ impl JobQueue {
         JobQueue { capacity, store, jobs: Some(jobs), waiting: VecDeque::new(), current: None }
     }
 
+    /// Remove the oldest pictures beyond the output folder's limit.
+    pub fn prune_pictures(&self) -> std::io::Result<Vec<std::path::PathBuf>> {
+        self.store.prune()
+    }
+
     /// Requests that may wait behind the running one.
     pub fn capacity(&self) -> usize {
         self.capacity

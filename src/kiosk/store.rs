@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 pub struct ImageStore {
     dir: PathBuf,
     next_id: u64,
+    keep: Option<usize>,
 }
 
 impl ImageStore {
@@ -24,7 +25,36 @@ impl ImageStore {
                 highest = highest.max(id);
             }
         }
-        Ok(ImageStore { dir: dir.to_path_buf(), next_id: highest + 1 })
+        Ok(ImageStore { dir: dir.to_path_buf(), next_id: highest + 1, keep: None })
+    }
+
+    /// Keep at most `keep` pictures (see [`ImageStore::prune`]).
+    pub fn keeping(mut self, keep: Option<usize>) -> ImageStore {
+        self.keep = keep;
+        self
+    }
+
+    /// Remove the oldest pictures beyond the `keep` limit (by number);
+    /// returns what was removed.
+    pub fn prune(&self) -> std::io::Result<Vec<PathBuf>> {
+        let Some(keep) = self.keep else { return Ok(Vec::new()) };
+        let mut pictures: Vec<(u64, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if let Some(id) = name.strip_suffix(".png").and_then(|n| n.split('-').next()).and_then(|n| n.parse().ok()) {
+                pictures.push((id, path));
+            }
+        }
+        pictures.sort();
+        let excess = pictures.len().saturating_sub(keep);
+        let mut removed = Vec::new();
+        for (_, path) in pictures.into_iter().take(excess) {
+            std::fs::remove_file(&path)?;
+            log::info!("removed {} (output keep = {keep})", path.display());
+            removed.push(path);
+        }
+        Ok(removed)
     }
 
     /// A new id and the path its picture will have.
@@ -38,6 +68,22 @@ impl ImageStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_pictures() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["000001-5.png", "000002-9.png", "000010-1.png", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let store = ImageStore::open(dir.path()).unwrap().keeping(Some(2));
+        let removed = store.prune().unwrap();
+        assert_eq!(removed, [dir.path().join("000001-5.png")]);
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["000002-9.png", "000010-1.png", "notes.txt"]);
+        assert!(ImageStore::open(dir.path()).unwrap().prune().unwrap().is_empty(), "no limit: nothing removed");
+    }
 
     #[test]
     fn open_removes_temp_files_of_interrupted_writes() {
