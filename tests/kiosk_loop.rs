@@ -446,3 +446,22 @@ fn a_display_behind_the_worker_skips_steps_but_not_replies() {
     assert!(frames < 7, "{frames} frames");
     s.finish();
 }
+
+#[test]
+fn output_keep_caps_the_picture_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let pictures = out.path().join("pictures");
+    let text = format!("name = \"test\"\n[output]\ndir = {:?}\nkeep = 2\n", pictures.display().to_string());
+    let board = Board::parse(&text, "test.toml").unwrap();
+    let mut kiosk = Kiosk::new(&board, Box::new(FakePainter { gate: None }), None).unwrap();
+    let replies = Replies::default();
+    kiosk.add_source("test", &b"one\ntwo\nthree\n"[..], Box::new(replies.clone()));
+    kiosk.run().unwrap();
+    let text = String::from_utf8(replies.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.matches("\"done\"").count(), 3, "{text}");
+    let mut left: Vec<String> =
+        std::fs::read_dir(&pictures).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left[0].starts_with("000002-") && left[1].starts_with("000003-"), "{left:?}");
+}
