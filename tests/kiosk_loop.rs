@@ -465,3 +465,23 @@ fn output_keep_caps_the_picture_folder() {
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left[0].starts_with("000002-") && left[1].starts_with("000003-"), "{left:?}");
 }
+
+#[test]
+fn status_reports_free_space_below_the_limit() {
+    // A limit no disk meets: /status carries free_mb (absent otherwise: the
+    // exact status replies above).
+    let out = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"test\"\n[output]\ndir = {:?}\nmin_free_mb = 1000000000000\n",
+        out.path().join("pictures").display().to_string()
+    );
+    let board = Board::parse(&text, "test.toml").unwrap();
+    let mut kiosk = Kiosk::new(&board, Box::new(FakePainter { gate: None }), None).unwrap();
+    let replies = Replies::default();
+    kiosk.add_source("test", &b"/status\n"[..], Box::new(replies.clone()));
+    kiosk.run().unwrap();
+    let text = String::from_utf8(replies.0.lock().unwrap().clone()).unwrap();
+    let status: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(status["event"], "status", "{text}");
+    assert!(status["free_mb"].as_u64().is_some(), "{text}");
+}

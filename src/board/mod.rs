@@ -89,12 +89,20 @@ pub struct OutputConfig {
     /// Keep at most this many pictures there (the oldest are removed after
     /// each new one); unset: keep everything.
     pub keep: Option<usize>,
+    /// Below this much free space (MB) on the folder's file system, `/status`
+    /// carries `free_mb` and the screen says so.
+    #[serde(default = "default_min_free_mb")]
+    pub min_free_mb: u64,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { dir: default_output_dir(), keep: None }
+        OutputConfig { dir: default_output_dir(), keep: None, min_free_mb: default_min_free_mb() }
     }
+}
+
+fn default_min_free_mb() -> u64 {
+    200
 }
 
 fn default_output_dir() -> PathBuf {

@@ -40,6 +40,8 @@ pub struct Controller {
     screen: ScreenState,
     /// Progress reports not handled yet (a slow display skips the older).
     backlog: Backlog,
+    /// `[output] min_free_mb`: less free space is reported.
+    min_free_mb: u64,
     /// `/seed` and `/steps` settings (None: random seed, the model's default).
     seed: Option<u64>,
     steps: Option<usize>,
@@ -71,6 +73,7 @@ impl Controller {
             ratings,
             filter,
             backlog,
+            min_free_mb: board.output.min_free_mb,
             screen: ScreenState::new(board.name.clone(), labels, display),
             seed: None,
             steps: None,
@@ -288,7 +291,11 @@ impl Controller {
                 self.generated += 1;
                 self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone() });
                 // On screen first, then announced: whoever gets `done` sees the picture.
-                let status = format!("ready - #{id}, seed {seed}, {:.1} s", ms as f64 / 1000.0);
+                let mut status = format!("ready - #{id}, seed {seed}, {:.1} s", ms as f64 / 1000.0);
+                if let Some(mb) = self.low_disk() {
+                    log::warn!("{mb} MB free where pictures go");
+                    status = format!("{status} - disk: {mb} MB free");
+                }
                 let e = self.screen.on_done(image, prompt, status);
                 self.display_error(e);
                 self.send(to, &Event::Done { id, ms, seed, path: path.display().to_string(), sha256 });
@@ -337,7 +344,13 @@ impl Controller {
             steps: self.steps.unwrap_or(self.info.default_steps),
             generated: self.generated,
             blocked: self.blocked,
+            free_mb: self.low_disk(),
         }
+    }
+
+    /// The free space where pictures go, when it is below the board's limit.
+    fn low_disk(&self) -> Option<u64> {
+        self.queue.free_mb().filter(|&mb| mb < self.min_free_mb)
     }
 
     fn bad_steps(&self, n: usize) -> Event {

@@ -162,6 +162,9 @@ pub enum Event {
         generated: u64,
         /// Prompts refused by the filter since start.
         blocked: u64,
+        /// Free space (MB) where pictures go, only when below `[output] min_free_mb`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        free_mb: Option<u64>,
     },
     Help { commands: Vec<String> },
     Error {

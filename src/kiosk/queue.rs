@@ -41,6 +41,11 @@ impl JobQueue {
         JobQueue { capacity, store, jobs: Some(jobs), waiting: VecDeque::new(), current: None }
     }
 
+    /// Free space where pictures go, in MB.
+    pub fn free_mb(&self) -> Option<u64> {
+        self.store.free_mb()
+    }
+
     /// Remove the oldest pictures beyond the output folder's limit.
     pub fn prune_pictures(&self) -> std::io::Result<Vec<std::path::PathBuf>> {
         self.store.prune()

@@ -28,6 +28,12 @@ impl ImageStore {
         Ok(ImageStore { dir: dir.to_path_buf(), next_id: highest + 1, keep: None })
     }
 
+    /// Free space on the folder's file system, in MB (None: unknown).
+    pub fn free_mb(&self) -> Option<u64> {
+        let st = nix::sys::statvfs::statvfs(&self.dir).ok()?;
+        Some(st.blocks_available() as u64 * st.fragment_size() as u64 / 1_000_000)
+    }
+
     /// Keep at most `keep` pictures (see [`ImageStore::prune`]).
     pub fn keeping(mut self, keep: Option<usize>) -> ImageStore {
         self.keep = keep;
