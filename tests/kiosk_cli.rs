@@ -249,3 +249,45 @@ fn bad_board_or_options_are_one_line_and_exit_2() {
     assert_eq!(code, Some(2));
     assert!(err.starts_with("error: serial device ") && err.ends_with("No such file or directory (os error 2)\n"), "{err}");
 }
+
+/// Under systemd (`Type=notify`, `WatchdogSec=`): READY when serving, the
+/// watchdog petted from the main loop, STOPPING at the end. The test plays
+/// systemd's notify socket.
+#[test]
+fn tells_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut child = kiosk(dir.path(), &[])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a tree\n").unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 256];
+    let started = Instant::now();
+    // Idle after the picture: the main loop still turns and pets.
+    while started.elapsed() < Duration::from_millis(1800) {
+        let n = socket.recv(&mut buf).unwrap();
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    drop(stdin);
+    loop {
+        let n = socket.recv(&mut buf).unwrap();
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        if messages.last().unwrap() == "STOPPING=1\n" {
+            break;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(messages[0], "READY=1\n", "{messages:?}");
+    let pets = messages.iter().filter(|m| *m == "WATCHDOG=1\n").count();
+    assert!(pets >= 2, "{messages:?}");
+}

@@ -115,11 +115,19 @@ pub struct QueueConfig {
     /// Requests that may wait behind the running one; one more is `busy`.
     #[serde(default = "default_capacity")]
     pub capacity: usize,
+    /// A generation that reports nothing for this long counts as stuck: the
+    /// systemd watchdog is no longer petted (and restarts the kiosk).
+    #[serde(default = "default_stuck_seconds")]
+    pub stuck_seconds: u64,
+}
+
+fn default_stuck_seconds() -> u64 {
+    900
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { capacity: default_capacity() }
+        QueueConfig { capacity: default_capacity(), stuck_seconds: default_stuck_seconds() }
     }
 }
 

@@ -42,6 +42,9 @@ pub struct Controller {
     backlog: Backlog,
     /// `[output] min_free_mb`: less free space is reported.
     min_free_mb: u64,
+    /// When the generation thread last reported (or a generation started).
+    last_worker_report: std::time::Instant,
+    stuck_after: std::time::Duration,
     /// `/seed` and `/steps` settings (None: random seed, the model's default).
     seed: Option<u64>,
     steps: Option<usize>,
@@ -74,6 +77,8 @@ impl Controller {
             filter,
             backlog,
             min_free_mb: board.output.min_free_mb,
+            last_worker_report: std::time::Instant::now(),
+            stuck_after: std::time::Duration::from_secs(board.queue.stuck_seconds),
             screen: ScreenState::new(board.name.clone(), labels, display),
             seed: None,
             steps: None,
@@ -235,6 +240,7 @@ impl Controller {
 
     fn start_next(&mut self) {
         let Some(r) = self.queue.start_next() else { return };
+        self.last_worker_report = std::time::Instant::now();
         let (prompt, steps) = (r.prompt.clone(), r.steps);
         let e = self.screen.on_start(&prompt, steps);
         self.display_error(e);
@@ -273,7 +279,13 @@ impl Controller {
         }
     }
 
+    /// A generation runs and its thread has been silent too long.
+    pub fn worker_stuck(&self) -> bool {
+        super::service::is_stuck(self.queue.current().is_some(), self.last_worker_report.elapsed(), self.stuck_after)
+    }
+
     fn worker_event(&mut self, event: WorkerEvent) {
+        self.last_worker_report = std::time::Instant::now();
         let Some(running) = self.queue.current() else { return };
         let (id, to) = (running.id, running.to);
         match event {

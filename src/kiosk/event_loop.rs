@@ -128,11 +128,14 @@ impl Kiosk {
         drop(tx);
         drop(stop.tx);
         controller.start();
+        let mut service = super::service::Service::from_env();
+        service.ready();
         // With attract mode the kiosk has something to do without any input
         // (an exhibit that only cycles its presets): it runs until stopped.
         let forever = controller.has_attract();
         let mut draining = open_inputs == 0 && !forever;
         loop {
+            service.tick(controller.worker_stuck());
             let msg = match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => {
@@ -158,6 +161,7 @@ impl Kiosk {
                 break;
             }
         }
+        service.stopping();
         controller.stop();
         drop(controller);
         let _ = worker.join();

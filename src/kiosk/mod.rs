@@ -16,6 +16,7 @@ mod queue;
 mod ratings;
 mod screen_state;
 mod setup;
+mod service;
 pub mod store;
 pub mod worker;
 
