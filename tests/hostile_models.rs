@@ -130,3 +130,11 @@ fn pad_id_outside_the_vocabulary_is_refused() {
     let err = Pipeline::load(&bundle, Options::default()).err().expect("pad_id 1000000 accepted").to_string();
     assert!(err.contains("pad_id 1000000 is outside the vocabulary"), "{err}");
 }
+
+#[test]
+fn a_graph_from_a_future_opset_is_refused() {
+    let path = fixture("graphs/future_opset.onnx");
+    let spec = [edgepaint::runtime::InputSpec::new("latents", false, vec![1, 4, 8, 8])];
+    let err = edgepaint::runtime::Graph::load(&path, &spec).err().expect("opset 9999 loaded").to_string();
+    assert!(err.contains("opset 9999") && err.contains("up to 23"), "{err}");
+}

@@ -17,6 +17,7 @@ pub(super) fn load_onnx(path: &Path, pin: &Pin, data: Option<&str>) -> Result<(T
     let proto = onnx
         .proto_model_for_path(path)
         .map_err(|e| err(format!("not a loadable ONNX model: {}", chain(&e))))?;
+    check_opset(&proto).map_err(err)?;
     check_external_data(&proto, data).map_err(err)?;
     let dir = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
     let parsed = onnx
@@ -47,6 +48,25 @@ pub(super) fn load_onnx(path: &Path, pin: &Pin, data: Option<&str>) -> Result<(T
         .and_then(|m| m.into_decluttered())
         .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", describe(&inputs), chain(&e))))?;
     Ok((typed, inputs))
+}
+
+/// The newest ONNX opset this runtime accepts: the specification's latest
+/// when tract 0.23.9 came out. A graph declaring a newer one (an opset 9999
+/// from a hostile or broken file) would be run with older operator meanings
+/// without a word.
+const NEWEST_OPSET: i64 = 23;
+
+fn check_opset(proto: &tract_onnx::pb::ModelProto) -> Result<(), String> {
+    for set in &proto.opset_import {
+        let standard = set.domain.is_empty() || set.domain == "ai.onnx";
+        if standard && set.version > NEWEST_OPSET {
+            return Err(format!(
+                "declares ONNX opset {}; this runtime reads opsets up to {NEWEST_OPSET} (export with an older opset)",
+                set.version
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every external-data file an ONNX model references must be `allowed`
