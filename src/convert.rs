@@ -115,12 +115,8 @@ fn compare(
     inputs: &[InputSpec],
     field: &'static str,
 ) -> Result<f32, ConvertError> {
-    let load = |files: &[SegmentFile]| match files {
-        [one] => Graph::load_with_data(&one.path, inputs, one.data.as_deref()),
-        many => Graph::load_segments(many, inputs),
-    };
-    let a = load(original)?;
-    let b = load(nnef)?;
+    let a = Graph::load_segments(original, inputs)?;
+    let b = Graph::load_segments(nnef, inputs)?;
     let mut noise = Noise::new(20261126);
     let values: Vec<Input> = inputs
         .iter()

@@ -103,12 +103,9 @@ pub fn stream(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> 
 pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
     let spec = spec(bundle, which);
     let files = spec.files(bundle);
-    let GraphSpec { file, data, then, field, inputs, output_shape: expected } = spec;
+    let GraphSpec { file, field, inputs, output_shape: expected, .. } = spec;
     let path = bundle.path(&file);
-    let graph = match then.is_empty() {
-        true => Graph::load_with_data(&path, &inputs, data.as_deref())?,
-        false => Graph::load_segments(&files, &inputs)?,
-    };
+    let graph = Graph::load_segments(&files, &inputs)?;
     if graph.output_shape() != expected.as_slice() {
         return Err(RuntimeError::Graph {
             path,

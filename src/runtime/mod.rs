@@ -141,13 +141,13 @@ impl Graph {
     /// hash is the bundle's to check). A graph referencing any other
     /// external file is refused, so every byte that is run was hashed.
     pub fn load_with_data(path: &Path, inputs: &[InputSpec], data: Option<&str>) -> Result<Graph, RuntimeError> {
-        let part = Part::load(path, Pin::ByPosition(inputs), data)?;
-        Self::from_parts(path, inputs, vec![part])
+        Self::load_segments(&[SegmentFile { path: path.to_path_buf(), data: data.map(str::to_string) }], inputs)
     }
 
-    /// Load a graph stored in segments (`files`, in order; each segment's
-    /// inputs named like `inputs` or like outputs of earlier segments) and
-    /// keep them all loaded. The last segment's first output is the result.
+    /// Load a graph stored in one file or in segments (`files`, in order;
+    /// each segment's inputs named like `inputs` or like outputs of earlier
+    /// segments) and keep them all loaded. The last file's first output is
+    /// the result.
     pub fn load_segments(files: &[SegmentFile], inputs: &[InputSpec]) -> Result<Graph, RuntimeError> {
         let parts = segments::load_all(files, inputs)?;
         Self::from_parts(&files[0].path, inputs, parts)
@@ -208,17 +208,16 @@ impl Graph {
     /// Run the graph; returns its (last segment's) first output as f32.
     pub fn run(&self, inputs: &[Input]) -> Result<Tensor, RuntimeError> {
         let mut values = self.values(inputs)?;
-        let last = match &self.parts {
+        let result = match &self.parts {
             Parts::Loaded(parts) => {
                 for part in parts {
                     part.run(&mut values)?;
                 }
-                parts.last().map(|p| p.outputs.clone()).unwrap_or_default()
+                parts.last().and_then(|p| p.first_output()).unwrap_or_default().to_string()
             }
             Parts::Streamed { files, inputs, .. } => segments::run_streamed(files, inputs, &mut values)?,
         };
-        let name = last.first().map(|o| o.name.as_str()).unwrap_or("");
-        let out = values.get(name).ok_or_else(|| self.err("the graph has no outputs".into()))?;
+        let out = values.get(&result).ok_or_else(|| self.err("the graph has no outputs".into()))?;
         let out = self.to_tensor(out)?;
         if out.shape != self.output_shape {
             return Err(self.err(format!("output shape {:?}, expected {:?}", out.shape, self.output_shape)));
@@ -254,9 +253,7 @@ impl Graph {
                         out
                     })
                     .map_err(|e| self.err(format!("run failed: {}", chain(&e)))))?;
-                for (spec, value) in part.outputs.iter().zip(outputs) {
-                    values.insert(spec.name.clone(), value);
-                }
+                part.store(&mut values, outputs);
             }
         }
         for t in &mut by_op {

@@ -37,15 +37,10 @@ pub(super) fn load_nnef(path: &Path, pin: &Pin) -> Result<(TypedModel, Vec<Input
 /// form: one archive per file, at `dests`.
 #[cfg(feature = "onnx")]
 pub fn write_nnef(files: &[super::SegmentFile], inputs: &[InputSpec], dests: &[std::path::PathBuf]) -> Result<(), RuntimeError> {
-    if let [file] = files {
-        write_one(&file.path, &Pin::ByPosition(inputs), file.data.as_deref(), &dests[0])?;
-        return Ok(());
-    }
-    let mut known: std::collections::BTreeMap<String, InputSpec> =
-        inputs.iter().map(|s| (s.name.clone(), s.clone())).collect();
+    let mut chain = super::segments::Chain::new(files, inputs);
     for (file, dest) in files.iter().zip(dests) {
-        let outputs = write_one(&file.path, &Pin::ByName(&known), file.data.as_deref(), dest)?;
-        known.extend(outputs.into_iter().map(|s| (s.name.clone(), s)));
+        let outputs = write_one(&file.path, &chain.pin(), file.data.as_deref(), dest)?;
+        chain.learn(&outputs);
     }
     Ok(())
 }

@@ -83,10 +83,20 @@ impl Part {
                 .run(feed)
                 .map_err(|e| RuntimeError::Graph { path: self.path.clone(), message: format!("run failed: {}", chain(&e)) })
         })?;
+        self.store(values, outputs);
+        Ok(())
+    }
+
+    /// Add this part's `outputs` to the named values.
+    pub fn store(&self, values: &mut Values, outputs: TVec<TValue>) {
         for (spec, value) in self.outputs.iter().zip(outputs) {
             values.insert(spec.name.clone(), value);
         }
-        Ok(())
+    }
+
+    /// The name of this part's first output (a graph's result).
+    pub fn first_output(&self) -> Option<&str> {
+        self.outputs.first().map(|o| o.name.as_str())
     }
 
     pub fn plan(&self) -> &Arc<TypedRunnableModel> {
@@ -94,49 +104,80 @@ impl Part {
     }
 
     /// This part's inputs taken from the named `values`, in its order, cast
-    /// to the types it declares.
+    /// to the types it declares (shared, not copied, when they match: this
+    /// runs every step).
     pub fn feed(&self, values: &Values) -> Result<TVec<TValue>, RuntimeError> {
         let err = |message: String| RuntimeError::Graph { path: self.path.clone(), message };
         self.inputs
             .iter()
             .map(|(name, dt)| {
                 let value = values.get(name).ok_or_else(|| err(format!("no value for the input `{name}`")))?;
+                if value.datum_type() == *dt {
+                    return Ok(value.clone());
+                }
                 Ok(value.cast_to_dt(*dt).map_err(|e| err(chain(&e)))?.into_owned().into_tvalue())
             })
             .collect()
     }
 }
 
-/// Load the segments in order, each pinned to the graph's inputs and the
-/// outputs of the segments before it.
-pub(super) fn load_all(files: &[SegmentFile], inputs: &[InputSpec]) -> Result<Vec<Part>, RuntimeError> {
-    let mut known: BTreeMap<String, InputSpec> = inputs.iter().map(|s| (s.name.clone(), s.clone())).collect();
-    let mut parts = Vec::with_capacity(files.len());
-    for file in files {
-        let part = Part::load(&file.path, Pin::ByName(&known), file.data.as_deref())?;
-        known.extend(part.outputs.iter().map(|s| (s.name.clone(), s.clone())));
-        parts.push(part);
+/// Loads a graph's files in order: a single file is pinned to the graph's
+/// inputs by position (its own input names may differ), each segment of
+/// several by name, to the graph's inputs and the outputs of the segments
+/// before it.
+pub(super) struct Chain<'a> {
+    files: &'a [SegmentFile],
+    inputs: &'a [InputSpec],
+    known: BTreeMap<String, InputSpec>,
+}
+
+impl<'a> Chain<'a> {
+    pub fn new(files: &'a [SegmentFile], inputs: &'a [InputSpec]) -> Chain<'a> {
+        Chain { files, inputs, known: inputs.iter().map(|s| (s.name.clone(), s.clone())).collect() }
     }
-    Ok(parts)
+
+    /// How the next file's inputs are pinned.
+    pub fn pin(&self) -> Pin<'_> {
+        if self.files.len() == 1 {
+            Pin::ByPosition(self.inputs)
+        } else {
+            Pin::ByName(&self.known)
+        }
+    }
+
+    /// A file's outputs: values the files after it may read.
+    pub fn learn(&mut self, outputs: &[InputSpec]) {
+        self.known.extend(outputs.iter().map(|s| (s.name.clone(), s.clone())));
+    }
+
+    /// Load file `ix` (after the ones before it) and learn its outputs.
+    pub fn load(&mut self, ix: usize) -> Result<Part, RuntimeError> {
+        let file = &self.files[ix];
+        let part = Part::load(&file.path, self.pin(), file.data.as_deref())?;
+        self.learn(&part.outputs);
+        Ok(part)
+    }
+}
+
+/// Load every file of the graph and keep them.
+pub(super) fn load_all(files: &[SegmentFile], inputs: &[InputSpec]) -> Result<Vec<Part>, RuntimeError> {
+    let mut chain = Chain::new(files, inputs);
+    (0..files.len()).map(|ix| chain.load(ix)).collect()
 }
 
 /// Run streamed: load each segment, run it, free it, then the next.
-pub(super) fn run_streamed(
-    files: &[SegmentFile],
-    inputs: &[InputSpec],
-    values: &mut Values,
-) -> Result<Vec<InputSpec>, RuntimeError> {
-    let mut known: BTreeMap<String, InputSpec> = inputs.iter().map(|s| (s.name.clone(), s.clone())).collect();
-    let mut last = Vec::new();
-    for file in files {
-        let part = Part::load(&file.path, Pin::ByName(&known), file.data.as_deref())?;
+/// Returns the name of the last segment's first output (the result).
+pub(super) fn run_streamed(files: &[SegmentFile], inputs: &[InputSpec], values: &mut Values) -> Result<String, RuntimeError> {
+    let mut chain = Chain::new(files, inputs);
+    let mut result = String::new();
+    for ix in 0..files.len() {
+        let part = chain.load(ix)?;
         part.run(values)?;
-        known.extend(part.outputs.iter().map(|s| (s.name.clone(), s.clone())));
-        last = part.outputs.clone();
+        result = part.first_output().unwrap_or_default().to_string();
         drop(part);
         allocator::release_free_memory();
     }
-    Ok(last)
+    Ok(result)
 }
 
 /// A model's outputs as specs: name (its label, else its node's name), kind
