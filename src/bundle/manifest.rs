@@ -202,14 +202,14 @@ pub struct GraphFiles<'a> {
 impl Manifest {
     /// Each graph section's files (its first file, then its segments), in
     /// pipeline order.
-    pub fn graph_files(&self) -> [(&'static str, Vec<GraphFiles<'_>>); 3] {
+    pub fn graph_files(&self) -> [Vec<GraphFiles<'_>>; 3] {
         let t = &self.text_encoder;
         let u = &self.denoiser;
         let d = &self.decoder;
         [
-            ("text_encoder", files("text_encoder", &t.file, &t.sha256, &t.data, &t.data_sha256, &t.then)),
-            ("denoiser", files("denoiser", &u.file, &u.sha256, &u.data, &u.data_sha256, &u.then)),
-            ("decoder", files("decoder", &d.file, &d.sha256, &d.data, &d.data_sha256, &d.then)),
+            files("text_encoder", &t.file, &t.sha256, &t.data, &t.data_sha256, &t.then),
+            files("denoiser", &u.file, &u.sha256, &u.data, &u.data_sha256, &u.then),
+            files("decoder", &d.file, &d.sha256, &d.data, &d.data_sha256, &d.then),
         ]
     }
 }

@@ -145,7 +145,7 @@ impl Bundle {
             (None, Some(_)) => return Err(self.field_error("tokenizer.vocab", "missing (tokenizer.vocab_sha256 is set)")),
             (None, None) => {}
         }
-        for g in m.graph_files().iter().flat_map(|(_, files)| files) {
+        for g in m.graph_files().iter().flatten() {
             let s = &g.section;
             self.check_file(&format!("{s}.file"), g.file, &format!("{s}.sha256"), g.sha256)?;
             match (g.data, g.data_sha256) {

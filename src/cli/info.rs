@@ -30,14 +30,14 @@ pub fn run(args: InfoArgs) -> Result<()> {
     println!("guidance:    {}", m.guidance.scale);
     let size = |file: &str| std::fs::metadata(bundle.path(file)).map(|md| md.len()).unwrap_or(0) as f64 / 1e6;
     for (part, files) in ["text encoder", "denoiser", "decoder"].into_iter().zip(m.graph_files()) {
-        let mb: f64 = files.1.iter().map(|g| size(g.file) + g.data.map(size).unwrap_or(0.0)).sum();
-        let g = &files.1[0];
+        let mb: f64 = files.iter().map(|g| size(g.file) + g.data.map(size).unwrap_or(0.0)).sum();
+        let g = &files[0];
         let name = match g.data {
             // The weights of a large graph are in its external-data file.
             Some(data) => format!("{} + {data}", g.file),
             None => g.file.to_string(),
         };
-        match files.1.len() {
+        match files.len() {
             1 => println!("{part:<12} {name} ({mb:.1} MB)"),
             n => println!("{part:<12} {name} and {} more segments ({mb:.1} MB in {n} segments)", n - 1),
         }

@@ -16,15 +16,7 @@ impl ImageStore {
     pub fn open(dir: &Path) -> std::io::Result<ImageStore> {
         std::fs::create_dir_all(dir)?;
         crate::image::remove_interrupted_writes(dir)?;
-        let mut highest = 0;
-        for entry in std::fs::read_dir(dir)? {
-            let name = entry?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(id) = name.strip_suffix(".png").and_then(|n| n.split('-').next()).and_then(|n| n.parse().ok())
-            {
-                highest = highest.max(id);
-            }
-        }
+        let highest = pictures(dir)?.iter().map(|(id, _)| *id).max().unwrap_or(0);
         Ok(ImageStore { dir: dir.to_path_buf(), next_id: highest + 1, keep: None })
     }
 
@@ -44,14 +36,7 @@ impl ImageStore {
     /// returns what was removed.
     pub fn prune(&self) -> std::io::Result<Vec<PathBuf>> {
         let Some(keep) = self.keep else { return Ok(Vec::new()) };
-        let mut pictures: Vec<(u64, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
-            let path = entry?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if let Some(id) = name.strip_suffix(".png").and_then(|n| n.split('-').next()).and_then(|n| n.parse().ok()) {
-                pictures.push((id, path));
-            }
-        }
+        let mut pictures = pictures(&self.dir)?;
         pictures.sort();
         let excess = pictures.len().saturating_sub(keep);
         let mut removed = Vec::new();
@@ -69,6 +54,19 @@ impl ImageStore {
         self.next_id += 1;
         (id, self.dir.join(format!("{id:06}-{seed}.png")))
     }
+}
+
+/// The `NNNNNN-SEED.png` pictures in `dir`, with their numbers.
+fn pictures(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(id) = name.strip_suffix(".png").and_then(|n| n.split('-').next()).and_then(|n| n.parse().ok()) {
+            found.push((id, path));
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
