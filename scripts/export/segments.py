@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import tomllib
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -91,22 +92,33 @@ def _constant_nodes(g: onnx.GraphProto) -> set[int]:
     return const
 
 
-def _body(g: onnx.GraphProto) -> list[int]:
-    """The indices of the nodes that are cut into segments (not constant)."""
-    const = _constant_nodes(g)
-    return [ix for ix in range(len(g.node)) if ix not in const]
+class Facts(NamedTuple):
+    """What planning and splitting need to know of a prepared graph, worked
+    out once (shape inference copies the whole model: seconds and hundreds
+    of MB at real size)."""
+    value_info: dict  # name -> ValueInfoProto: every inferred tensor, the graph's inputs and outputs
+    const: set  # indices of the nodes computed from weights alone
+    body: list  # indices of the other nodes, the ones cut into segments
 
 
-def plan_cuts(model: onnx.ModelProto, segments: int) -> list[int]:
-    """Positions in `_body` where segments 2..K start (weights balanced, small
-    cuts). `model` has been through `prepare`."""
+def analyse(model: onnx.ModelProto) -> Facts:
     g = model.graph
     inferred = shape_inference.infer_shapes(model)
-    sizes = {vi.name: _tensor_bytes(vi) for vi in list(inferred.graph.value_info) + list(g.input)}
-    sizes.update({t.name: _init_bytes(t) for t in g.initializer})
+    value_info = {vi.name: vi for vi in [*inferred.graph.value_info, *g.input, *g.output]}
     const = _constant_nodes(g)
+    return Facts(value_info, const, [ix for ix in range(len(g.node)) if ix not in const])
+
+
+def plan_cuts(model: onnx.ModelProto, segments: int, facts: Facts | None = None) -> list[int]:
+    """Positions in the body (see `Facts`) where segments 2..K start (weights
+    balanced, small cuts). `model` has been through `prepare`."""
+    g = model.graph
+    facts = facts or analyse(model)
+    outputs = {o.name for o in g.output}
+    sizes = {name: _tensor_bytes(vi) for name, vi in facts.value_info.items() if name not in outputs}
+    sizes.update({t.name: _init_bytes(t) for t in g.initializer})
+    const, body = facts.const, facts.body
     const_out = {o for ix in const for o in g.node[ix].output} | {t.name for t in g.initializer}
-    body = _body(g)
     weights = [sum(sizes.get(i, 0) for i in g.node[ix].input if i in const_out) for ix in body]
     total = sum(weights)
     if segments < 2 or total == 0:
@@ -135,17 +147,16 @@ def plan_cuts(model: onnx.ModelProto, segments: int) -> list[int]:
     return sorted(set(cuts))
 
 
-def split(model: onnx.ModelProto, cuts: list[int]) -> list[onnx.ModelProto]:
+def split(model: onnx.ModelProto, cuts: list[int], facts: Facts | None = None) -> list[onnx.ModelProto]:
     """The segments of `model` (weights loaded, through `prepare`) whose body
     nodes start at the positions `cuts`."""
     g = model.graph
+    facts = facts or analyse(model)
     inits = {t.name: t for t in g.initializer}
     graph_inputs = {i.name: i for i in g.input}
-    inferred = shape_inference.infer_shapes(model)
-    infos = {vi.name: vi for vi in list(inferred.graph.value_info) + list(g.output)}
-    const = _constant_nodes(g)
+    infos = facts.value_info
+    const, body = facts.const, facts.body
     const_producer = {o: ix for ix in const for o in g.node[ix].output}
-    body = _body(g)
     bounds = [0, *cuts, len(body)]
     parts = [body[a:b] for a, b in zip(bounds, bounds[1:])]
     read_later = [set() for _ in parts]  # names read by later segments (or graph outputs)
@@ -204,11 +215,12 @@ def split_file(folder: str, file: str, segments: int) -> list[dict]:
     its file, sha256 and (when stored apart) data file and sha256."""
     path = os.path.join(folder, file)
     model = prepare(onnx.load(path))
-    cuts = plan_cuts(model, segments)
+    facts = analyse(model)
+    cuts = plan_cuts(model, segments, facts)
     if len(cuts) + 1 != segments:
         raise SegmentError(f"{file}: cannot be cut into {segments} segments (got {len(cuts) + 1})")
     entries = []
-    for k, seg in enumerate(split(model, cuts), start=1):
+    for k, seg in enumerate(split(model, cuts, facts), start=1):
         name = segment_file(file, k)
         seg_path = os.path.join(folder, name)
         onnx.save_model(seg, seg_path)
