@@ -74,17 +74,7 @@ fn kiosk_answers_a_tract_panic_with_generation_failed_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("model")).unwrap();
     let bundle = bundle_with_decoder(&dir.path().join("model"), "panic_gather_out_of_range.onnx");
-    let mut child = edgepaint_command()
-        .arg("kiosk")
-        .arg("--board")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("board/desktop.toml"))
-        .arg("--model")
-        .arg(&bundle)
-        .arg("--output")
-        .arg(dir.path().join("pictures"))
-        .args(["--display", "none"])
-        .current_dir(dir.path())
-        .env_remove("EDGEPAINT_MODEL")
+    let mut child = kiosk_command(dir.path(), &bundle, "none")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -16,19 +16,9 @@ fn board() -> PathBuf {
 }
 
 fn kiosk(dir: &Path, extra: &[&str]) -> Command {
-    let mut c = common::edgepaint_command();
-    c.arg("kiosk")
-        .arg("--board")
-        .arg(board())
-        .arg("--model")
-        .arg(fixture("bundles/tiny-flow"))
-        .arg("--output")
-        .arg(dir.join("pictures"))
-        .arg("--display")
-        .arg(format!("png:{}", dir.join("frames").display()))
-        .args(extra)
-        .current_dir(dir)
-        .env_remove("EDGEPAINT_MODEL");
+    let frames = format!("png:{}", dir.join("frames").display());
+    let mut c = common::kiosk_command(dir, &fixture("bundles/tiny-flow"), &frames);
+    c.args(extra);
     c
 }
 

@@ -447,20 +447,30 @@ fn a_display_behind_the_worker_skips_steps_but_not_replies() {
     s.finish();
 }
 
-#[test]
-fn output_keep_caps_the_picture_folder() {
-    let out = tempfile::tempdir().unwrap();
-    let pictures = out.path().join("pictures");
-    let text = format!("name = \"test\"\n[output]\ndir = {:?}\nkeep = 2\n", pictures.display().to_string());
+/// A kiosk whose board has `[output] dir = DIR/pictures` plus `output_extra`
+/// and the fake painter, fed `input` until it ends; its replies.
+fn run_to_end(dir: &std::path::Path, output_extra: &str, input: &'static [u8]) -> String {
+    let pictures = dir.join("pictures").display().to_string();
+    let text = format!("name = \"test\"\n[output]\ndir = {pictures:?}\n{output_extra}\n");
     let board = Board::parse(&text, "test.toml").unwrap();
     let mut kiosk = Kiosk::new(&board, Box::new(FakePainter { gate: None }), None).unwrap();
     let replies = Replies::default();
-    kiosk.add_source("test", &b"one\ntwo\nthree\n"[..], Box::new(replies.clone()));
+    kiosk.add_source("test", input, Box::new(replies.clone()));
     kiosk.run().unwrap();
     let text = String::from_utf8(replies.0.lock().unwrap().clone()).unwrap();
+    text
+}
+
+#[test]
+fn output_keep_caps_the_picture_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let text = run_to_end(out.path(), "keep = 2", b"one\ntwo\nthree\n");
     assert_eq!(text.matches("\"done\"").count(), 3, "{text}");
-    let mut left: Vec<String> =
-        std::fs::read_dir(&pictures).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut left: Vec<String> = std::fs::read_dir(out.path().join("pictures"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     left.sort();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left[0].starts_with("000002-") && left[1].starts_with("000003-"), "{left:?}");
@@ -471,16 +481,7 @@ fn status_reports_free_space_below_the_limit() {
     // A limit no disk meets: /status carries free_mb (absent otherwise: the
     // exact status replies above).
     let out = tempfile::tempdir().unwrap();
-    let text = format!(
-        "name = \"test\"\n[output]\ndir = {:?}\nmin_free_mb = 1000000000000\n",
-        out.path().join("pictures").display().to_string()
-    );
-    let board = Board::parse(&text, "test.toml").unwrap();
-    let mut kiosk = Kiosk::new(&board, Box::new(FakePainter { gate: None }), None).unwrap();
-    let replies = Replies::default();
-    kiosk.add_source("test", &b"/status\n"[..], Box::new(replies.clone()));
-    kiosk.run().unwrap();
-    let text = String::from_utf8(replies.0.lock().unwrap().clone()).unwrap();
+    let text = run_to_end(out.path(), "min_free_mb = 1000000000000", b"/status\n");
     let status: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
     assert_eq!(status["event"], "status", "{text}");
     assert!(status["free_mb"].as_u64().is_some(), "{text}");

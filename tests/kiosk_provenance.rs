@@ -122,14 +122,7 @@ fn filter_list_files_are_read_next_to_the_board_file() {
 #[test]
 fn feedback_log_survives_a_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let board = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("board/desktop.toml");
-    let mut child = common::edgepaint_command()
-        .args(["kiosk", "--board", board.to_str().unwrap(), "--display", "none", "--model"])
-        .arg(fixture("bundles/tiny-flow"))
-        .arg("--output")
-        .arg(dir.path().join("pictures"))
-        .current_dir(dir.path())
-        .env_remove("EDGEPAINT_MODEL")
+    let mut child = common::kiosk_command(dir.path(), &fixture("bundles/tiny-flow"), "none")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -30,6 +30,24 @@ pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
     (shape, npy.into_vec::<f32>().unwrap())
 }
 
+/// `edgepaint kiosk` on the desktop board with the bundle `model` and
+/// `--display DISPLAY`, writing its pictures (and its data) under `dir`,
+/// run in `dir` and without `$EDGEPAINT_MODEL`.
+pub fn kiosk_command(dir: &std::path::Path, model: &std::path::Path, display: &str) -> std::process::Command {
+    let mut c = edgepaint_command();
+    c.arg("kiosk")
+        .arg("--board")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("board/desktop.toml"))
+        .arg("--model")
+        .arg(model)
+        .arg("--output")
+        .arg(dir.join("pictures"))
+        .args(["--display", display])
+        .current_dir(dir)
+        .env_remove("EDGEPAINT_MODEL");
+    c
+}
+
 /// A `Command` for the edgepaint binary built with these tests. When the
 /// tests themselves run under qemu-user (cross-compiled, see scripts/cross.sh)
 /// the kernel cannot exec the ARM binary (no binfmt_misc here), so it is
