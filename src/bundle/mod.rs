@@ -55,12 +55,19 @@ impl Bundle {
             path: toml_path.clone(),
             message: format!("cannot read the bundle manifest: {e}"),
         })?;
-        let manifest_sha256 = hex::encode(Sha256::digest(&text));
-        let text = String::from_utf8(text).map_err(|_| BundleError::File {
+        Self::from_bytes(dir, &toml_path, &text)
+    }
+
+    /// Parse and validate the manifest text `text` read from `toml_path`; the
+    /// files it names are relative to `dir` (the fuzzer feeds it arbitrary bytes).
+    pub fn from_bytes(dir: &Path, toml_path: &Path, text: &[u8]) -> Result<Bundle, BundleError> {
+        let toml_path = toml_path.to_path_buf();
+        let manifest_sha256 = hex::encode(Sha256::digest(text));
+        let text = std::str::from_utf8(text).map_err(|_| BundleError::File {
             path: toml_path.clone(),
             message: "not UTF-8".into(),
         })?;
-        let manifest = parse_manifest(&text).map_err(|(field, message)| match field {
+        let manifest = parse_manifest(text).map_err(|(field, message)| match field {
             Some(field) => BundleError::Field { path: toml_path.clone(), field, message },
             None => BundleError::File { path: toml_path.clone(), message },
         })?;
