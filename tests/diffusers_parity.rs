@@ -360,7 +360,7 @@ fn low_memory_mode_gives_the_same_picture() {
         initial_latents: Some(npy(family, "latents")),
     };
     let mut a = Pipeline::load(&dir(family), Options::default()).unwrap();
-    let mut b = Pipeline::load(&dir(family), Options { low_memory: true }).unwrap();
+    let mut b = Pipeline::load(&dir(family), Options::new(true, None)).unwrap();
     let ia = a.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap();
     let ib = b.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap();
     assert_eq!(ia.image.pixels, ib.image.pixels);

@@ -8,7 +8,7 @@
 mod common;
 use common::*;
 use edgepaint::bundle::Bundle;
-use edgepaint::pipeline::{load_graph, stream_graph, Component, Options, Pipeline, Request};
+use edgepaint::pipeline::{load_graph, residency, stream_graph, Component, Memory, Options, Pipeline, Request};
 use edgepaint::runtime::Input;
 use edgepaint::tensor::Tensor;
 use std::ops::ControlFlow;
@@ -27,7 +27,11 @@ fn denoiser_inputs(seed: u64) -> Vec<Input> {
 }
 
 fn picture(manifest: &Path, low_memory: bool) -> Vec<u8> {
-    let mut pipeline = Pipeline::load(manifest, Options { low_memory }).unwrap();
+    picture_with(manifest, Options::new(low_memory, None))
+}
+
+fn picture_with(manifest: &Path, options: Options) -> Vec<u8> {
+    let mut pipeline = Pipeline::load(manifest, options).unwrap();
     let request = Request { prompt: "a red fox in the snow".into(), seed: 7, steps: Some(2), initial_latents: None };
     pipeline.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap().image.pixels
 }
@@ -71,6 +75,24 @@ fn split_bundle_makes_the_same_picture_held_and_streamed() {
         let worst = reference.iter().zip(&pixels).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
         assert!(worst == 0, "low_memory={low_memory}: the picture differs by {worst} levels");
     }
+}
+
+#[test]
+fn a_budget_for_the_denoiser_alone_holds_it_and_streams_the_rest_to_the_same_picture() {
+    let manifest = fixture(SPLIT);
+    let bundle = Bundle::load(&manifest).unwrap();
+    let denoiser = residency::graph_bytes(&bundle, Component::Denoiser);
+    let text = residency::graph_bytes(&bundle, Component::TextEncoder);
+    let decoder = residency::graph_bytes(&bundle, Component::Decoder);
+    // Room for the denoiser and less than either other graph.
+    let budget = denoiser + text.min(decoder) - 1;
+    let pipeline = Pipeline::load(&manifest, Options { memory: Memory::Budget(budget) }).unwrap();
+    assert_eq!(pipeline.plan().held, vec![Component::Denoiser]);
+    drop(pipeline);
+    assert_eq!(picture_with(&manifest, Options { memory: Memory::Budget(budget) }), picture(&fixture(WHOLE), false));
+    // Below the denoiser's size nothing is held.
+    let pipeline = Pipeline::load(&manifest, Options { memory: Memory::Budget(denoiser - 1) }).unwrap();
+    assert!(pipeline.plan().held.is_empty());
 }
 
 #[test]

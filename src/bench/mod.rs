@@ -106,7 +106,7 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         return Err(BenchError::NoRuns);
     }
     let started = Instant::now();
-    let mut pipeline = Pipeline::load(dir, Options { low_memory: options.low_memory })?;
+    let mut pipeline = Pipeline::load(dir, Options::new(options.low_memory, None))?;
     let startup_ms = ms(started);
     let request = Request { steps: options.steps, ..Request::new(PROMPT, SEED) };
     let steps = pipeline.check(&request)?;

@@ -78,6 +78,9 @@ pub struct ModelConfig {
     /// Load each model part only for its stage (boards with 512 MB).
     #[serde(default)]
     pub low_memory: bool,
+    /// Hold at most this many MB of model graphs loaded between pictures;
+    /// the rest loads for its stage (default: half of the board's memory).
+    pub memory_mb: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

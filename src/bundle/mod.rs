@@ -152,15 +152,41 @@ impl Bundle {
             (None, Some(_)) => return Err(self.field_error("tokenizer.vocab", "missing (tokenizer.vocab_sha256 is set)")),
             (None, None) => {}
         }
+        // (field, file, hash field, expected hash) of every graph file.
+        let mut graph_files = Vec::new();
         for g in m.graph_files().iter().flatten() {
             let s = &g.section;
-            self.check_file(&format!("{s}.file"), g.file, &format!("{s}.sha256"), g.sha256)?;
+            graph_files.push((format!("{s}.file"), g.file, format!("{s}.sha256"), g.sha256));
             match (g.data, g.data_sha256) {
-                (Some(d), Some(h)) => self.check_file(&format!("{s}.data"), d, &format!("{s}.data_sha256"), h)?,
+                (Some(d), Some(h)) => graph_files.push((format!("{s}.data"), d, format!("{s}.data_sha256"), h)),
                 (Some(_), None) => return Err(self.field_error(&format!("{s}.data_sha256"), format!("missing ({s}.data is set)"))),
                 (None, Some(_)) => return Err(self.field_error(&format!("{s}.data"), format!("missing ({s}.data_sha256 is set)"))),
                 (None, None) => {}
             }
+        }
+        self.check_files(&graph_files)
+    }
+
+    /// [`Bundle::check_file`] for many files, on every core (an SD-size
+    /// bundle is over a GB to hash at every start); the first bad file in
+    /// manifest order is reported.
+    fn check_files(&self, files: &[(String, &str, String, &str)]) -> Result<(), BundleError> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<(), BundleError>>>> =
+            files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(files.len());
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let ix = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((field, file, hash_field, expected)) = files.get(ix) else { break };
+                    let result = self.check_file(field, file, hash_field, expected);
+                    *results[ix].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                });
+            }
+        });
+        for result in results {
+            result.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or(Ok(()))?;
         }
         Ok(())
     }

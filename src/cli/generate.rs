@@ -34,6 +34,10 @@ pub struct GenerateArgs {
     /// Load each model part only while it runs (for boards with little memory).
     #[arg(long)]
     pub low_memory: bool,
+    /// Hold at most this many MB of model graphs loaded between stages; the
+    /// rest loads while it runs (default: half of the machine's memory).
+    #[arg(long, value_name = "MB", conflicts_with = "low_memory")]
+    pub memory_mb: Option<u64>,
     /// Print one JSON object (seed, steps, timings, output) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -59,7 +63,7 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     let initial_latents = args.latents.as_deref().map(read_latents).transpose()?;
 
     let dir = locate(args.model.model.as_deref());
-    let mut pipeline = Pipeline::load(&dir, Options { low_memory: args.low_memory })
+    let mut pipeline = Pipeline::load(&dir, Options::new(args.low_memory, args.memory_mb))
         .with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
     let request = Request { prompt: prompt.clone(), seed, steps: args.steps, initial_latents };
     let steps = pipeline.check(&request)?;

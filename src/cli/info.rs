@@ -2,6 +2,7 @@
 
 use super::ModelArg;
 use crate::bundle::{locate, Bundle};
+use crate::pipeline::{residency, Memory};
 use anyhow::{Context, Result};
 
 #[derive(clap::Args, Debug)]
@@ -42,5 +43,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
             n => println!("{part:<12} {name} and {} more segments ({mb:.1} MB in {n} segments)", n - 1),
         }
     }
+    let plan = residency::plan(&bundle, Memory::Auto);
+    println!("memory:      here, by default, {}", residency::describe(&plan, &bundle));
     Ok(())
 }

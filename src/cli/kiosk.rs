@@ -57,7 +57,7 @@ pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
     let model = args.model.model;
     crate::kiosk::run_board(board, &overrides, threads, move |board| {
         let dir = locate(model.as_deref().or(board.model.dir.as_deref()));
-        let pipeline = Pipeline::load(&dir, Options { low_memory: board.model.low_memory })
+        let pipeline = Pipeline::load(&dir, Options::new(board.model.low_memory, board.model.memory_mb))
             .map_err(|e| KioskError::Model(format!("cannot load the model bundle {}: {e}", dir.display())))?;
         Ok(Box::new(pipeline) as Box<dyn Painter>)
     })?;

@@ -4,10 +4,12 @@
 
 mod models;
 mod request;
+pub mod residency;
 pub mod tiled_decode;
 
 pub use models::{decoder_input_hw, load as load_graph, spec as graph_spec, stream as stream_graph, Component, GraphSpec};
 pub use request::{Generated, Progress, Request, Timings};
+pub use residency::Memory;
 
 use crate::bundle::{Bundle, BundleError};
 use crate::image::RgbImage;
@@ -39,10 +41,24 @@ pub enum PipelineError {
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Load each graph for its stage and drop it after (a graph stored in
-    /// segments: one segment at a time), and give freed memory back to the
-    /// system at once (process-wide; slower, far less memory).
-    pub low_memory: bool,
+    /// Which graphs stay loaded between pictures (residency.rs). `Low`: each
+    /// is loaded for its stage and dropped after (a graph stored in segments:
+    /// one segment at a time), and freed memory goes back to the system at
+    /// once (process-wide; slower, far less memory).
+    pub memory: Memory,
+}
+
+impl Options {
+    /// From the command line and board file: `low_memory` wins over a budget
+    /// in MB; neither: the automatic budget.
+    pub fn new(low_memory: bool, memory_mb: Option<u64>) -> Options {
+        let memory = match (low_memory, memory_mb) {
+            (true, _) => Memory::Low,
+            (false, Some(mb)) => Memory::Budget(mb.saturating_mul(1_000_000)),
+            (false, None) => Memory::Auto,
+        };
+        Options { memory }
+    }
 }
 
 /// Prompts longer than this many characters per token slot cannot influence
@@ -52,7 +68,8 @@ const CHARS_PER_TOKEN_SLOT: usize = 64;
 pub struct Pipeline {
     bundle: Bundle,
     tokenizer: ClipTokenizer,
-    options: Options,
+    /// What stays loaded between pictures (the others load per stage).
+    plan: residency::Plan,
     text_encoder: Option<Graph>,
     denoiser: Option<Graph>,
     decoder: Option<Graph>,
@@ -68,30 +85,37 @@ impl Pipeline {
     }
 
     /// Validate the bundle at `path` (a folder, or one of its .toml manifests;
-    /// see [`Bundle::load`]) and (unless low-memory) load its graphs.
+    /// see [`Bundle::load`]) and load the graphs it will hold (residency.rs).
     pub fn load(path: &Path, options: Options) -> Result<Pipeline, PipelineError> {
         let started = Instant::now();
-        if options.low_memory {
-            runtime::return_freed_blocks_at_once();
-        }
         let bundle = Bundle::load(path)?;
         let tokenizer = bundle.tokenizer()?;
+        let plan = residency::plan(&bundle, options.memory);
+        log::info!("{}", residency::describe(&plan, &bundle));
+        if plan.held.len() < residency::ALL.len() {
+            // Memory is what is short: a lower peak is worth the page faults.
+            runtime::return_freed_blocks_at_once();
+        }
         let mut pipeline = Pipeline {
             bundle,
             tokenizer,
-            options,
+            plan,
             text_encoder: None,
             denoiser: None,
             decoder: None,
             unreported_load_ms: 0.0,
         };
-        if !options.low_memory {
-            pipeline.text_encoder = Some(models::load(&pipeline.bundle, Component::TextEncoder)?);
-            pipeline.denoiser = Some(models::load(&pipeline.bundle, Component::Denoiser)?);
-            pipeline.decoder = Some(models::load(&pipeline.bundle, Component::Decoder)?);
+        let held = pipeline.plan.held.clone();
+        for (which, graph) in held.iter().zip(models::load_many(&pipeline.bundle, &held)?) {
+            *pipeline.slot(*which) = Some(graph);
         }
         pipeline.unreported_load_ms = ms(started);
         Ok(pipeline)
+    }
+
+    /// What stays loaded between pictures.
+    pub fn plan(&self) -> &residency::Plan {
+        &self.plan
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -212,32 +236,29 @@ impl Pipeline {
         Ok(Generated { image, seed: request.seed, steps, prompt_truncated, timings })
     }
 
-    /// Take a loaded graph, or load it now (counted as load time; in
-    /// low-memory mode a graph stored in segments is streamed instead: its
-    /// segments load while it runs).
+    /// Take a held graph, or load one that is not held now (counted as load
+    /// time; a graph stored in segments is streamed: its segments load while
+    /// it runs).
     fn graph(&mut self, which: Component, timings: &mut Timings) -> Result<Graph, PipelineError> {
         let slot = self.slot(which).take();
         match slot {
             Some(g) => Ok(g),
             None => {
                 let t0 = Instant::now();
-                let g = match self.options.low_memory {
-                    true => models::stream(&self.bundle, which)?,
-                    false => models::load(&self.bundle, which)?,
-                };
+                let g = models::stream(&self.bundle, which)?;
                 timings.load_ms += ms(t0);
                 Ok(g)
             }
         }
     }
 
-    /// Keep the graph for the next generation, unless memory is scarce.
+    /// Keep a held graph for the next generation; free any other.
     fn put_back(&mut self, which: Component, graph: Graph) {
-        if self.options.low_memory {
+        if self.plan.held.contains(&which) {
+            *self.slot(which) = Some(graph);
+        } else {
             drop(graph);
             runtime::release_free_memory();
-        } else {
-            *self.slot(which) = Some(graph);
         }
     }
 

@@ -101,20 +101,28 @@ pub fn stream(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> 
 
 /// Load one component and check that its output has the promised shape.
 pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
-    let spec = spec(bundle, which);
-    let files = spec.files(bundle);
-    let GraphSpec { file, field, inputs, output_shape: expected, .. } = spec;
-    let path = bundle.path(&file);
-    let graph = Graph::load_segments(&files, &inputs)?;
-    if graph.output_shape() != expected.as_slice() {
-        return Err(RuntimeError::Graph {
-            path,
-            message: format!(
-                "output shape {:?} does not match the manifest ({field}: expected {:?})",
-                graph.output_shape(),
-                expected
-            ),
-        });
+    Ok(load_many(bundle, &[which])?.remove(0))
+}
+
+/// Load several components at once (their files spread over the cores), in
+/// order, each checked like [`load`].
+pub fn load_many(bundle: &Bundle, which: &[Component]) -> Result<Vec<Graph>, RuntimeError> {
+    let specs: Vec<GraphSpec> = which.iter().map(|&c| spec(bundle, c)).collect();
+    let files: Vec<Vec<SegmentFile>> = specs.iter().map(|s| s.files(bundle)).collect();
+    let graphs: Vec<_> = files.iter().zip(&specs).map(|(f, s)| (f.as_slice(), s.inputs.as_slice())).collect();
+    let loaded = Graph::load_many(&graphs)?;
+    for (graph, spec) in loaded.iter().zip(&specs) {
+        if graph.output_shape() != spec.output_shape.as_slice() {
+            return Err(RuntimeError::Graph {
+                path: bundle.path(&spec.file),
+                message: format!(
+                    "output shape {:?} does not match the manifest ({}: expected {:?})",
+                    graph.output_shape(),
+                    spec.field,
+                    spec.output_shape
+                ),
+            });
+        }
     }
-    Ok(graph)
+    Ok(loaded)
 }

@@ -20,6 +20,7 @@ mod dynamic_quantize;
 mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
+mod parallel_load;
 mod segments;
 
 pub use allocator::{release_free_memory, return_freed_blocks_at_once};
@@ -118,11 +119,13 @@ pub const MULTITHREADED: bool = cfg!(feature = "threads");
 /// Run tract's kernels on `threads` threads (1: the calling thread alone).
 /// Process-wide: every graph run after this call uses the pool. A build
 /// without the `threads` feature always runs on the calling thread.
+/// Loading graphs uses as many threads (parallel_load.rs).
 #[cfg(feature = "threads")]
 pub fn set_threads(threads: usize) {
     use tract_nnef::prelude::multithread::{set_default_executor, Executor};
     let executor = if threads <= 1 { Executor::SingleThread } else { Executor::multithread(threads) };
     set_default_executor(executor);
+    parallel_load::set_workers(threads);
 }
 
 #[cfg(not(feature = "threads"))]
@@ -149,8 +152,15 @@ impl Graph {
     /// segments) and keep them all loaded. The last file's first output is
     /// the result.
     pub fn load_segments(files: &[SegmentFile], inputs: &[InputSpec]) -> Result<Graph, RuntimeError> {
-        let parts = segments::load_all(files, inputs)?;
-        Self::from_parts(&files[0].path, inputs, parts)
+        let mut graphs = Self::load_many(&[(files, inputs)])?;
+        Ok(graphs.remove(0))
+    }
+
+    /// Load several graphs (each as [`Graph::load_segments`]) at once, their
+    /// files spread over one thread per core (parallel_load.rs); in order.
+    pub fn load_many(graphs: &[(&[SegmentFile], &[InputSpec])]) -> Result<Vec<Graph>, RuntimeError> {
+        let parts = parallel_load::load(graphs, parallel_load::workers())?;
+        graphs.iter().zip(parts).map(|((files, inputs), parts)| Self::from_parts(&files[0].path, inputs, parts)).collect()
     }
 
     /// A graph stored in segments that is loaded one segment at a time, on

@@ -39,18 +39,29 @@ pub(super) enum Parts {
     Streamed { files: Vec<SegmentFile>, inputs: Vec<InputSpec> },
 }
 
-impl Part {
-    /// Load, pin, declutter and optimize one graph file (a panic in tract
-    /// becomes an error: contain.rs).
-    pub fn load(path: &Path, pin: Pin, data: Option<&str>) -> Result<Part, RuntimeError> {
-        super::contain::contain(path, || Self::load_uncontained(path, pin, data))
+/// A graph file read, pinned and decluttered, not yet optimized: the first
+/// half of loading, after which its outputs are known (so the next segment
+/// can be read while this one is optimized: parallel_load.rs).
+pub(super) struct Read {
+    path: PathBuf,
+    decluttered: TypedModel,
+    pinned: Vec<InputSpec>,
+    inputs: Vec<(String, DatumType)>,
+    pub outputs: Vec<InputSpec>,
+    flops: u64,
+}
+
+impl Read {
+    /// Read, pin and declutter one graph file (a panic in tract becomes an
+    /// error: contain.rs).
+    pub fn new(path: &Path, pin: Pin, data: Option<&str>) -> Result<Read, RuntimeError> {
+        super::contain::contain(path, || Self::uncontained(path, pin, data))
     }
 
-    fn load_uncontained(path: &Path, pin: Pin, data: Option<&str>) -> Result<Part, RuntimeError> {
+    fn uncontained(path: &Path, pin: Pin, data: Option<&str>) -> Result<Read, RuntimeError> {
         let err = |message: String| RuntimeError::Graph { path: path.to_path_buf(), message };
         let started = std::time::Instant::now();
         let (decluttered, pinned) = load_decluttered(path, &pin, data)?;
-        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
         let inputs = decluttered
             .input_outlets()
             .map_err(|e| err(chain(&e)))?
@@ -61,20 +72,32 @@ impl Part {
             .map_err(|e| err(chain(&e)))?;
         // Counted before optimization: the optimized kernels do not all report costs.
         let flops = count_flops(&decluttered);
+        let outputs = output_specs(&decluttered).map_err(err)?;
+        log::info!("{}: read {:.0} ms", path.display(), started.elapsed().as_secs_f64() * 1000.0);
+        Ok(Read { path: path.to_path_buf(), decluttered, pinned, inputs, outputs, flops })
+    }
+
+    /// Optimize for the pinned shapes: the second half of loading.
+    pub fn optimize(self) -> Result<Part, RuntimeError> {
+        let path = self.path.clone();
+        super::contain::contain(&path, || self.optimize_uncontained())
+    }
+
+    fn optimize_uncontained(self) -> Result<Part, RuntimeError> {
+        let Read { path, decluttered, pinned, inputs, outputs, flops } = self;
+        let err = |message: String| RuntimeError::Graph { path: path.clone(), message };
+        let started = std::time::Instant::now();
         let typed = decluttered
             .into_optimized()
             .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", super::describe(&pinned), chain(&e))))?;
-        let outputs = output_specs(&typed).map_err(err)?;
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
         allocator::release_free_memory();
-        log::info!(
-            "{}: read {read_ms:.0} ms, optimized {:.0} ms",
-            path.display(),
-            started.elapsed().as_secs_f64() * 1000.0 - read_ms
-        );
-        Ok(Part { path: path.to_path_buf(), plan, inputs, outputs, flops })
+        log::info!("{}: optimized {:.0} ms", path.display(), started.elapsed().as_secs_f64() * 1000.0);
+        Ok(Part { path, plan, inputs, outputs, flops })
     }
+}
 
+impl Part {
     /// Run on the named `values`; adds this part's outputs to them.
     pub fn run(&self, values: &mut Values) -> Result<(), RuntimeError> {
         let feed = self.feed(values)?;
@@ -125,6 +148,7 @@ impl Part {
 /// inputs by position (its own input names may differ), each segment of
 /// several by name, to the graph's inputs and the outputs of the segments
 /// before it.
+#[derive(Clone)]
 pub(super) struct Chain<'a> {
     files: &'a [SegmentFile],
     inputs: &'a [InputSpec],
@@ -150,19 +174,22 @@ impl<'a> Chain<'a> {
         self.known.extend(outputs.iter().map(|s| (s.name.clone(), s.clone())));
     }
 
+    /// Read file `ix` (after the ones before it) and learn its outputs.
+    pub fn read(&mut self, ix: usize) -> Result<Read, RuntimeError> {
+        let file = &self.files[ix];
+        let read = Read::new(&file.path, self.pin(), file.data.as_deref())?;
+        self.learn(&read.outputs);
+        Ok(read)
+    }
+
     /// Load file `ix` (after the ones before it) and learn its outputs.
     pub fn load(&mut self, ix: usize) -> Result<Part, RuntimeError> {
-        let file = &self.files[ix];
-        let part = Part::load(&file.path, self.pin(), file.data.as_deref())?;
-        self.learn(&part.outputs);
-        Ok(part)
+        self.read(ix)?.optimize()
     }
-}
 
-/// Load every file of the graph and keep them.
-pub(super) fn load_all(files: &[SegmentFile], inputs: &[InputSpec]) -> Result<Vec<Part>, RuntimeError> {
-    let mut chain = Chain::new(files, inputs);
-    (0..files.len()).map(|ix| chain.load(ix)).collect()
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
 }
 
 /// Run streamed: load each segment, run it, free it, then the next.
