@@ -84,15 +84,39 @@ pub fn graph_bytes(bundle: &Bundle, which: Component) -> u64 {
 }
 
 /// The memory this process may use: the machine's (`MemTotal`), or its
-/// cgroup's limit (`memory.max`: a container, a systemd `MemoryMax=`) if
-/// lower. None where neither can be read (not Linux).
+/// cgroup's limit if lower (a container, a systemd `MemoryMax=`; cgroup v2
+/// `memory.max` or v1 `memory.limit_in_bytes`, of its group and the groups
+/// above). None where nothing can be read (not Linux).
 pub fn usable_memory_bytes() -> Option<u64> {
     let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| mem_total_bytes(&s));
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|s| s.trim().parse::<u64>().ok());
-    match (total, cgroup) {
-        (Some(t), Some(c)) => Some(t.min(c)),
-        (t, c) => t.or(c),
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let limits = cgroup_limit_files(&own).into_iter().filter_map(|f| {
+        std::fs::read_to_string(f).ok().and_then(|s| s.trim().parse::<u64>().ok())
+    });
+    total.into_iter().chain(limits).min()
+}
+
+/// The limit files that apply to the process whose `/proc/self/cgroup` is
+/// `own`: its memory group's and every group's above it ("max" and v1's
+/// huge "no limit" numbers do not parse as below the machine's memory).
+fn cgroup_limit_files(own: &str) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for line in own.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        let (root, file) = match controllers {
+            "" => ("/sys/fs/cgroup", "memory.max"),
+            c if c.split(',').any(|c| c == "memory") => ("/sys/fs/cgroup/memory", "memory.limit_in_bytes"),
+            _ => continue,
+        };
+        let mut dir = std::path::PathBuf::from(root);
+        files.push(dir.join(file));
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            files.push(dir.join(file));
+        }
     }
+    files
 }
 
 fn mem_total_bytes(meminfo: &str) -> Option<u64> {
@@ -148,6 +172,19 @@ mod tests {
         // A 1 GB board: the text encoder would fit, but a streamed denoiser
         // needs the room.
         assert_eq!(choose(&SD_TURBO, 1024 * MB / 2), Vec::<Component>::new());
+    }
+
+    #[test]
+    fn finds_the_cgroup_limits_above_the_process() {
+        let v2 = cgroup_limit_files("0::/system.slice/edgepaint.service\n");
+        assert_eq!(
+            v2,
+            ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/system.slice/memory.max", "/sys/fs/cgroup/system.slice/edgepaint.service/memory.max"]
+                .map(std::path::PathBuf::from)
+        );
+        let v1 = cgroup_limit_files("4:memory:/docker/abc\n3:cpuset:/\n0::/\n");
+        assert!(v1.contains(&"/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes".into()), "{v1:?}");
+        assert!(v1.contains(&"/sys/fs/cgroup/memory.max".into()));
     }
 
     #[test]
