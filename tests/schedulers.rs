@@ -53,6 +53,9 @@ struct Case {
     model_outputs: Vec<Vec<f32>>,
     noise: Vec<Vec<f32>>,
     latents: Vec<Vec<f32>>,
+    /// The clean-sample estimate at each step (diffusers' pred_original_sample;
+    /// LCM: denoised; flow: x - sigma * v).
+    x0: Vec<Vec<f32>>,
     #[serde(default)]
     sigmas: Option<Vec<f32>>,
 }
@@ -145,6 +148,12 @@ fn check_file(file: &str, kind: SchedulerKind) -> Worst {
             let e = rel_err(&one, &case.latents[i + 1], &[&case.latents[i], out]);
             worst.step = worst.step.max(e);
             assert!(e <= STEP_TOL, "{}: relative error {e:e}", ctx(&format!("step {i}")));
+
+            // The clean-sample estimate a preview shows, from the same latents.
+            let x0 = s.x0(i, out, &case.latents[i]);
+            let e = rel_err(&x0, &case.x0[i], &[&case.latents[i], out]);
+            worst.step = worst.step.max(e);
+            assert!(e <= STEP_TOL, "{}: relative error {e:e}", ctx(&format!("x0 at step {i}")));
 
             // The whole run so far, from our own latents.
             let next = s.step(i, out, &latents, noise);

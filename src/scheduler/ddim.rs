@@ -70,6 +70,13 @@ impl Scheduler for DdimScheduler {
         &self.timesteps
     }
 
+    fn x0(&self, i: usize, model_output: &[f32], sample: &[f32]) -> Vec<f32> {
+        check::step_args("ddim", self.timesteps.len(), i, model_output, sample, &[], false);
+        let c = self.coefs[i];
+        let x0 = |(&x, &m): (&f32, &f32)| self.prediction.x0(f64::from(x), f64::from(m), c.sqrt_alpha, c.sqrt_beta) as f32;
+        sample.iter().zip(model_output).map(x0).collect()
+    }
+
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32> {
         check::step_args("ddim", self.timesteps.len(), i, model_output, sample, noise, false);
         let c = self.coefs[i];

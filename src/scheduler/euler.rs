@@ -81,6 +81,12 @@ impl Scheduler for EulerScheduler {
         (1.0 / (s * s + 1.0).sqrt()) as f32
     }
 
+    fn x0(&self, i: usize, model_output: &[f32], sample: &[f32]) -> Vec<f32> {
+        check::step_args("euler", self.timesteps.len(), i, model_output, sample, &[], false);
+        let x0_of = self.prediction.at_sigma(f64::from(self.sigmas[i]));
+        sample.iter().zip(model_output).map(|(&x, &m)| x0_of.x0(f64::from(x), f64::from(m)) as f32).collect()
+    }
+
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32> {
         check::step_args("euler", self.timesteps.len(), i, model_output, sample, noise, false);
         let sigma = f64::from(self.sigmas[i]);

@@ -43,6 +43,13 @@ impl Scheduler for FlowEulerScheduler {
         &self.timesteps
     }
 
+    /// x = (1 - σ) x0 + σ noise and v = noise - x0 give x0 = x - σ v.
+    fn x0(&self, i: usize, model_output: &[f32], sample: &[f32]) -> Vec<f32> {
+        check::step_args("flow-euler", self.timesteps.len(), i, model_output, sample, &[], false);
+        let sigma = f64::from(self.sigmas[i]);
+        sample.iter().zip(model_output).map(|(&x, &v)| (f64::from(x) - sigma * f64::from(v)) as f32).collect()
+    }
+
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32> {
         check::step_args("flow-euler", self.timesteps.len(), i, model_output, sample, noise, false);
         // diffusers: dt = sigma_next - sigma in float32.

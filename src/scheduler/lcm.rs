@@ -77,6 +77,16 @@ impl Scheduler for LcmScheduler {
         i + 1 < self.timesteps.len()
     }
 
+    fn x0(&self, i: usize, model_output: &[f32], sample: &[f32]) -> Vec<f32> {
+        check::step_args("lcm", self.timesteps.len(), i, model_output, sample, &[], false);
+        let c = self.coefs[i];
+        let denoised = |(&x, &m): (&f32, &f32)| {
+            let (x, m) = (f64::from(x), f64::from(m));
+            (c.c_out * self.prediction.x0(x, m, c.sqrt_alpha, c.sqrt_beta) + c.c_skip * x) as f32
+        };
+        sample.iter().zip(model_output).map(denoised).collect()
+    }
+
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32> {
         let inject = self.needs_noise(i);
         check::step_args("lcm", self.timesteps.len(), i, model_output, sample, noise, inject);

@@ -106,6 +106,11 @@ pub trait Scheduler: Send {
     /// Panics when `i` is out of range or the slice lengths do not match
     /// (a pipeline bug; the configuration was checked by [`build`]).
     fn step(&self, i: usize, model_output: &[f32], sample: &[f32], noise: &[f32]) -> Vec<f32>;
+    /// The estimate of the final clean latents at step `i` (what a preview
+    /// shows): x0 from the model output, as the sampler itself computes it
+    /// (LCM: its boundary-scaled `denoised`). After the last step of a
+    /// sampler that ends at noise level 0 it equals what `step` returns.
+    fn x0(&self, i: usize, model_output: &[f32], sample: &[f32]) -> Vec<f32>;
 }
 
 /// Check `config` and build its sampler. Rules (each error names the field):
