@@ -24,6 +24,28 @@ pub struct Manifest {
     pub scheduler: SchedulerSection,
     #[serde(default)]
     pub guidance: GuidanceSection,
+    #[serde(default)]
+    pub preview: PreviewSection,
+}
+
+/// How a picture in the making is shown after each step (docs/bundle.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewSection {
+    #[serde(default)]
+    pub kind: PreviewKind,
+}
+
+/// What decodes a preview of the current clean-latent estimate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PreviewKind {
+    /// The bundle's own decoder (right for small decoders: TAESD, the
+    /// shipped model's).
+    #[default]
+    Decoder,
+    /// No previews.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

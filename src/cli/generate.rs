@@ -1,10 +1,10 @@
 //! `edgepaint generate PROMPT`.
 
 use super::{progress_bar::ProgressBar, ModelArg};
-use crate::bundle::locate;
+use crate::bundle::{locate, PreviewKind};
 use crate::noise::random_seed;
 use crate::picture;
-use crate::pipeline::{Options, Pipeline, Request};
+use crate::pipeline::{Options, Pipeline, Progress, Request};
 use crate::watermark::payload::MAX_DEVICE_ID;
 use crate::watermark::Stamp;
 use crate::tensor::Tensor;
@@ -38,6 +38,13 @@ pub struct GenerateArgs {
     /// rest loads while it runs (default: half of the machine's memory).
     #[arg(long, value_name = "MB", conflicts_with = "low_memory")]
     pub memory_mb: Option<u64>,
+    /// Write a preview of the picture after every step to DIR/step-N.png
+    /// (created if missing; watermark and metadata as every picture, plus the step).
+    #[arg(long, value_name = "DIR")]
+    pub preview: Option<PathBuf>,
+    /// How previews are made (default: the bundle's `[preview] kind`).
+    #[arg(long, value_name = "KIND", requires = "preview")]
+    pub preview_kind: Option<PreviewKind>,
     /// Print one JSON object (seed, steps, timings, output) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +68,9 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     let output = args.output.unwrap_or_else(|| PathBuf::from(format!("edgepaint-{seed}.png")));
     check_output_path(&output)?;
     let initial_latents = args.latents.as_deref().map(read_latents).transpose()?;
+    if let Some(dir) = &args.preview {
+        check_preview_dir(dir)?;
+    }
 
     let dir = locate(args.model.model.as_deref());
     let mut pipeline = Pipeline::load(&dir, Options::new(args.low_memory, args.memory_mb))
@@ -68,8 +78,27 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     let request = Request { prompt: prompt.clone(), seed, steps: args.steps, initial_latents };
     let steps = pipeline.check(&request)?;
 
+    let stamp = Stamp::new(args.key.as_deref(), args.device_id);
+    let mut previews = match &args.preview {
+        Some(dir) => {
+            pipeline.set_preview(Some(args.preview_kind.unwrap_or(pipeline.bundle_preview())));
+            let bundle = pipeline.bundle();
+            Some(PreviewWriter {
+                dir: dir.clone(),
+                stamp: &stamp,
+                model_sha256: bundle.manifest_sha256.clone(),
+                metadata: picture::metadata(bundle, &prompt, seed, steps),
+            })
+        }
+        None => None,
+    };
     let mut bar = ProgressBar::new(steps, !args.json);
-    let generated = pipeline.generate(&request, &mut |p| bar.update(p))?;
+    let generated = pipeline.generate(&request, &mut |p| {
+        if let (Progress::Preview { step, of, image }, Some(w)) = (&p, previews.as_mut()) {
+            w.write(*step, *of, image);
+        }
+        bar.update(p)
+    })?;
     bar.finish();
     if generated.prompt_truncated {
         log::warn!("the prompt is longer than the model reads; only its beginning was used");
@@ -79,7 +108,6 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     }
 
     let bundle = pipeline.bundle();
-    let stamp = Stamp::new(args.key.as_deref(), args.device_id);
     let metadata = picture::metadata(bundle, &prompt, seed, generated.steps);
     let saved = picture::save(&output, &generated.image, &stamp, &bundle.manifest_sha256, &metadata)?;
     let (sha, watermark_ms) = (saved.sha256, saved.watermark_ms);
@@ -114,6 +142,39 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Writes each step's preview as DIR/step-N.png.
+struct PreviewWriter<'a> {
+    dir: PathBuf,
+    stamp: &'a Stamp,
+    model_sha256: String,
+    metadata: Vec<(String, String)>,
+}
+
+impl PreviewWriter<'_> {
+    /// A preview that cannot be written is a warning: the picture goes on.
+    fn write(&mut self, step: usize, of: usize, image: &crate::image::RgbImage) {
+        let path = self.dir.join(format!("step-{step}.png"));
+        let mut metadata = self.metadata.clone();
+        metadata.push(("preview_step".to_string(), format!("{step}/{of}")));
+        if let Err(e) = picture::save(&path, image, self.stamp, &self.model_sha256, &metadata) {
+            eprintln!("warning: cannot write the preview {}: {e}", path.display());
+        }
+    }
+}
+
+/// The preview folder exists (made if missing) and can be written, before
+/// any work is spent.
+fn check_preview_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("cannot write previews to {}: it is not a folder", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the preview folder {}", dir.display()))?;
+    let probe = dir.join(".edgepaint-write-test");
+    std::fs::write(&probe, b"").with_context(|| format!("cannot write previews to {}", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
     Ok(())
 }
 

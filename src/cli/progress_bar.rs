@@ -34,6 +34,7 @@ impl ProgressBar {
                     bar.set_message(if step == bar.length().unwrap_or(0) as usize { "decoding" } else { "denoising" });
                 }
                 Progress::Decoded => bar.set_message("done"),
+                Progress::Preview { .. } => {}
             }
         } else if self.plain {
             if let Progress::Step { step, of } = p {

@@ -11,7 +11,7 @@ pub use models::{decoder_input_hw, load as load_graph, spec as graph_spec, strea
 pub use request::{Generated, Progress, Request, Timings};
 pub use residency::Memory;
 
-use crate::bundle::{Bundle, BundleError};
+use crate::bundle::{Bundle, BundleError, PreviewKind};
 use crate::image::RgbImage;
 use crate::noise::Noise;
 use crate::runtime::{self, Graph, Input, RuntimeError};
@@ -75,6 +75,8 @@ pub struct Pipeline {
     decoder: Option<Graph>,
     /// Load time not yet reported: counted into the next generation's timings.
     unreported_load_ms: f64,
+    /// How previews are made after each step (None: no previews).
+    preview: Option<PreviewKind>,
 }
 
 impl Pipeline {
@@ -104,6 +106,7 @@ impl Pipeline {
             denoiser: None,
             decoder: None,
             unreported_load_ms: 0.0,
+            preview: None,
         };
         let held = pipeline.plan.held.clone();
         for (which, graph) in held.iter().zip(models::load_many(&pipeline.bundle, &held)?) {
@@ -116,6 +119,18 @@ impl Pipeline {
     /// What stays loaded between pictures.
     pub fn plan(&self) -> &residency::Plan {
         &self.plan
+    }
+
+    /// Report a preview of the picture after every step (`Progress::Preview`),
+    /// made the way `kind` says (None, or `PreviewKind::None`: no previews).
+    /// The bundle's own choice is [`Pipeline::bundle_preview`].
+    pub fn set_preview(&mut self, kind: Option<PreviewKind>) {
+        self.preview = kind.filter(|k| *k != PreviewKind::None);
+    }
+
+    /// The preview kind the bundle declares (`[preview] kind`).
+    pub fn bundle_preview(&self) -> PreviewKind {
+        self.bundle.manifest.preview.kind
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -187,6 +202,11 @@ impl Pipeline {
         let sigma0 = scheduler.init_noise_sigma();
         let mut latents: Vec<f32> = start.iter().map(|v| v * sigma0).collect();
         let denoiser = self.graph(Component::Denoiser, &mut timings)?;
+        // Previews decode with the decoder during the steps.
+        let mut preview_decoder = match self.preview {
+            Some(PreviewKind::Decoder) => Some(self.graph(Component::Decoder, &mut timings)?),
+            _ => None,
+        };
         for (i, &t) in scheduler.timesteps().iter().enumerate() {
             let t0 = Instant::now();
             let scale = scheduler.model_input_scale(i);
@@ -206,34 +226,59 @@ impl Pipeline {
                 }
             }
             let step_noise = if scheduler.needs_noise(i) { noise.normals(n) } else { Vec::new() };
+            let x0 = preview_decoder.as_ref().map(|_| scheduler.x0(i, &out, &latents));
             latents = scheduler.step(i, &out, &latents, &step_noise);
             timings.steps_ms.push(ms(t0));
-            if let ControlFlow::Break(()) = progress(Progress::Step { step: i + 1, of: steps }) {
+            let mut flow = progress(Progress::Step { step: i + 1, of: steps });
+            if let (Some(decoder), Some(x0), ControlFlow::Continue(())) = (&preview_decoder, x0, flow) {
+                let t0 = Instant::now();
+                // A failed preview is logged; it never stops the picture.
+                match self.decode(decoder, &x0) {
+                    Ok(image) => flow = progress(Progress::Preview { step: i + 1, of: steps, image }),
+                    Err(e) => log::warn!("preview after step {}: {e}", i + 1),
+                }
+                timings.preview_ms += ms(t0);
+            }
+            if let ControlFlow::Break(()) = flow {
                 self.put_back(Component::Denoiser, denoiser);
+                if let Some(decoder) = preview_decoder.take() {
+                    self.put_back(Component::Decoder, decoder);
+                }
                 return Err(PipelineError::Cancelled);
             }
         }
         self.put_back(Component::Denoiser, denoiser);
 
         // Decode.
-        let decoder = self.graph(Component::Decoder, &mut timings)?;
-        let t0 = Instant::now();
-        let d = &m.decoder;
-        let input: Vec<f32> = latents.iter().map(|v| v / d.scaling_factor + d.shift_factor).collect();
-        let input = Tensor::new(shape, input);
-        let out = match d.tiling() {
-            Some((tile, overlap)) if input.shape[2] > tile || input.shape[3] > tile => {
-                tiled_decode::decode(&decoder, &input, tile, overlap)?
-            }
-            _ => decoder.run(&[Input::F32(input)])?,
+        let decoder = match preview_decoder {
+            Some(decoder) => decoder,
+            None => self.graph(Component::Decoder, &mut timings)?,
         };
+        let t0 = Instant::now();
+        let decoded = self.decode(&decoder, &latents);
         timings.decode_ms = ms(t0);
         self.put_back(Component::Decoder, decoder);
-        let [w, h] = m.image_size;
-        let image = RgbImage::from_chw(&out.data, h, w, d.output_range);
+        let image = decoded?;
         check(progress(Progress::Decoded))?;
         timings.total_ms = ms(started) + startup_load_ms;
         Ok(Generated { image, seed: request.seed, steps, prompt_truncated, timings })
+    }
+
+    /// Decode clean latents (the final ones, or a step's estimate) into a
+    /// picture, in tiles when the manifest says so.
+    fn decode(&self, decoder: &Graph, latents: &[f32]) -> Result<RgbImage, PipelineError> {
+        let m = &self.bundle.manifest;
+        let d = &m.decoder;
+        let input: Vec<f32> = latents.iter().map(|v| v / d.scaling_factor + d.shift_factor).collect();
+        let input = Tensor::new(self.latent_shape(), input);
+        let out = match d.tiling() {
+            Some((tile, overlap)) if input.shape[2] > tile || input.shape[3] > tile => {
+                tiled_decode::decode(decoder, &input, tile, overlap)?
+            }
+            _ => decoder.run(&[Input::F32(input)])?,
+        };
+        let [w, h] = m.image_size;
+        Ok(RgbImage::from_chw(&out.data, h, w, d.output_range))
     }
 
     /// Take a held graph, or load one that is not held now (counted as load

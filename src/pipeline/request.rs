@@ -21,12 +21,16 @@ impl Request {
 }
 
 /// Reported to the caller's callback as the generation advances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// The prompt has been encoded.
     TextEncoded,
     /// Denoising step `step` (1-based) of `of` is done.
     Step { step: usize, of: usize },
+    /// The picture as it stands after step `step` (the decoded estimate of
+    /// the final latents), reported after `Step` when previews are on
+    /// ([`super::Pipeline::set_preview`]).
+    Preview { step: usize, of: usize, image: RgbImage },
     /// The latents have been decoded into the picture.
     Decoded,
 }
@@ -40,6 +44,8 @@ pub struct Timings {
     pub text_ms: f64,
     pub steps_ms: Vec<f64>,
     pub decode_ms: f64,
+    /// Making previews after the steps (0 without previews).
+    pub preview_ms: f64,
     pub total_ms: f64,
 }
 

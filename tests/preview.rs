@@ -1,0 +1,117 @@
+//! Previews (issue 15): after each step the pipeline can report the picture
+//! as it stands, decoded from the sampler's estimate of the final latents.
+//! They converge to the final picture, are off unless asked for, and
+//! `generate --preview DIR` writes them as watermarked PNGs.
+
+mod common;
+use common::*;
+use edgepaint::bundle::PreviewKind;
+use edgepaint::image::RgbImage;
+use edgepaint::pipeline::{Options, Pipeline, Progress, Request};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/scenes")
+}
+
+/// The final picture and every preview of one generation.
+fn run(model: &Path, kind: Option<PreviewKind>, steps: Option<usize>) -> (RgbImage, Vec<(usize, usize, RgbImage)>) {
+    let mut pipeline = Pipeline::load(model, Options::default()).unwrap();
+    pipeline.set_preview(kind);
+    let request = Request { steps, ..Request::new("a red house on a snowy field at night", 7) };
+    let mut previews = Vec::new();
+    let generated = pipeline
+        .generate(&request, &mut |p| {
+            if let Progress::Preview { step, of, image } = p {
+                previews.push((step, of, image));
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    (generated.image, previews)
+}
+
+fn mean_distance(a: &RgbImage, b: &RgbImage) -> f64 {
+    let sum: u64 = a.pixels.iter().zip(&b.pixels).map(|(x, y)| (*x as i64 - *y as i64).unsigned_abs()).sum();
+    sum as f64 / a.pixels.len() as f64
+}
+
+/// Previews come one per step, draw closer to the final picture, and the
+/// last one is the final picture (both samplers end at noise level 0).
+fn check_converges(model: &Path, steps: usize) {
+    let (final_image, previews) = run(model, Some(PreviewKind::Decoder), Some(steps));
+    let order: Vec<(usize, usize)> = previews.iter().map(|(s, of, _)| (*s, *of)).collect();
+    assert_eq!(order, (1..=steps).map(|s| (s, steps)).collect::<Vec<_>>());
+    let distances: Vec<f64> = previews.iter().map(|(_, _, img)| mean_distance(img, &final_image)).collect();
+    eprintln!("{}: mean distance to the final picture per step {distances:?}", model.display());
+    assert!(distances[0] > distances[steps - 1], "{distances:?}");
+    assert_eq!(previews.last().unwrap().2, final_image, "the last preview is not the final picture");
+}
+
+#[test]
+fn previews_converge_to_the_picture_on_the_shipped_model() {
+    check_converges(&shipped(), 4);
+}
+
+#[test]
+fn previews_converge_on_a_diffusers_bundle() {
+    // sd-turbo fixture: Euler trailing, AutoencoderKL.
+    check_converges(&fixture("diffusers/sd-turbo"), 4);
+}
+
+#[test]
+fn previews_are_off_unless_asked_and_leave_the_picture_alone() {
+    let (plain, none) = run(&shipped(), None, None);
+    assert!(none.is_empty());
+    let (with, previews) = run(&shipped(), Some(PreviewKind::Decoder), None);
+    assert!(!previews.is_empty());
+    assert_eq!(plain, with);
+    let (_, off) = run(&shipped(), Some(PreviewKind::None), None);
+    assert!(off.is_empty());
+}
+
+#[test]
+fn generate_writes_each_step_as_a_png_with_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let previews = dir.path().join("steps");
+    let out = dir.path().join("final.png");
+    let status = edgepaint_command()
+        .args(["generate", "a red house", "--seed", "3", "--steps", "2", "--model"])
+        .arg(shipped())
+        .arg("--output")
+        .arg(&out)
+        .arg("--preview")
+        .arg(&previews)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    for step in 1..=2 {
+        let bytes = std::fs::read(previews.join(format!("step-{step}.png"))).unwrap();
+        let text = edgepaint::image::read_png_text(&bytes).unwrap();
+        assert!(text.contains(&("preview_step".to_string(), format!("{step}/2"))), "{text:?}");
+        assert!(text.iter().any(|(k, v)| k == "seed" && v == "3"));
+    }
+    assert!(!previews.join("step-3.png").exists());
+}
+
+#[test]
+fn generate_refuses_a_preview_folder_it_cannot_make_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = dir.path().join("final.png");
+    let result = edgepaint_command()
+        .args(["generate", "a red house", "--seed", "3", "--model"])
+        .arg(shipped())
+        .arg("--output")
+        .arg(&out)
+        .arg("--preview")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.starts_with("error: ") && stderr.contains("not a folder"), "{stderr}");
+    assert!(!out.exists());
+}
