@@ -40,6 +40,13 @@ impl Painter for FakePainter {
             if progress(Progress::Step { step, of }).is_break() {
                 return Err(PipelineError::Cancelled);
             }
+            // Prompts starting "preview" report one solid picture per step.
+            if request.prompt.starts_with("preview") {
+                let image = RgbImage { width: 8, height: 8, pixels: [preview_colour(step); 64].concat() };
+                if progress(Progress::Preview { step, of, image }).is_break() {
+                    return Err(PipelineError::Cancelled);
+                }
+            }
         }
         if request.prompt == "fail" {
             return Err(PipelineError::BadRequest("the fake model failed".into()));
@@ -52,6 +59,11 @@ impl Painter for FakePainter {
     fn metadata(&self, prompt: &str, seed: u64, _steps: usize) -> Vec<(String, String)> {
         vec![("prompt".into(), prompt.into()), ("seed".into(), seed.to_string())]
     }
+}
+
+/// The fake painter's preview after `step`: a colour no layout uses.
+fn preview_colour(step: usize) -> [u8; 3] {
+    [250, 7, (40 * step) as u8]
 }
 
 struct Session {
@@ -313,6 +325,69 @@ fn png_display_gets_a_frame_per_step() {
     assert_eq!(count(), 1 + 1 + 4 + 1);
     let frame = |n: usize| std::fs::read(frames.path().join(format!("frame-{n:06}.png"))).unwrap();
     assert_ne!(frame(3), frame(4), "the progress bar advanced");
+    s.finish();
+}
+
+/// Keeps every frame shown.
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<edgepaint::display::Frame>>>);
+
+impl Display for Recorder {
+    fn size(&self) -> (u32, u32) {
+        (160, 120)
+    }
+
+    fn show(&mut self, frame: &edgepaint::display::Frame) -> Result<(), edgepaint::display::DisplayError> {
+        self.0.lock().unwrap().push(frame.clone());
+        Ok(())
+    }
+}
+
+fn shows(frame: &edgepaint::display::Frame, colour: [u8; 3]) -> bool {
+    frame.pixels.chunks(3).any(|p| p == colour)
+}
+
+#[test]
+fn previews_show_the_picture_developing_and_a_cancel_brings_back_the_last_picture() {
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut s = Session::with_display("", true, Some(Box::new(Recorder(frames.clone()))));
+    s.one();
+    s.send(b"/steps 2\npreview a lighthouse\n");
+    let mut r = s.next(2);
+    for step in 1..=2 {
+        let before = frames.lock().unwrap().len();
+        s.gate.send(()).unwrap();
+        r.extend(s.next(1));
+        assert_eq!(r.last().unwrap()["event"], "progress", "{r:?}");
+        // The preview is drawn after its step's progress reply: wait for it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !frames.lock().unwrap()[before..].iter().any(|f| shows(f, preview_colour(step))) {
+            assert!(Instant::now() < deadline, "step {step}'s preview never reached the screen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    r.extend(s.next(1));
+    assert_eq!(r.last().unwrap()["event"], "done");
+    // No picture over the serial line: the progress replies are as before.
+    assert_eq!(r[2], json!({"event": "progress", "id": 1, "step": 1, "of": 2}));
+    let finished = frames.lock().unwrap().last().unwrap().clone();
+    assert!(!shows(&finished, preview_colour(2)), "the finished picture replaces the preview");
+
+    // A cancelled generation leaves the last finished picture on screen, not its preview.
+    s.send(b"/steps 4\npreview again\n");
+    s.next(2);
+    s.gate.send(()).unwrap();
+    s.next(1);
+    s.send(b"/cancel\n/status\n");
+    assert_eq!(s.one()["event"], "status"); // so the cancel has been handled
+    s.gate.send(()).unwrap();
+    let r = s.next(2);
+    assert_eq!(r[1]["code"], "cancelled", "{r:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while frames.lock().unwrap().last().is_some_and(|f| shows(f, preview_colour(1))) {
+        assert!(Instant::now() < deadline, "the preview stayed after the cancel");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(frames.lock().unwrap().last().unwrap().pixels.len(), finished.pixels.len());
     s.finish();
 }
 

@@ -81,6 +81,32 @@ pub struct ModelConfig {
     /// Hold at most this many MB of model graphs loaded between pictures;
     /// the rest loads for its stage (default: half of the board's memory).
     pub memory_mb: Option<u64>,
+    /// Show the picture developing on the display after every step: "auto"
+    /// (the bundle's `[preview] kind`), "decoder" or "none".
+    #[serde(default)]
+    pub preview: PreviewChoice,
+}
+
+/// A board's preview setting (docs/bundle.md "Previews").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreviewChoice {
+    #[default]
+    Auto,
+    Decoder,
+    None,
+}
+
+impl PreviewChoice {
+    /// The kind to use with a bundle that declares `bundle`.
+    pub fn kind(self, bundle: crate::bundle::PreviewKind) -> crate::bundle::PreviewKind {
+        use crate::bundle::PreviewKind;
+        match self {
+            PreviewChoice::Auto => bundle,
+            PreviewChoice::Decoder => PreviewKind::Decoder,
+            PreviewChoice::None => PreviewKind::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,7 @@
 use super::ModelArg;
 use crate::board::Board;
 use crate::bundle::locate;
-use crate::display::DisplaySpec;
+use crate::display::{DisplayConfig, DisplaySpec};
 use crate::kiosk::{KioskError, Overrides, Painter};
 use crate::pipeline::{Options, Pipeline};
 use anyhow::Result;
@@ -57,8 +57,12 @@ pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
     let model = args.model.model;
     crate::kiosk::run_board(board, &overrides, threads, move |board| {
         let dir = locate(model.as_deref().or(board.model.dir.as_deref()));
-        let pipeline = Pipeline::load(&dir, Options::new(board.model.low_memory, board.model.memory_mb))
+        let mut pipeline = Pipeline::load(&dir, Options::new(board.model.low_memory, board.model.memory_mb))
             .map_err(|e| KioskError::Model(format!("cannot load the model bundle {}: {e}", dir.display())))?;
+        // Previews cost decoder runs: only where there is a screen to show them.
+        if !matches!(board.display, DisplayConfig::None) {
+            pipeline.set_preview(Some(board.model.preview.kind(pipeline.bundle_preview())));
+        }
         Ok(Box::new(pipeline) as Box<dyn Painter>)
     })?;
     Ok(())

@@ -286,12 +286,20 @@ impl Controller {
 
     fn worker_event(&mut self, event: WorkerEvent) {
         self.last_worker_report = std::time::Instant::now();
+        // Behind the worker (a slow display): skip drawing this report.
+        let draw = match event {
+            WorkerEvent::Progress { .. } | WorkerEvent::Preview { .. } => !self.backlog.handled(),
+            _ => true,
+        };
         let Some(running) = self.queue.current() else { return };
         let (id, to) = (running.id, running.to);
         match event {
+            WorkerEvent::Preview { id: eid, image } if eid == id => {
+                // On screen only: the serial `progress` event stays small.
+                let e = self.screen.on_preview(image, draw);
+                self.display_error(e);
+            }
             WorkerEvent::Progress { id: eid, step, of } if eid == id => {
-                // Behind the worker (a slow display): skip drawing this step.
-                let draw = !self.backlog.handled();
                 let e = self.screen.on_progress(step, of, draw);
                 self.display_error(e);
                 self.send(to, &Event::Progress { id, step, of });

@@ -11,6 +11,9 @@ const BLOCKED_SCREEN: &str = "Sorry, that prompt can't be drawn here. Try anothe
 
 pub struct ScreenState {
     screen: Screen,
+    /// The last finished picture (shown again when a generation ends
+    /// without one, after its previews).
+    finished: Option<Arc<RgbImage>>,
     display: Option<Box<dyn Display>>,
     display_ok: bool,
 }
@@ -18,7 +21,7 @@ pub struct ScreenState {
 impl ScreenState {
     pub fn new(title: String, presets: Vec<String>, display: Option<Box<dyn Display>>) -> ScreenState {
         let screen = Screen { title, presets, status: "ready".into(), idle: true, ..Screen::default() };
-        ScreenState { screen, display, display_ok: true }
+        ScreenState { screen, finished: None, display, display_ok: true }
     }
 
     /// (step, of) of the running generation.
@@ -54,7 +57,19 @@ impl ScreenState {
         }
     }
 
+    /// The picture as it stands after a step: shown in the picture area
+    /// (drawn unless `draw` is false).
+    pub fn on_preview(&mut self, image: Arc<RgbImage>, draw: bool) -> Option<DisplayError> {
+        self.screen.image = Some(image);
+        if draw {
+            self.redraw()
+        } else {
+            None
+        }
+    }
+
     pub fn on_done(&mut self, image: Arc<RgbImage>, prompt: Option<String>, status: String) -> Option<DisplayError> {
+        self.finished = Some(image.clone());
         self.screen.image = Some(image);
         self.screen.prompt = prompt;
         self.screen.progress = None;
@@ -64,6 +79,7 @@ impl ScreenState {
 
     /// A generation ended without a picture (cancelled, failed, stopped).
     pub fn on_ended(&mut self, status: String) -> Option<DisplayError> {
+        self.screen.image = self.finished.clone();
         self.screen.progress = None;
         self.screen.status = status;
         self.redraw()

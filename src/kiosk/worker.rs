@@ -71,6 +71,8 @@ pub struct Job {
 #[derive(Debug)]
 pub enum WorkerEvent {
     Progress { id: u64, step: usize, of: usize },
+    /// The picture as it stands after a step (previews on: board `[model] preview`).
+    Preview { id: u64, image: Arc<RgbImage> },
     Done { id: u64, ms: u64, seed: u64, path: PathBuf, sha256: String, image: Arc<RgbImage> },
     Cancelled { id: u64 },
     Failed { id: u64, write: bool, message: String },
@@ -93,9 +95,16 @@ pub fn run<M: Send + 'static>(
             let _ = events.send(wrap(e));
         };
         let mut on_progress = |p: Progress| {
-            if let Progress::Step { step, of } = p {
-                backlog.sent();
-                send(WorkerEvent::Progress { id: job.id, step, of });
+            match p {
+                Progress::Step { step, of } => {
+                    backlog.sent();
+                    send(WorkerEvent::Progress { id: job.id, step, of });
+                }
+                Progress::Preview { image, .. } => {
+                    backlog.sent();
+                    send(WorkerEvent::Preview { id: job.id, image: Arc::new(image) });
+                }
+                _ => {}
             }
             if job.cancel.load(Ordering::SeqCst) {
                 ControlFlow::Break(())
