@@ -45,6 +45,58 @@ def run_edgepaint(binary, manifest, threads, steps, runs, warmup, inputs_dir):
     return json.loads(out.strip().splitlines()[-1])
 
 
+# The names of each component's inputs (edgepaint pins a graph stored in
+# segments by these names; a single file by position).
+INPUT_NAMES = {
+    "text_encoder": ["input_ids"],
+    "denoiser": ["sample", "timestep", "encoder_hidden_states"],
+    "decoder": ["latents"],
+}
+
+
+def graph_files(manifest):
+    """Each component's files (one, or its segments in order) and input names."""
+    import tomllib
+
+    with open(manifest, "rb") as f:
+        m = tomllib.load(f)
+    folder = os.path.dirname(os.path.abspath(manifest))
+    return [([os.path.join(folder, m[c]["file"])] + [os.path.join(folder, t["file"]) for t in m[c].get("then", [])],
+             INPUT_NAMES[c]) for c in ("text_encoder", "denoiser", "decoder")]
+
+
+DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+          "tensor(float16)": np.float16}
+
+
+class Graph:
+    """One ONNX file, or segments run one after another with values handed on
+    by name (docs/bundle.md "Segments"), as edgepaint runs them."""
+
+    def __init__(self, paths, names, session):
+        self.sessions = [session(p) for p in paths]
+        self.names = names
+
+    def feed(self, arrays):
+        """The graph's inputs, cast once to the type their first reader declares (as edgepaint does)."""
+        if len(self.sessions) == 1:
+            metas = self.sessions[0].get_inputs()
+            return {m.name: a.astype(DTYPES.get(m.type, a.dtype)) for m, a in zip(metas, arrays)}
+        declared = {}
+        for s in reversed(self.sessions):
+            declared.update({m.name: m.type for m in s.get_inputs()})
+        return {n: a.astype(DTYPES.get(declared.get(n), a.dtype)) for n, a in zip(self.names, arrays)}
+
+    def run(self, _outputs, values):
+        if len(self.sessions) == 1:
+            return self.sessions[0].run(None, values)
+        values = dict(values)
+        for s in self.sessions:
+            outs = s.run(None, {m.name: values[m.name] for m in s.get_inputs()})
+            values.update(zip((o.name for o in s.get_outputs()), outs))
+        return outs
+
+
 def timed(fn, runs, warmup):
     for _ in range(warmup):
         fn()
@@ -70,24 +122,12 @@ def run_onnxruntime(report, inputs_dir, threads, runs, warmup):
     def load(name):
         return np.load(os.path.join(inputs_dir, name + ".npy"))
 
-    files = report["files"]
-    te, den, dec = session(files["text_encoder"]), session(files["denoiser"]), session(files["decoder"])
-
-    def feed(sess, arrays):
-        # Inputs in graph order, cast to the declared element type (as edgepaint does).
-        out = {}
-        for meta, arr in zip(sess.get_inputs(), arrays):
-            kind = meta.type
-            dtype = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
-                     "tensor(float16)": np.float16}.get(kind, arr.dtype)
-            out[meta.name] = arr.astype(dtype)
-        return out
-
+    te, den, dec = (Graph(paths, names, session) for paths, names in graph_files(report["manifest"]))
     ids = load("input_ids")
-    te_feed = feed(te, [ids])
+    te_feed = te.feed([ids])
     states = te.run(None, te_feed)[0]
-    den_feed = feed(den, [load("sample"), load("timestep"), load("encoder_hidden_states")])
-    dec_feed = feed(dec, [load("latents")])
+    den_feed = den.feed([load("sample"), load("timestep"), load("encoder_hidden_states")])
+    dec_feed = dec.feed([load("latents")])
     calls = 2 if report["guidance"] > 1.0 else 1
     steps = report["steps"]
 
@@ -169,6 +209,7 @@ def main():
         for threads in threads_list:
             with tempfile.TemporaryDirectory() as tmp:
                 rep = run_edgepaint(args.binary, manifest, threads, args.steps, args.runs, args.warmup, tmp)
+                rep["manifest"] = manifest
                 ort_times = run_onnxruntime(rep, tmp, threads, args.runs, args.warmup)
             reports.append({"variant": variant, "threads": threads, "edgepaint": rep, "onnxruntime": ort_times})
             for stage in rep["stages"]:
