@@ -115,3 +115,55 @@ fn generate_refuses_a_preview_folder_it_cannot_make_before_any_work() {
     assert!(stderr.starts_with("error: ") && stderr.contains("not a folder"), "{stderr}");
     assert!(!out.exists());
 }
+
+/// A copy of the shipped bundle whose manifest ends with `extra`.
+fn shipped_with(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(shipped()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let manifest = dir.path().join("model.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}\n{extra}")).unwrap();
+    dir
+}
+
+#[test]
+fn fast_previews_follow_the_decoders_colours() {
+    // The map scripts/export/preview_fit.py fitted on the shipped decoder.
+    let fast = std::fs::read_to_string(fixture("preview/scenes-fast.toml")).unwrap();
+    let bundle = shipped_with(&fast);
+    let (final_image, previews) = run(bundle.path(), Some(PreviewKind::Fast), Some(4));
+    assert_eq!(previews.len(), 4);
+    let last = &previews[3].2;
+    assert_eq!((last.width, last.height), (final_image.width, final_image.height));
+    // Against the final picture: closer than the picture's own mean colour.
+    let n = final_image.pixels.len() / 3;
+    let mean: Vec<f64> = (0..3).map(|c| final_image.pixels.iter().skip(c).step_by(3).map(|&v| v as f64).sum::<f64>() / n as f64).collect();
+    let flat = RgbImage {
+        width: final_image.width,
+        height: final_image.height,
+        pixels: (0..n).flat_map(|_| mean.iter().map(|m| m.round() as u8)).collect(),
+    };
+    let (fast_d, flat_d) = (mean_distance(last, &final_image), mean_distance(&flat, &final_image));
+    eprintln!("fast preview vs final picture: {fast_d:.1} levels; a flat mean colour: {flat_d:.1}");
+    assert!(fast_d < flat_d, "the fast preview ({fast_d:.1} levels) is no closer than a flat colour ({flat_d:.1})");
+}
+
+#[test]
+fn a_fast_preview_without_its_map_is_refused_naming_the_field() {
+    for (extra, field) in [
+        ("[preview]\nkind = \"fast\"\n", "preview.matrix"),
+        ("[preview]\nkind = \"fast\"\nmatrix = [[1, 0, 0]]\nbias = [0, 0, 0]\n", "preview.matrix"),
+        ("[preview]\nkind = \"fast\"\nmatrix = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]\n", "preview.bias"),
+        ("[preview]\nkind = \"fast\"\nmatrix = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]\nbias = [0, nan, 0]\n", "preview.bias"),
+        ("[preview]\nkind = \"blurry\"\n", "preview"),
+    ] {
+        let bundle = shipped_with(extra);
+        let e = Pipeline::load(bundle.path(), Options::default()).err().expect(extra).to_string();
+        assert!(e.contains(field), "{extra}: {e}");
+    }
+}

@@ -51,6 +51,7 @@ from scripts.export.attention import HeadSlicedAttention
 from scripts.export.int8_quantize import quantize_int8
 from scripts.export.onnx_data import store_weights_apart
 from scripts.export.segments import split_bundle_graph
+from scripts.export import preview_fit
 
 # int8 graphs are stored in segments of about this many MB of weights. SD-Turbo
 # 512x512 (README "Real-size models"): the UNet whole loads in 48 s, in 8
@@ -76,7 +77,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
            guidance: float | None = None, size: tuple[int, int] | None = None, scheduler: str | None = None,
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
            quantize: bool = True, int8_rewrite_for_tract: bool = True, attention_slice: int | None = None,
-           segment_mb: float = SEGMENT_MB, log=print) -> dict:
+           segment_mb: float = SEGMENT_MB, preview: str = "fast", log=print) -> dict:
     """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
 
     Every check runs on the configs before any graph is written; then each torch
@@ -206,6 +207,17 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
         if k >= 2:
             entries = split_bundle_graph(out, "model.toml", g, int(k))
             report["graphs"][g]["int8"]["segments"] = [e["file"] for e in entries]
+    if preview == "fast":
+        # One latent-to-RGB map fitted on the f32 decoder, for every manifest
+        # (docs/bundle.md "Previews": a decoder run per step can cost a step).
+        fitted = preview_fit.fit(os.path.join(out, "model-f32.toml"), samples=2)
+        report["preview"] = {k: fitted[k] for k in ("mean_error_levels", "flat_mean_error_levels")}
+        for fname, _ in variants:
+            preview_fit.write(os.path.join(out, fname), fitted)
+    elif preview != "decoder":
+        for fname, _ in variants:
+            with open(os.path.join(out, fname), "a") as f:
+                f.write(f'\n[preview]\nkind = "{preview}"\n')
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(card(pipeline_dir, family, decoder_kind, sched_info, report, guidance))
     report.update(scheduler=sched_info["diffusers_class"], timesteps=sched_info["timesteps"], latent=[C, lh, lw],
@@ -244,6 +256,9 @@ def main(argv=None):
                     help=f"store the int8 text encoder and UNet in segments of about MB MB of weights "
                          f"(default {SEGMENT_MB}; 0: whole graphs): faster start-up, and --low-memory "
                          f"loads one segment at a time (README 'Real-size models')")
+    ap.add_argument("--preview", choices=["fast", "decoder", "none"], default="fast",
+                    help="the bundle's preview kind (docs/bundle.md 'Previews'; default fast: a latent-to-RGB "
+                         "map fitted on the decoder, since a decoder run per step can cost as much as a step)")
     a = ap.parse_args(argv)
     steps = [int(s) for s in a.steps.split(",")] if a.steps else None
     size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None
@@ -251,7 +266,7 @@ def main(argv=None):
         export(a.pipeline, a.out, a.family, taesd=a.taesd, steps=steps, guidance=a.guidance, size=size,
                scheduler=a.scheduler, decoder_tile=a.decoder_tile, decoder_tile_overlap=a.decoder_tile_overlap,
                name=a.name, quantize=not a.no_int8, int8_rewrite_for_tract=not a.no_int8_rewrite,
-               attention_slice=a.attention_slice, segment_mb=a.segment_mb)
+               attention_slice=a.attention_slice, segment_mb=a.segment_mb, preview=a.preview)
     except ExportError as e:
         raise SystemExit(f"error: {e}")
 

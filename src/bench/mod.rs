@@ -72,6 +72,17 @@ pub struct BenchReport {
     pub peak_rss_bytes: Option<u64>,
     /// Per graph, time per run by operator kind (with --profile).
     pub profile: Vec<GraphProfile>,
+    /// What a preview after every step costs, per kind the bundle can make.
+    pub previews: Vec<PreviewCost>,
+}
+
+/// The time of one preview (docs/bundle.md "Previews") and its share of a
+/// denoiser step.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewCost {
+    pub kind: &'static str,
+    pub ms: f64,
+    pub share_of_step: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +165,22 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         profile.push(GraphProfile { graph: "denoiser", ops: denoiser.profile(&step_inputs, options.runs)? });
         profile.push(GraphProfile { graph: "decoder", ops: decoder.profile(&inputs.latents, options.runs)? });
     }
+    // A `decoder` preview is one decoder run; `fast` is timed where the
+    // bundle has its map.
+    let cost = |kind, ms: f64| PreviewCost { kind, ms, share_of_step: ms / step.times_ms.median };
+    let mut previews = vec![cost("decoder", decode.times_ms.median)];
+    if !m.preview.matrix.is_empty() {
+        let Input::F32(x0) = &inputs.latents[0] else { unreachable!("built by StageInputs::new") };
+        let mut times = Vec::new();
+        for i in 0..options.warmup + options.runs {
+            let t0 = Instant::now();
+            std::hint::black_box(crate::pipeline::preview::fast(m, &x0.data));
+            if i >= options.warmup {
+                times.push(ms(t0));
+            }
+        }
+        previews.push(cost("fast", Samples::new(times).median));
+    }
     let image_flops = cfg_calls as u64 * text.flops + steps as u64 * step.flops + decode.flops;
     let image = Samples::new(image_ms);
     let image_median = image.median;
@@ -182,6 +209,7 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         stages: vec![text, step, decode, whole],
         peak_rss_bytes,
         profile,
+        previews,
     })
 }
 

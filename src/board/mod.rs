@@ -82,7 +82,7 @@ pub struct ModelConfig {
     /// the rest loads for its stage (default: half of the board's memory).
     pub memory_mb: Option<u64>,
     /// Show the picture developing on the display after every step: "auto"
-    /// (the bundle's `[preview] kind`), "decoder" or "none".
+    /// (the bundle's `[preview] kind`), "decoder", "fast" or "none".
     #[serde(default)]
     pub preview: PreviewChoice,
 }
@@ -94,6 +94,7 @@ pub enum PreviewChoice {
     #[default]
     Auto,
     Decoder,
+    Fast,
     None,
 }
 
@@ -104,6 +105,7 @@ impl PreviewChoice {
         match self {
             PreviewChoice::Auto => bundle,
             PreviewChoice::Decoder => PreviewKind::Decoder,
+            PreviewChoice::Fast => PreviewKind::Fast,
             PreviewChoice::None => PreviewKind::None,
         }
     }

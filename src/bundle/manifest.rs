@@ -34,6 +34,12 @@ pub struct Manifest {
 pub struct PreviewSection {
     #[serde(default)]
     pub kind: PreviewKind,
+    /// `fast`: RGB (0..1) of a latent pixel = bias + Σ_c x0[c] · matrix[c],
+    /// one row per latent channel (fitted by scripts/export/preview_fit.py).
+    #[serde(default)]
+    pub matrix: Vec<[f32; 3]>,
+    #[serde(default)]
+    pub bias: Option<[f32; 3]>,
 }
 
 /// What decodes a preview of the current clean-latent estimate.
@@ -44,6 +50,9 @@ pub enum PreviewKind {
     /// shipped model's).
     #[default]
     Decoder,
+    /// A fitted latent-to-RGB linear map (`matrix`, `bias`): microseconds
+    /// a step, at latent resolution, colours only roughly right.
+    Fast,
     /// No previews.
     None,
 }

@@ -138,6 +138,7 @@ impl Bundle {
                 return Err(self.field_error("image_size", "must be the latent size times one whole factor to decode in tiles"));
             }
         }
+        self.validate_preview()?;
         if !(m.guidance.scale >= 1.0 && m.guidance.scale <= MAX_GUIDANCE) {
             return Err(self.field_error(
                 "guidance.scale",
@@ -187,6 +188,30 @@ impl Bundle {
         });
         for result in results {
             result.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or(Ok(()))?;
+        }
+        Ok(())
+    }
+
+    /// `fast` needs its map: one finite RGB row per latent channel and a bias.
+    fn validate_preview(&self) -> Result<(), BundleError> {
+        let m = &self.manifest;
+        let p = &m.preview;
+        let finite = |v: &[f32; 3]| v.iter().all(|x| x.is_finite() && x.abs() <= 1e6);
+        if !p.matrix.is_empty() || p.bias.is_some() || p.kind == PreviewKind::Fast {
+            if p.matrix.len() != m.latent.channels {
+                return Err(self.field_error(
+                    "preview.matrix",
+                    format!("needs one [r, g, b] row per latent channel ({}; got {})", m.latent.channels, p.matrix.len()),
+                ));
+            }
+            if !p.matrix.iter().all(finite) {
+                return Err(self.field_error("preview.matrix", "must hold finite numbers"));
+            }
+            match &p.bias {
+                Some(b) if finite(b) => {}
+                Some(_) => return Err(self.field_error("preview.bias", "must hold finite numbers")),
+                None => return Err(self.field_error("preview.bias", "missing (preview.matrix is set)")),
+            }
         }
         Ok(())
     }

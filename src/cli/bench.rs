@@ -62,6 +62,9 @@ fn print_table(r: &BenchReport) {
     }
     println!("start-up (load + optimize): {:.0} ms = {:.1} whole images", r.startup_ms, r.startup_vs_image);
     println!("denoiser steps: {:.0} % of a whole image", 100.0 * r.denoise_share);
+    for p in &r.previews {
+        println!("preview after each step ({}): {:.3} ms = {:.1} % of a step", p.kind, p.ms, 100.0 * p.share_of_step);
+    }
     for g in &r.profile {
         let total: f64 = g.ops.iter().map(|o| o.ms).sum();
         println!("\n{} by operator ({total:.2} ms per run):", g.graph);

@@ -3,6 +3,7 @@
 //! timings comes out.
 
 mod models;
+pub mod preview;
 mod request;
 pub mod residency;
 pub mod tiled_decode;
@@ -207,6 +208,7 @@ impl Pipeline {
             Some(PreviewKind::Decoder) => Some(self.graph(Component::Decoder, &mut timings)?),
             _ => None,
         };
+        let previews = self.preview.is_some();
         for (i, &t) in scheduler.timesteps().iter().enumerate() {
             let t0 = Instant::now();
             let scale = scheduler.model_input_scale(i);
@@ -226,14 +228,18 @@ impl Pipeline {
                 }
             }
             let step_noise = if scheduler.needs_noise(i) { noise.normals(n) } else { Vec::new() };
-            let x0 = preview_decoder.as_ref().map(|_| scheduler.x0(i, &out, &latents));
+            let x0 = previews.then(|| scheduler.x0(i, &out, &latents));
             latents = scheduler.step(i, &out, &latents, &step_noise);
             timings.steps_ms.push(ms(t0));
             let mut flow = progress(Progress::Step { step: i + 1, of: steps });
-            if let (Some(decoder), Some(x0), ControlFlow::Continue(())) = (&preview_decoder, x0, flow) {
+            if let (Some(x0), ControlFlow::Continue(())) = (x0, flow) {
                 let t0 = Instant::now();
+                let made = match &preview_decoder {
+                    Some(decoder) => self.decode(decoder, &x0),
+                    None => Ok(preview::fast(&m, &x0)),
+                };
                 // A failed preview is logged; it never stops the picture.
-                match self.decode(decoder, &x0) {
+                match made {
                     Ok(image) => flow = progress(Progress::Preview { step: i + 1, of: steps, image }),
                     Err(e) => log::warn!("preview after step {}: {e}", i + 1),
                 }
