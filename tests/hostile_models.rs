@@ -100,6 +100,9 @@ fn manifest_numbers_out_of_range_are_refused() {
         ("scaling_factor = 0.5", "scaling_factor = 1e-30", "decoder.scaling_factor"),
         ("[guidance]\nscale = 1.0", "[guidance]\nscale = 1e30", "guidance.scale"),
         ("pad_id = 0", "pad_id = -1", "tokenizer.pad_id"),
+        // Found by fuzzing (scripts/fuzz.sh manifest): unbounded, and the DDPM
+        // family tabulates every training timestep (a 400 GB allocation, abort).
+        ("train_timesteps = 1000", "train_timesteps = 100000000000", "scheduler.train_timesteps"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let bundle = bundle_with_decoder(dir.path(), "../bundles/tiny-flow/decoder.onnx");

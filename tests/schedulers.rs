@@ -390,6 +390,24 @@ fn rejects_out_of_range_timesteps() {
 }
 
 #[test]
+fn rejects_a_training_schedule_too_long_to_tabulate() {
+    // The DDPM family tabulates every training timestep: the fuzzer's manifest
+    // with 100000000000 asked for 400 GB and aborted; one million was quietly
+    // built. (Values that fit a 32-bit usize, for the armv7 build.)
+    for (kind, prediction, ts) in [
+        (SchedulerKind::Lcm, Prediction::Epsilon, 999.0),
+        (SchedulerKind::Ddim, Prediction::Epsilon, 999.0),
+        (SchedulerKind::Euler, Prediction::Epsilon, 999.0),
+        (SchedulerKind::FlowEuler, Prediction::Flow, 1000.0),
+    ] {
+        for n in [1_000_000, 4_000_000_000] {
+            let c = SchedulerConfig { train_timesteps: n, ..config(kind, prediction, &[ts]) };
+            assert_eq!(err(&c), format!("scheduler.train_timesteps: must be at most 100000, got {n}"));
+        }
+    }
+}
+
+#[test]
 fn rejects_fractional_timesteps_where_indexed() {
     assert_eq!(
         err(&config(SchedulerKind::Lcm, Prediction::Epsilon, &[999.0, 499.5])),

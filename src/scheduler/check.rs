@@ -28,9 +28,20 @@ pub(crate) fn prediction(config: &SchedulerConfig, supported: &[Prediction]) -> 
     ))
 }
 
+/// The most training timesteps a schedule may have. Models are trained with
+/// 1000; the DDPM family tabulates one entry per timestep, so a manifest
+/// asking for billions must be refused, not allocated (found by fuzzing).
+pub(crate) const MAX_TRAIN_TIMESTEPS: usize = 100_000;
+
 pub(crate) fn train_timesteps(config: &SchedulerConfig, min: usize) -> Result<(), SchedulerError> {
     if config.train_timesteps < min {
         return Err(invalid("train_timesteps", format!("must be at least {min}, got {}", config.train_timesteps)));
+    }
+    if config.train_timesteps > MAX_TRAIN_TIMESTEPS {
+        return Err(invalid(
+            "train_timesteps",
+            format!("must be at most {MAX_TRAIN_TIMESTEPS}, got {}", config.train_timesteps),
+        ));
     }
     Ok(())
 }
