@@ -177,7 +177,11 @@ impl embedded_hal::delay::DelayNs for FakeDelay {
 /// Replay the recorded command stream into a frame: CASET/RASET set the
 /// window, RAMWR's data fills it row by row in big-endian RGB565.
 fn decode(writes: &[(bool, Vec<u8>)], width: u32, height: u32) -> (Frame, usize) {
-    let mut frame = Frame::new(width, height);
+    decode_onto(Frame::new(width, height), writes)
+}
+
+/// [`decode`] onto what the panel showed before.
+fn decode_onto(mut frame: Frame, writes: &[(bool, Vec<u8>)]) -> (Frame, usize) {
     let (mut cols, mut rows) = ((0u32, 0u32), (0u32, 0u32));
     let mut command = 0u8;
     let mut data: Vec<u8> = Vec::new();
@@ -250,6 +254,40 @@ fn st7789_panel_receives_the_png_frame() {
 fn ili9341_rotated_panel_receives_the_png_frame() {
     let config = spi_config("pizero2w-ili9341-320x240.toml");
     assert_eq!(spi_frame(&config), png_frame(320, 240).quantized_565());
+}
+
+/// After the first frame the panel gets only the rectangle that changed: a
+/// step's preview and progress bar, not the whole screen; an unchanged
+/// screen sends nothing.
+#[test]
+fn spi_panel_receives_only_what_changed() {
+    let config = spi_config("pizero2w-ili9341-320x240.toml");
+    let (w, h) = (config.width, config.height);
+    let bus = Arc::new(Mutex::new(Bus::default()));
+    let mut panel =
+        edgepaint::display::spi::build(&config, FakeSpi(bus.clone()), FakeDc(bus.clone()), None::<FakeDc>, &mut FakeDelay)
+            .unwrap();
+    present(panel.as_mut(), &screen()).unwrap();
+    let shown = layout::render(&screen(), w, h).quantized_565();
+    // The next step: another preview, the bar one step further.
+    let mut next = screen();
+    let img = next.image.as_ref().unwrap();
+    next.image = Some(Arc::new(RgbImage { pixels: img.pixels.iter().map(|v| 255 - v).collect(), ..(**img).clone() }));
+    next.progress = Some((3, 4));
+    next.status = "generating 3/4".into();
+    bus.lock().unwrap().writes.clear();
+    present(panel.as_mut(), &next).unwrap();
+    let writes = std::mem::take(&mut bus.lock().unwrap().writes);
+    let (frame, windows) = decode_onto(shown, &writes);
+    assert!(windows >= 1);
+    assert_eq!(frame, layout::render(&next, w, h).quantized_565());
+    let data: usize = writes.iter().filter(|(dc, _)| *dc).map(|(_, b)| b.len()).sum();
+    let full = (w * h * 2) as usize;
+    eprintln!("a step's frame: {data} of {full} bytes in {windows} window(s)");
+    assert!(data < full * 3 / 4, "sent {data} bytes of a {full}-byte frame");
+    // Nothing changed: nothing is sent.
+    present(panel.as_mut(), &next).unwrap();
+    assert!(bus.lock().unwrap().writes.is_empty());
 }
 
 /// The png display keeps a ring of frame files, numbers on across restarts
