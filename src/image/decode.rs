@@ -24,6 +24,8 @@ pub enum ReadError {
     Unsupported(String),
     #[error("the picture is {width} x {height}; at most {MAX_SIDE} per side and {MAX_PIXELS} pixels are read")]
     TooLarge { width: usize, height: usize },
+    #[error("bad PNG: a palette of {0} bytes (it holds whole RGB entries, at most 256)")]
+    Palette(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +86,23 @@ fn check_size(width: usize, height: usize) -> Result<(), ReadError> {
     Ok(())
 }
 
+/// png 0.17 expands a palette it never checked: a PLTE chunk that is not
+/// whole RGB triples, or holds more than 256, panics inside the decoder
+/// (found by fuzzing; upstream image-rs/image-png#694 and #671).
+fn check_palette(info: &png::Info) -> Result<(), ReadError> {
+    match info.palette.as_deref() {
+        Some(p) if p.len() % 3 != 0 || p.len() > 256 * 3 => Err(ReadError::Palette(p.len())),
+        _ => Ok(()),
+    }
+}
+
 fn read_png_any(bytes: &[u8]) -> Result<RgbImage, ReadError> {
     let mut decoder = png::Decoder::new(bytes);
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info()?;
     let (w, h) = reader.info().size();
     check_size(w as usize, h as usize)?;
+    check_palette(reader.info())?;
     let mut buf = vec![0; reader.output_buffer_size()];
     let frame = reader.next_frame(&mut buf)?;
     buf.truncate(frame.buffer_size());
@@ -160,6 +173,31 @@ mod tests {
         let e = read_image(&bomb).unwrap_err();
         assert!(matches!(e, ReadError::TooLarge { width: 100_000, height: 100_000 }), "{e}");
         assert!(matches!(read_png(&bomb), Err(ReadError::TooLarge { .. })));
+    }
+
+    /// A 1 x 1 indexed PNG with a PLTE chunk of `palette_len` bytes.
+    fn png_palette(palette_len: usize) -> Vec<u8> {
+        let mut ihdr = 1u32.to_be_bytes().to_vec();
+        ihdr.extend(1u32.to_be_bytes());
+        ihdr.extend([8, 3, 0, 0, 0]); // 8-bit indexed
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        chunk(&mut out, b"IHDR", &ihdr);
+        chunk(&mut out, b"PLTE", &vec![7; palette_len]);
+        // zlib of the one row: filter 0, index 0.
+        chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+        chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    #[test]
+    fn a_malformed_palette_is_an_error_not_a_panic() {
+        // Found by fuzzing: png 0.17 panicked expanding these.
+        for len in [4, 5, 258 * 3] {
+            let e = read_image(&png_palette(len)).unwrap_err();
+            assert!(matches!(e, ReadError::Palette(l) if l == len), "{len}: {e}");
+        }
+        let ok = read_image(&png_palette(3)).unwrap();
+        assert_eq!(ok.pixels, [7, 7, 7]);
     }
 
     #[test]
