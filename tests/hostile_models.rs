@@ -131,3 +131,11 @@ fn a_graph_from_a_future_opset_is_refused() {
     let err = edgepaint::runtime::Graph::load(&path, &spec).err().expect("opset 9999 loaded").to_string();
     assert!(err.contains("opset 9999") && err.contains("up to 23"), "{err}");
 }
+
+#[test]
+fn a_softmax_past_the_rank_is_refused() {
+    let path = fixture("graphs/softmax_axis_99.onnx");
+    let spec = [edgepaint::runtime::InputSpec::new("latents", false, vec![1, 4, 8, 8])];
+    let err = edgepaint::runtime::Graph::load(&path, &spec).err().expect("softmax axis 99 loaded").to_string();
+    assert!(err.contains("Softmax over axis 99 of a rank-4 tensor"), "{err}");
+}
