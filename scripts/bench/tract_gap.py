@@ -132,6 +132,9 @@ REAL_SIZE_CASES = {
     "attention 4096 tokens x 64 (UNet level 1, one head)": lambda: attention_graph(4096, 64),
     "GroupNorm 320ch @64x64 (UNet level 1)": lambda: group_norm_graph(320, 64),
     "conv3x3 320->320 @64x64 f32 (UNet level 1)": lambda: conv_graph(320, 320, 64),
+    "conv3x3 64->64 @128x128 f32 (TAESD decoder)": lambda: conv_graph(64, 64, 128),
+    "conv3x3 64->64 @256x256 f32 (TAESD decoder)": lambda: conv_graph(64, 64, 256),
+    "conv3x3 64->64 @512x512 f32 (TAESD decoder, last level)": lambda: conv_graph(64, 64, 512),
 }
 
 CASES = {
@@ -184,9 +187,12 @@ def main():
     ap.add_argument("--binary", default=os.path.join(REPO, "target", "release", "examples", "tract_gap"))
     ap.add_argument("--json", default=None)
     ap.add_argument("--real-size", action="store_true", help="the real-size SD shapes (REAL_SIZE_CASES) instead")
+    ap.add_argument("--only", default=None, help="only the cases whose name contains this text")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     cases = REAL_SIZE_CASES if a.real_size else CASES
+    if a.only:
+        cases = {k: v for k, v in cases.items() if a.only in k}
     rows = []
     print("| graph | MFLOP | tract ms | onnxruntime ms | tract / ort | tract GFLOP/s | ort GFLOP/s |")
     print("|---|---|---|---|---|---|---|")

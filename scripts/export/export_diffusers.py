@@ -77,7 +77,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
            guidance: float | None = None, size: tuple[int, int] | None = None, scheduler: str | None = None,
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
            quantize: bool = True, int8_rewrite_for_tract: bool = True, attention_slice: int | None = None,
-           segment_mb: float = SEGMENT_MB, preview: str = "fast", log=print) -> dict:
+           segment_mb: float = SEGMENT_MB, preview: str = "fast", int8_decoder: str = "auto", log=print) -> dict:
     """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
 
     Every check runs on the configs before any graph is written; then each torch
@@ -86,6 +86,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     fam = FAMILIES[family]
+    if int8_decoder not in ("auto", "yes", "no"):
+        raise ExportError(f"int8_decoder must be auto, yes or no, not {int8_decoder!r}")
     steps = steps or fam["steps"]
     guidance = fam["guidance"] if guidance is None else guidance
     os.makedirs(out, exist_ok=True)
@@ -167,17 +169,22 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     report["graphs"]["decoder"] = dict(rewrites=finish_graph(p))
     report = dict(family=family, decoder_kind=decoder_kind, **{k: v for k, v in report.items() if k != "family"})
 
-    # int8
+    # int8. A TAESD decoder stays f32 in model.toml too ("auto"): its weights are
+    # 5 MB, and tract runs its int8 convolutions 4-5x slower than its f32 ones
+    # (our own 3x3 convolution, src/runtime/conv3x3.rs; README "Real-size models").
     names = ["text_encoder", "denoiser", "decoder"]
+    decoder_int8 = quantize and (int8_decoder == "yes" or (int8_decoder == "auto" and decoder_kind != "taesd"))
     if quantize:
         for g in names:
+            if g == "decoder" and not decoder_int8:
+                continue
             report["graphs"][g]["int8"] = quantize_int8(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".int8.onnx"),
                                                          rewrite=int8_rewrite_for_tract)
             # Weights of a big graph apart, so that the runtime holds them once at load.
             report["graphs"][g]["int8"]["data"] = store_weights_apart(os.path.join(out, g + ".int8.onnx"))
     for g in names:
         report["graphs"][g]["f32_bytes"] = graph_bytes(os.path.join(out, g + ".onnx"))
-        if quantize:
+        if quantize and (g != "decoder" or decoder_int8):
             report["graphs"][g]["int8_bytes"] = graph_bytes(os.path.join(out, g + ".int8.onnx"))
 
     # Tokenizer files (HF layout) and pad id.
@@ -192,7 +199,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
                          C=C, lh=lh, lw=lw, ih=ih, iw=iw, sched=sched_section, timesteps=sched_info["timesteps"],
                          default_steps=fam["default_steps"] if fam["default_steps"] in steps else max(steps),
                          guidance=guidance if cond is None else 1.0, tile=decoder_tile,
-                         overlap=decoder_tile_overlap, decoder_kind=decoder_kind, out=out)
+                         overlap=decoder_tile_overlap, decoder_kind=decoder_kind, out=out,
+                         int8_decoder=decoder_int8)
     variants = [("model-f32.toml", "")] + ([("model.toml", ".int8")] if quantize else [])
     if not quantize:
         variants.append(("model.toml", ""))
@@ -256,6 +264,9 @@ def main(argv=None):
                     help=f"store the int8 text encoder and UNet in segments of about MB MB of weights "
                          f"(default {SEGMENT_MB}; 0: whole graphs): faster start-up, and --low-memory "
                          f"loads one segment at a time (README 'Real-size models')")
+    ap.add_argument("--int8-decoder", choices=["auto", "yes", "no"], default="auto",
+                    help="quantize the decoder in model.toml (default auto: yes for a VAE, no for a TAESD "
+                         "decoder, which is small and runs faster in f32 in tract)")
     ap.add_argument("--preview", choices=["fast", "decoder", "none"], default="fast",
                     help="the bundle's preview kind (docs/bundle.md 'Previews'; default fast: a latent-to-RGB "
                          "map fitted on the decoder, since a decoder run per step can cost as much as a step)")
@@ -266,7 +277,8 @@ def main(argv=None):
         export(a.pipeline, a.out, a.family, taesd=a.taesd, steps=steps, guidance=a.guidance, size=size,
                scheduler=a.scheduler, decoder_tile=a.decoder_tile, decoder_tile_overlap=a.decoder_tile_overlap,
                name=a.name, quantize=not a.no_int8, int8_rewrite_for_tract=not a.no_int8_rewrite,
-               attention_slice=a.attention_slice, segment_mb=a.segment_mb, preview=a.preview)
+               attention_slice=a.attention_slice, segment_mb=a.segment_mb, preview=a.preview,
+               int8_decoder=a.int8_decoder)
     except ExportError as e:
         raise SystemExit(f"error: {e}")
 

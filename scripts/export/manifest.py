@@ -8,9 +8,10 @@ from scripts.hashing import sha256
 
 
 def manifest(*, suffix, name, family, L, hidden, pad_id, prediction, scaling, shift, C, lh, lw, ih, iw, sched,
-             timesteps, default_steps, guidance, tile, overlap, decoder_kind, out) -> str:
+             timesteps, default_steps, guidance, tile, overlap, decoder_kind, out, int8_decoder=True) -> str:
     def file(g):
-        return f"{g}{suffix}.onnx"
+        # An int8 manifest may keep the f32 decoder (export_diffusers --int8-decoder).
+        return f"{g}{'' if g == 'decoder' and not int8_decoder else suffix}.onnx"
 
     def graph(g):
         """file, sha256 and (for an f32 graph over 2 GB or an int8 graph over 32 MB) its
@@ -82,6 +83,9 @@ scale = {float(guidance)!r}
 
 
 def card(pipeline_dir, family, decoder_kind, sched_info, report, guidance) -> str:
+    graphs = report.get("graphs", {})
+    f32_decoder = "int8" in graphs.get("text_encoder", {}) and "int8" not in graphs.get("decoder", {})
+    decoder_note = " (the decoder f32: small, and faster in f32)" if f32_decoder else ""
     # The next line names the exporter by its old path, as the committed fixtures record it.
     lines = [f"# {family} bundle", "",
              f"Exported by `scripts/export_diffusers.py` from `{os.path.basename(os.path.normpath(pipeline_dir))}`.",
@@ -90,5 +94,5 @@ def card(pipeline_dir, family, decoder_kind, sched_info, report, guidance) -> st
              f"- prediction: {sched_info['prediction']}",
              f"- decoder: {decoder_kind}",
              f"- guidance: {guidance}" + (" (embedded in the denoiser)" if "embedded_guidance" in report else ""),
-             "- model.toml: int8 (dynamic) graphs; model-f32.toml: the f32 graphs", ""]
+             "- model.toml: int8 (dynamic) graphs" + decoder_note + "; model-f32.toml: the f32 graphs", ""]
     return "\n".join(lines)

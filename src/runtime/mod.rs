@@ -16,6 +16,8 @@ use tract_nnef::tract_core::ops::Cost;
 
 mod allocator;
 mod contain;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv3x3;
 mod dynamic_quantize;
 mod nnef;
 #[cfg(feature = "onnx")]

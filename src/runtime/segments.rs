@@ -87,12 +87,24 @@ impl Read {
         let Read { path, decluttered, pinned, inputs, outputs, flops } = self;
         let err = |message: String| RuntimeError::Graph { path: path.clone(), message };
         let started = std::time::Instant::now();
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        let (decluttered, taps) = {
+            let mut model = decluttered;
+            let swapped = super::conv3x3::use_tap_convolutions(&mut model).map_err(|e| err(chain(&e)))?;
+            (model, swapped)
+        };
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let taps = 0;
         let typed = decluttered
             .into_optimized()
             .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", super::describe(&pinned), chain(&e))))?;
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
         allocator::release_free_memory();
-        log::info!("{}: optimized {:.0} ms", path.display(), started.elapsed().as_secs_f64() * 1000.0);
+        log::info!(
+            "{}: optimized {:.0} ms ({taps} 3x3 convolutions as tap products)",
+            path.display(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         Ok(Part { path, plan, inputs, outputs, flops })
     }
 }

@@ -1,0 +1,405 @@
+//! 3×3 convolutions (f32, stride 1, padding 1) as nine matrix products over
+//! the padded input, one per kernel tap, instead of tract's kernels.
+//!
+//! Why: tract 0.23.9 is 4-10× slower than onnxruntime on the convolutions
+//! of a TAESD decoder (64 channels at 128²-512²: its direct spatial kernel
+//! reaches 9-24 GFLOP/s here, `scripts/bench/tract_gap.py --real-size`),
+//! and 1.6× on the UNet's 320-channel ones, while those are all a picture
+//! on a board spends in its decoder. Here the input is padded once; for a
+//! band of output rows, tap (ky, kx) is a product of the tap's weights
+//! [out, in] with the padded input seen from offset (ky, kx) as a matrix
+//! [in, rows × padded width] (a strided view: no im2col copy), accumulated
+//! over the nine taps; the two padding columns of each row are computed and
+//! dropped. The products are the `gemm` crate's (the one candle uses: tuned
+//! kernels chosen at run time for AVX2/AVX-512/NEON), so this is used only on
+//! x86_64 and aarch64 (`mod.rs`); elsewhere tract's own kernels run.
+//!
+//! [`use_tap_convolutions`] swaps the op into a decluttered graph just before
+//! tract optimizes it, so bundles (and their NNEF form) are unchanged.
+
+use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
+use tract_nnef::tract_core::ops::cnn::{Conv, PaddingSpec};
+use tract_nnef::tract_core::ops::nn::DataFormat;
+
+/// Columns (output points, padding included) of one band's products: about
+/// 1,000 keeps the band's slice of the input and its accumulator in cache
+/// (measured best at 128²-512² with 64 channels).
+const BAND_COLUMNS: usize = 1024;
+
+/// Below this many multiply-adds a convolution runs on one thread (the
+/// pool's start costs more than it saves).
+const PARALLEL_MACS: usize = 1 << 22;
+
+/// A 3×3 convolution, stride 1, padding 1, one group, NCHW f32.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct TapConv {
+    /// Weights by tap: [9, out, in].
+    taps: Arc<Tensor>,
+    /// [out].
+    bias: Arc<Tensor>,
+}
+
+impl TapConv {
+    /// From OIHW weights [out, in, 3, 3] and a bias of `out` values.
+    pub fn new(weights: &[f32], bias: &[f32], c_in: usize, c_out: usize) -> TractResult<TapConv> {
+        ensure!(weights.len() == c_out * c_in * 9 && bias.len() == c_out);
+        let mut taps = vec![0f32; 9 * c_out * c_in];
+        for o in 0..c_out {
+            for i in 0..c_in {
+                for t in 0..9 {
+                    taps[(t * c_out + o) * c_in + i] = weights[(o * c_in + i) * 9 + t];
+                }
+            }
+        }
+        Ok(TapConv {
+            taps: Arc::new(tensor1(&taps).into_shape(&[9, c_out, c_in])?),
+            bias: Arc::new(tensor1(bias)),
+        })
+    }
+
+    fn c_out(&self) -> usize {
+        self.taps.shape()[1]
+    }
+
+    fn c_in(&self) -> usize {
+        self.taps.shape()[2]
+    }
+}
+
+/// One image's convolution into `out` ([out, h, w]), on `threads` bands
+/// at once when a rayon pool is given.
+pub fn convolve(
+    input: &[f32],
+    (h, w): (usize, usize),
+    taps: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    pool: Option<&Pool>,
+) {
+    let c_out = bias.len();
+    let c_in = taps.len() / 9 / c_out;
+    let (ph, pw) = (h + 2, w + 2);
+    let pool = pool.filter(|_| c_in * c_out * 9 * h * w >= PARALLEL_MACS);
+    // +2: the last band's products read two values past the last channel's
+    // plane (in the dropped padding columns).
+    let mut padded = vec![0f32; c_in * ph * pw + 2];
+    let padded_ptr = Shared(padded.as_mut_ptr());
+    in_parts(pool, c_in, &|first, last| {
+        for i in first..last {
+            for y in 0..h {
+                // SAFETY: parts fill disjoint channels' planes.
+                let dst = unsafe { std::slice::from_raw_parts_mut(padded_ptr.at((i * ph + y + 1) * pw + 1), w) };
+                dst.copy_from_slice(&input[(i * h + y) * w..][..w]);
+            }
+        }
+    });
+    let rows_per_band = (BAND_COLUMNS / pw).clamp(1, h);
+    let bands = h.div_ceil(rows_per_band);
+    let output = Shared(out.as_mut_ptr());
+    in_parts(pool, bands, &|first, last| {
+        let mut acc = Vec::new();
+        for band in first..last {
+            let y0 = band * rows_per_band;
+            let rows = rows_per_band.min(h - y0);
+            // SAFETY: parts write disjoint rows of `out`.
+            unsafe { band_products(&padded, (h, w), taps, bias, (y0, rows), &mut acc, output) };
+        }
+    });
+}
+
+/// `job(first, last)` over `0..count` split into one contiguous part per
+/// thread of `pool` (all on the calling thread without one).
+fn in_parts(pool: Option<&Pool>, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
+    match pool {
+        Some(pool) if count > 1 => {
+            let parts = pool_threads(pool).min(count);
+            run_on(pool, parts, &|t| job(t * count / parts, (t + 1) * count / parts));
+        }
+        _ => job(0, count),
+    }
+}
+
+/// A buffer the parts of [`in_parts`] write, each its own region.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+// SAFETY: each part writes only its own region (see the callers).
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The element at `offset` (a method, so closures capture the whole
+    /// `Shared`, not its raw pointer).
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// Rows y0..y0+rows of every output channel: nine products accumulated in
+/// `acc` ([out, rows × padded width]), then the valid columns plus the bias
+/// copied out.
+///
+/// # Safety
+/// `out` points to [out, h, w] f32 that no other thread writes in these rows.
+unsafe fn band_products(
+    padded: &[f32],
+    (h, w): (usize, usize),
+    taps: &[f32],
+    bias: &[f32],
+    (y0, rows): (usize, usize),
+    acc: &mut Vec<f32>,
+    out: Shared,
+) {
+    let c_out = bias.len();
+    let c_in = taps.len() / 9 / c_out;
+    let (ph, pw) = (h + 2, w + 2);
+    let n = rows * pw;
+    acc.resize(c_out * n, 0.0);
+    for tap in 0..9 {
+        let (ky, kx) = (tap / 3, tap % 3);
+        let offset = (y0 + ky) * pw + kx;
+        debug_assert!((c_in - 1) * ph * pw + offset + n <= padded.len());
+        gemm::gemm(
+            c_out,
+            n,
+            c_in,
+            acc.as_mut_ptr(),
+            1,
+            n as isize,
+            tap > 0,
+            taps[tap * c_out * c_in..].as_ptr(),
+            1,
+            c_in as isize,
+            padded[offset..].as_ptr(),
+            1,
+            (ph * pw) as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    for (o, &b) in bias.iter().enumerate() {
+        for r in 0..rows {
+            let dst = std::slice::from_raw_parts_mut(out.at((o * h + y0 + r) * w), w);
+            for (d, s) in dst.iter_mut().zip(&acc[o * n + r * pw..][..w]) {
+                *d = s + b;
+            }
+        }
+    }
+}
+
+/// tract's thread pool, when the build has one and `--threads` asked for
+/// more than one thread.
+#[cfg(feature = "threads")]
+type Pool = Arc<rayon::ThreadPool>;
+#[cfg(not(feature = "threads"))]
+type Pool = std::convert::Infallible;
+
+#[cfg(feature = "threads")]
+fn current_pool() -> Option<Pool> {
+    match tract_nnef::prelude::multithread::current_tract_executor() {
+        tract_nnef::prelude::multithread::Executor::MultiThread(pool) => Some(pool),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "threads"))]
+fn current_pool() -> Option<Pool> {
+    None
+}
+
+#[cfg(feature = "threads")]
+fn pool_threads(pool: &Pool) -> usize {
+    pool.current_num_threads()
+}
+
+#[cfg(not(feature = "threads"))]
+fn pool_threads(pool: &Pool) -> usize {
+    match *pool {}
+}
+
+/// Run `job(0..threads)` on the pool, one call per thread, and wait.
+#[cfg(feature = "threads")]
+fn run_on(pool: &Pool, threads: usize, job: &(dyn Fn(usize) + Sync)) {
+    pool.scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move |_| job(t));
+        }
+    });
+}
+
+#[cfg(not(feature = "threads"))]
+fn run_on(pool: &Pool, _threads: usize, _job: &(dyn Fn(usize) + Sync)) {
+    match *pool {}
+}
+
+impl Op for TapConv {
+    fn name(&self) -> StaticName {
+        "TapConv3x3".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("{} -> {} channels", self.c_in(), self.c_out())])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for TapConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = inputs[0].cast_to::<f32>()?;
+        let shape = input.shape();
+        ensure!(shape.len() == 4 && shape[1] == self.c_in(), "TapConv3x3 input {shape:?}");
+        let (batch, h, w) = (shape[0], shape[2], shape[3]);
+        let xs = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let taps = self.taps.try_as_plain_ram()?.as_slice::<f32>()?;
+        let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&[batch, self.c_out(), h, w])? };
+        let mut plain = output.try_as_plain_ram_mut()?;
+        let ys = plain.as_slice_mut::<f32>()?;
+        let pool = current_pool();
+        for b in 0..batch {
+            let x = &xs[b * self.c_in() * h * w..][..self.c_in() * h * w];
+            let y = &mut ys[b * self.c_out() * h * w..][..self.c_out() * h * w];
+            convolve(x, (h, w), taps, bias, y, pool.as_ref());
+        }
+        drop(plain);
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for TapConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let shape = &inputs[0].shape;
+        ensure!(shape.len() == 4);
+        Ok(tvec!(f32::fact([shape[0].clone(), self.c_out().to_dim(), shape[2].clone(), shape[3].clone()])))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let points: TDim = inputs[0].shape.iter().skip(2).product::<TDim>() * inputs[0].shape[0].clone();
+        Ok(tvec!((Cost::FMA(f32::datum_type()), points * (9 * self.c_in() * self.c_out()))))
+    }
+
+    as_op!();
+}
+
+/// The tract convolution at `node`, if it is one this module runs: f32,
+/// NCHW, one group, 3×3, stride and dilation 1, padding 1 on every side,
+/// constant weights and bias.
+fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapConv>> {
+    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+    let spec = &conv.pool_spec;
+    let one_padding = match &spec.padding {
+        PaddingSpec::Explicit(before, after) | PaddingSpec::ExplicitOnnxPool(before, after, _) => {
+            before.iter().chain(after.iter()).all(|&p| p == 1)
+        }
+        PaddingSpec::SameUpper | PaddingSpec::SameLower => true,
+        PaddingSpec::Valid => false,
+    };
+    let input = model.outlet_fact(node.inputs[0])?;
+    if conv.q_params.is_some()
+        || conv.group != 1
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || spec.data_format != DataFormat::NCHW
+        || spec.kernel_shape.as_slice() != [3, 3]
+        || spec.strides().iter().any(|&s| s != 1)
+        || spec.dilations().iter().any(|&d| d != 1)
+        || !one_padding
+        || input.datum_type != f32::datum_type()
+        || input.rank() != 4
+        || node.inputs.len() != 3
+    {
+        return Ok(None);
+    }
+    let (Some(weights), Some(bias)) =
+        (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone())
+    else {
+        return Ok(None);
+    };
+    let (c_in, c_out) = (spec.input_channels, spec.output_channels);
+    if weights.datum_type() != f32::datum_type() || weights.shape() != [c_out, c_in, 3, 3] {
+        return Ok(None);
+    }
+    let bias = bias.cast_to::<f32>()?;
+    let bias: Vec<f32> = match bias.len() {
+        1 => vec![bias.try_as_plain_ram()?.as_slice::<f32>()?[0]; c_out],
+        n if n == c_out => bias.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
+        _ => return Ok(None),
+    };
+    Ok(Some(TapConv::new(weights.try_as_plain_ram()?.as_slice::<f32>()?, &bias, c_in, c_out)?))
+}
+
+/// Replace every convolution [`TapConv`] runs in a decluttered `model`;
+/// returns how many.
+pub fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
+    let mut swapped = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(op) = as_tap_conv(model, node)? else { continue };
+        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
+        patch.apply(model)?;
+        swapped += 1;
+    }
+    if swapped > 0 {
+        *model = model.clone().into_compact()?;
+    }
+    Ok(swapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, point by point.
+    fn reference(input: &[f32], (c_in, h, w): (usize, usize, usize), weights: &[f32], bias: &[f32]) -> Vec<f32> {
+        let c_out = bias.len();
+        let mut out = vec![0f32; c_out * h * w];
+        for o in 0..c_out {
+            for y in 0..h {
+                for x in 0..w {
+                    let mut s = bias[o] as f64;
+                    for i in 0..c_in {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (yy, xx) = (y as isize + ky as isize - 1, x as isize + kx as isize - 1);
+                                if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                                    s += weights[((o * c_in + i) * 3 + ky) * 3 + kx] as f64
+                                        * input[(i * h + yy as usize) * w + xx as usize] as f64;
+                                }
+                            }
+                        }
+                    }
+                    out[(o * h + y) * w + x] = s as f32;
+                }
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0).collect()
+    }
+
+    #[test]
+    fn matches_the_definition_on_odd_shapes() {
+        // Non-square, a width giving several bands with a short last one, a
+        // single row, and channel counts that are not multiples of a kernel's.
+        for &(c_in, c_out, h, w) in &[(3, 5, 7, 9), (4, 2, 1, 1), (6, 7, 33, 40), (2, 3, 70, 1030)] {
+            let input = values(c_in * h * w, 1);
+            let weights = values(c_out * c_in * 9, 2);
+            let bias = values(c_out, 3);
+            let op = TapConv::new(&weights, &bias, c_in, c_out).unwrap();
+            let mut out = vec![f32::NAN; c_out * h * w];
+            let taps = op.taps.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+            convolve(&input, (h, w), &taps, &bias, &mut out, None);
+            let expected = reference(&input, (c_in, h, w), &weights, &bias);
+            let worst = out.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{c_in}->{c_out} at {h}x{w}: off by {worst}");
+        }
+    }
+}
