@@ -5,9 +5,10 @@
 //! of a TAESD decoder (64 channels at 128²-512²: its direct spatial kernel
 //! reaches 9-24 GFLOP/s here, `scripts/bench/tract_gap.py --real-size`),
 //! and 1.6× on the UNet's 320-channel ones, while those are all a picture
-//! on a board spends in its decoder. Here the input is padded once; for a
-//! band of output rows, tap (ky, kx) is a product of the tap's weights
-//! [out, in] with the padded input seen from offset (ky, kx) as a matrix
+//! on a board spends in its decoder. Here, for a band of output rows, the
+//! input rows it needs are copied with their zero padding; tap (ky, kx) is
+//! then a product of the tap's weights
+//! [out, in] with that padded band seen from offset (ky, kx) as a matrix
 //! [in, rows × padded width] (a strided view: no im2col copy), accumulated
 //! over the nine taps; the two padding columns of each row are computed and
 //! dropped. The products are the `gemm` crate's (the one candle uses: tuned
@@ -22,9 +23,10 @@ use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
 use tract_nnef::tract_core::ops::cnn::{Conv, PaddingSpec};
 use tract_nnef::tract_core::ops::nn::DataFormat;
 
-/// Columns (output points, padding included) of one band's products: about
-/// 1,000 keeps the band's slice of the input and its accumulator in cache
-/// (measured best at 128²-512² with 64 channels).
+/// Columns (output points, padding included) of one band's products, at
+/// least: about 1,000 keeps the band's padded input and its accumulator in
+/// cache (512-8,192 measured within this host's noise at 512² with 64
+/// channels; 1,000-2,000 best in a prototype).
 const BAND_COLUMNS: usize = 1024;
 
 /// Below this many multiply-adds a convolution runs on one thread (the
@@ -79,33 +81,38 @@ pub fn convolve(
 ) {
     let c_out = bias.len();
     let c_in = taps.len() / 9 / c_out;
-    let (ph, pw) = (h + 2, w + 2);
     let pool = pool.filter(|_| c_in * c_out * 9 * h * w >= PARALLEL_MACS);
-    // +2: the last band's products read two values past the last channel's
-    // plane (in the dropped padding columns).
-    let mut padded = vec![0f32; c_in * ph * pw + 2];
-    let padded_ptr = Shared(padded.as_mut_ptr());
-    in_parts(pool, c_in, &|first, last| {
-        for i in first..last {
-            for y in 0..h {
-                // SAFETY: parts fill disjoint channels' planes.
-                let dst = unsafe { std::slice::from_raw_parts_mut(padded_ptr.at((i * ph + y + 1) * pw + 1), w) };
-                dst.copy_from_slice(&input[(i * h + y) * w..][..w]);
-            }
-        }
-    });
-    let rows_per_band = (BAND_COLUMNS / pw).clamp(1, h);
+    let rows_per_band = BAND_COLUMNS.div_ceil(w + 2).clamp(1, h);
     let bands = h.div_ceil(rows_per_band);
     let output = Shared(out.as_mut_ptr());
     in_parts(pool, bands, &|first, last| {
-        let mut acc = Vec::new();
+        let (mut band_input, mut acc) = (Vec::new(), Vec::new());
         for band in first..last {
             let y0 = band * rows_per_band;
             let rows = rows_per_band.min(h - y0);
+            pad_band(input, (h, w), c_in, (y0, rows), &mut band_input);
             // SAFETY: parts write disjoint rows of `out`.
-            unsafe { band_products(&padded, (h, w), taps, bias, (y0, rows), &mut acc, output) };
+            unsafe { band_products(&band_input, (h, w), taps, bias, (y0, rows), &mut acc, output) };
         }
     });
+}
+
+/// Input rows y0-1..y0+rows+1 of every channel, with a zero column on each
+/// side and zero rows beyond the image: [in, rows + 2, w + 2] (+2 values the
+/// last channel's products read in the dropped padding columns). Padded per
+/// band, not per image: the band stays in cache for its products, and no
+/// image-sized buffer is allocated (at 512x512 each would cost 67 MB of
+/// fresh pages per convolution).
+fn pad_band(input: &[f32], (h, w): (usize, usize), c_in: usize, (y0, rows): (usize, usize), band: &mut Vec<f32>) {
+    let (bh, pw) = (rows + 2, w + 2);
+    band.clear();
+    band.resize(c_in * bh * pw + 2, 0.0);
+    for i in 0..c_in {
+        for r in 0..bh {
+            let Some(y) = (y0 + r).checked_sub(1).filter(|&y| y < h) else { continue };
+            band[(i * bh + r) * pw + 1..][..w].copy_from_slice(&input[(i * h + y) * w..][..w]);
+        }
+    }
 }
 
 /// `job(first, last)` over `0..count` split into one contiguous part per
@@ -135,14 +142,14 @@ impl Shared {
     }
 }
 
-/// Rows y0..y0+rows of every output channel: nine products accumulated in
-/// `acc` ([out, rows × padded width]), then the valid columns plus the bias
-/// copied out.
+/// Rows y0..y0+rows of every output channel from their padded input band
+/// ([`pad_band`]): nine products accumulated in `acc` ([out, rows × padded
+/// width]), then the valid columns plus the bias copied out.
 ///
 /// # Safety
 /// `out` points to [out, h, w] f32 that no other thread writes in these rows.
 unsafe fn band_products(
-    padded: &[f32],
+    band: &[f32],
     (h, w): (usize, usize),
     taps: &[f32],
     bias: &[f32],
@@ -152,13 +159,13 @@ unsafe fn band_products(
 ) {
     let c_out = bias.len();
     let c_in = taps.len() / 9 / c_out;
-    let (ph, pw) = (h + 2, w + 2);
+    let (bh, pw) = (rows + 2, w + 2);
     let n = rows * pw;
     acc.resize(c_out * n, 0.0);
     for tap in 0..9 {
         let (ky, kx) = (tap / 3, tap % 3);
-        let offset = (y0 + ky) * pw + kx;
-        debug_assert!((c_in - 1) * ph * pw + offset + n <= padded.len());
+        let offset = ky * pw + kx;
+        debug_assert!((c_in - 1) * bh * pw + offset + n <= band.len());
         gemm::gemm(
             c_out,
             n,
@@ -170,9 +177,9 @@ unsafe fn band_products(
             taps[tap * c_out * c_in..].as_ptr(),
             1,
             c_in as isize,
-            padded[offset..].as_ptr(),
+            band[offset..].as_ptr(),
             1,
-            (ph * pw) as isize,
+            (bh * pw) as isize,
             1.0,
             1.0,
             false,
