@@ -139,3 +139,12 @@ fn a_softmax_past_the_rank_is_refused() {
     let err = edgepaint::runtime::Graph::load(&path, &spec).err().expect("softmax axis 99 loaded").to_string();
     assert!(err.contains("Softmax over axis 99 of a rank-4 tensor"), "{err}");
 }
+
+#[test]
+fn a_softmax_past_the_rank_is_refused_in_nnef_too() {
+    // The board builds read NNEF: the same check, whatever the format.
+    let path = fixture("graphs/softmax_axis_99.nnef.tgz");
+    let spec = [edgepaint::runtime::InputSpec::new("latents", false, vec![1, 4, 8, 8])];
+    let err = edgepaint::runtime::Graph::load(&path, &spec).err().expect("softmax axis 99 loaded").to_string();
+    assert!(err.contains("Softmax over axis 99 of a rank-4 tensor"), "{err}");
+}

@@ -378,6 +378,25 @@ pub(crate) fn load_decluttered(
     }
 }
 
+/// Axes past a tensor's rank, which tract 0.23.9 accepts and then computes
+/// something else than asked without a word (a Softmax with `axis = 99` ran
+/// and gave a wrong picture): refused before decluttering, while the graph
+/// still has its file's node names. Both formats (ONNX and NNEF) call it.
+fn check_axes(model: &TypedModel) -> Result<(), String> {
+    use tract_nnef::tract_core::ops::nn::Softmax;
+    for node in model.nodes() {
+        let Some(softmax) = node.op_as::<Softmax>() else { continue };
+        let rank = model.outlet_fact(node.inputs[0]).map_err(|e| chain(&e))?.rank();
+        if let Some(axis) = softmax.axes.iter().find(|&&a| a >= rank) {
+            return Err(format!(
+                "node {:?}: a Softmax over axis {axis} of a rank-{rank} tensor (an axis must be below the rank)",
+                node.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(not(feature = "onnx"))]
 fn load_onnx(path: &Path, _pin: &Pin, _data: Option<&str>) -> Result<(TypedModel, Vec<InputSpec>), RuntimeError> {
     Err(RuntimeError::Graph {

@@ -28,6 +28,7 @@ pub(super) fn load_nnef(path: &Path, pin: &Pin) -> Result<(TypedModel, Vec<Input
             )));
         }
     }
+    super::check_axes(&model).map_err(err)?;
     let model = model.into_decluttered().map_err(|e| err(chain(&e)))?;
     Ok((model, inputs))
 }

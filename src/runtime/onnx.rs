@@ -45,28 +45,9 @@ pub(super) fn load_onnx(path: &Path, pin: &Pin, data: Option<&str>) -> Result<(T
     }
     let prepare = |e: TractError| err(format!("cannot be prepared for inputs {}: {}", describe(&inputs), chain(&e)));
     let typed = model.into_typed().map_err(prepare)?;
-    check_axes(&typed).map_err(err)?;
+    super::check_axes(&typed).map_err(err)?;
     let typed = typed.into_decluttered().map_err(prepare)?;
     Ok((typed, inputs))
-}
-
-/// Axes past a tensor's rank, which tract 0.23.9 accepts and then computes
-/// something else than asked without a word (a Softmax with `axis = 99` ran
-/// and gave a wrong picture): refused while the graph still has the ONNX
-/// node names.
-fn check_axes(model: &TypedModel) -> Result<(), String> {
-    use tract_nnef::tract_core::ops::nn::Softmax;
-    for node in model.nodes() {
-        let Some(softmax) = node.op_as::<Softmax>() else { continue };
-        let rank = model.outlet_fact(node.inputs[0]).map_err(|e| chain(&e))?.rank();
-        if let Some(axis) = softmax.axes.iter().find(|&&a| a >= rank) {
-            return Err(format!(
-                "node {:?}: a Softmax over axis {axis} of a rank-{rank} tensor (an axis must be below the rank)",
-                node.name
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The newest ONNX opset this runtime accepts: the specification's latest
