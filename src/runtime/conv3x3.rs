@@ -69,23 +69,22 @@ impl TapConv {
     }
 }
 
-/// One image's convolution into `out` ([out, h, w]), on `threads` bands
-/// at once when a rayon pool is given.
+/// One image's convolution into `out` ([out, h, w]), its bands split over
+/// tract's thread pool when it has one and the convolution is big enough.
 pub fn convolve(
     input: &[f32],
     (h, w): (usize, usize),
     taps: &[f32],
     bias: &[f32],
     out: &mut [f32],
-    pool: Option<&Pool>,
 ) {
     let c_out = bias.len();
     let c_in = taps.len() / 9 / c_out;
-    let pool = pool.filter(|_| c_in * c_out * 9 * h * w >= PARALLEL_MACS);
+    let parallel = c_in * c_out * 9 * h * w >= PARALLEL_MACS;
     let rows_per_band = BAND_COLUMNS.div_ceil(w + 2).clamp(1, h);
     let bands = h.div_ceil(rows_per_band);
     let output = Shared(out.as_mut_ptr());
-    in_parts(pool, bands, &|first, last| {
+    in_parts(parallel, bands, &|first, last| {
         let (mut band_input, mut acc) = (Vec::new(), Vec::new());
         for band in first..last {
             let y0 = band * rows_per_band;
@@ -115,16 +114,28 @@ fn pad_band(input: &[f32], (h, w): (usize, usize), c_in: usize, (y0, rows): (usi
     }
 }
 
-/// `job(first, last)` over `0..count` split into one contiguous part per
-/// thread of `pool` (all on the calling thread without one).
-fn in_parts(pool: Option<&Pool>, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
-    match pool {
-        Some(pool) if count > 1 => {
-            let parts = pool_threads(pool).min(count);
-            run_on(pool, parts, &|t| job(t * count / parts, (t + 1) * count / parts));
+/// `job(first, last)` over `0..count`, split into one contiguous part per
+/// thread of tract's pool (`--threads`) when `parallel`; otherwise, or in a
+/// build without the `threads` feature, all on the calling thread.
+#[cfg(feature = "threads")]
+fn in_parts(parallel: bool, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
+    use tract_nnef::prelude::multithread::{current_tract_executor, Executor};
+    match current_tract_executor() {
+        Executor::MultiThread(pool) if parallel && count > 1 => {
+            let parts = pool.current_num_threads().min(count);
+            pool.scope(|scope| {
+                for t in 0..parts {
+                    scope.spawn(move |_| job(t * count / parts, (t + 1) * count / parts));
+                }
+            });
         }
         _ => job(0, count),
     }
+}
+
+#[cfg(not(feature = "threads"))]
+fn in_parts(_parallel: bool, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
+    job(0, count)
 }
 
 /// A buffer the parts of [`in_parts`] write, each its own region.
@@ -198,51 +209,6 @@ unsafe fn band_products(
     }
 }
 
-/// tract's thread pool, when the build has one and `--threads` asked for
-/// more than one thread.
-#[cfg(feature = "threads")]
-type Pool = Arc<rayon::ThreadPool>;
-#[cfg(not(feature = "threads"))]
-type Pool = std::convert::Infallible;
-
-#[cfg(feature = "threads")]
-fn current_pool() -> Option<Pool> {
-    match tract_nnef::prelude::multithread::current_tract_executor() {
-        tract_nnef::prelude::multithread::Executor::MultiThread(pool) => Some(pool),
-        _ => None,
-    }
-}
-
-#[cfg(not(feature = "threads"))]
-fn current_pool() -> Option<Pool> {
-    None
-}
-
-#[cfg(feature = "threads")]
-fn pool_threads(pool: &Pool) -> usize {
-    pool.current_num_threads()
-}
-
-#[cfg(not(feature = "threads"))]
-fn pool_threads(pool: &Pool) -> usize {
-    match *pool {}
-}
-
-/// Run `job(0..threads)` on the pool, one call per thread, and wait.
-#[cfg(feature = "threads")]
-fn run_on(pool: &Pool, threads: usize, job: &(dyn Fn(usize) + Sync)) {
-    pool.scope(|scope| {
-        for t in 0..threads {
-            scope.spawn(move |_| job(t));
-        }
-    });
-}
-
-#[cfg(not(feature = "threads"))]
-fn run_on(pool: &Pool, _threads: usize, _job: &(dyn Fn(usize) + Sync)) {
-    match *pool {}
-}
-
 impl Op for TapConv {
     fn name(&self) -> StaticName {
         "TapConv3x3".into()
@@ -269,11 +235,10 @@ impl EvalOp for TapConv {
         let mut output = unsafe { Tensor::uninitialized::<f32>(&[batch, self.c_out(), h, w])? };
         let mut plain = output.try_as_plain_ram_mut()?;
         let ys = plain.as_slice_mut::<f32>()?;
-        let pool = current_pool();
         for b in 0..batch {
             let x = &xs[b * self.c_in() * h * w..][..self.c_in() * h * w];
             let y = &mut ys[b * self.c_out() * h * w..][..self.c_out() * h * w];
-            convolve(x, (h, w), taps, bias, y, pool.as_ref());
+            convolve(x, (h, w), taps, bias, y);
         }
         drop(plain);
         Ok(tvec!(output.into_tvalue()))
@@ -352,9 +317,8 @@ pub fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
         patch.apply(model)?;
         swapped += 1;
     }
-    if swapped > 0 {
-        *model = model.clone().into_compact()?;
-    }
+    // The replaced convolutions and their weights are left unconnected:
+    // tract's optimizer compacts the graph before its first pass.
     Ok(swapped)
 }
 
@@ -403,7 +367,7 @@ mod tests {
             let op = TapConv::new(&weights, &bias, c_in, c_out).unwrap();
             let mut out = vec![f32::NAN; c_out * h * w];
             let taps = op.taps.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
-            convolve(&input, (h, w), &taps, &bias, &mut out, None);
+            convolve(&input, (h, w), &taps, &bias, &mut out);
             let expected = reference(&input, (c_in, h, w), &weights, &bias);
             let worst = out.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             assert!(worst < 1e-4, "{c_in}->{c_out} at {h}x{w}: off by {worst}");

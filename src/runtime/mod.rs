@@ -378,6 +378,18 @@ pub(crate) fn load_decluttered(
     }
 }
 
+/// Our 3×3 convolution in place of tract's (conv3x3.rs), where the build
+/// has it (x86_64, aarch64); how many were replaced.
+fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    return conv3x3::use_tap_convolutions(model);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = model; // tract's own kernels run
+        Ok(0)
+    }
+}
+
 /// Axes past a tensor's rank, which tract 0.23.9 accepts and then computes
 /// something else than asked without a word (a Softmax with `axis = 99` ran
 /// and gave a wrong picture): refused before decluttering, while the graph

@@ -87,14 +87,8 @@ impl Read {
         let Read { path, decluttered, pinned, inputs, outputs, flops } = self;
         let err = |message: String| RuntimeError::Graph { path: path.clone(), message };
         let started = std::time::Instant::now();
-        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        let (decluttered, taps) = {
-            let mut model = decluttered;
-            let swapped = super::conv3x3::use_tap_convolutions(&mut model).map_err(|e| err(chain(&e)))?;
-            (model, swapped)
-        };
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        let taps = 0;
+        let mut decluttered = decluttered;
+        let taps = super::use_tap_convolutions(&mut decluttered).map_err(|e| err(chain(&e)))?;
         let typed = decluttered
             .into_optimized()
             .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", super::describe(&pinned), chain(&e))))?;
