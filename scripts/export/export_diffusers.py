@@ -170,21 +170,19 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     report = dict(family=family, decoder_kind=decoder_kind, **{k: v for k, v in report.items() if k != "family"})
 
     # int8. A TAESD decoder stays f32 in model.toml too ("auto"): its weights are
-    # 5 MB, and tract runs its int8 convolutions 4-5x slower than its f32 ones
+    # 5 MB, and tract runs it in int8 about 4x slower than in f32
     # (our own 3x3 convolution, src/runtime/conv3x3.rs; README "Real-size models").
     names = ["text_encoder", "denoiser", "decoder"]
     decoder_int8 = quantize and (int8_decoder == "yes" or (int8_decoder == "auto" and decoder_kind != "taesd"))
-    if quantize:
-        for g in names:
-            if g == "decoder" and not decoder_int8:
-                continue
-            report["graphs"][g]["int8"] = quantize_int8(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".int8.onnx"),
-                                                         rewrite=int8_rewrite_for_tract)
-            # Weights of a big graph apart, so that the runtime holds them once at load.
-            report["graphs"][g]["int8"]["data"] = store_weights_apart(os.path.join(out, g + ".int8.onnx"))
+    quantized = [g for g in names if quantize and (g != "decoder" or decoder_int8)]
+    for g in quantized:
+        report["graphs"][g]["int8"] = quantize_int8(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".int8.onnx"),
+                                                     rewrite=int8_rewrite_for_tract)
+        # Weights of a big graph apart, so that the runtime holds them once at load.
+        report["graphs"][g]["int8"]["data"] = store_weights_apart(os.path.join(out, g + ".int8.onnx"))
     for g in names:
         report["graphs"][g]["f32_bytes"] = graph_bytes(os.path.join(out, g + ".onnx"))
-        if quantize and (g != "decoder" or decoder_int8):
+        if g in quantized:
             report["graphs"][g]["int8_bytes"] = graph_bytes(os.path.join(out, g + ".int8.onnx"))
 
     # Tokenizer files (HF layout) and pad id.
@@ -227,7 +225,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
             with open(os.path.join(out, fname), "a") as f:
                 f.write(f'\n[preview]\nkind = "{preview}"\n')
     with open(os.path.join(out, "README.md"), "w") as f:
-        f.write(card(pipeline_dir, family, decoder_kind, sched_info, report, guidance))
+        f.write(card(pipeline_dir, family, decoder_kind, sched_info, report, guidance,
+                     f32_decoder_in_int8=quantize and not decoder_int8))
     report.update(scheduler=sched_info["diffusers_class"], timesteps=sched_info["timesteps"], latent=[C, lh, lw],
                   image=[iw, ih], pad_id=pad_id, max_length=L, hidden=hidden)
     with open(os.path.join(out, "export.json"), "w") as f:

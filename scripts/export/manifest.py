@@ -82,10 +82,8 @@ scale = {float(guidance)!r}
 """
 
 
-def card(pipeline_dir, family, decoder_kind, sched_info, report, guidance) -> str:
-    graphs = report.get("graphs", {})
-    f32_decoder = "int8" in graphs.get("text_encoder", {}) and "int8" not in graphs.get("decoder", {})
-    decoder_note = " (the decoder f32: small, and faster in f32)" if f32_decoder else ""
+def card(pipeline_dir, family, decoder_kind, sched_info, report, guidance, f32_decoder_in_int8=False) -> str:
+    decoder_note = " (the decoder f32: small, and faster in f32)" if f32_decoder_in_int8 else ""
     # The next line names the exporter by its old path, as the committed fixtures record it.
     lines = [f"# {family} bundle", "",
              f"Exported by `scripts/export_diffusers.py` from `{os.path.basename(os.path.normpath(pipeline_dir))}`.",

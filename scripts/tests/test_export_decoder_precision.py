@@ -28,8 +28,10 @@ def test_taesd_decoder_stays_f32_unless_asked(tmp_path):
     assert report["decoder_kind"] == "taesd"
     assert decoder_files(tmp_path / "auto") == ("decoder.onnx", "decoder.onnx", False)
     assert "int8" not in report["graphs"]["decoder"]
+    assert "(the decoder f32" in (tmp_path / "auto" / "README.md").read_text()
     export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "yes"), "sdxs", int8_decoder="yes", **QUIET)
     assert decoder_files(tmp_path / "yes") == ("decoder.int8.onnx", "decoder.onnx", True)
+    assert "(the decoder f32" not in (tmp_path / "yes" / "README.md").read_text()
 
 
 def test_vae_decoder_is_quantized_unless_asked(tmp_path):
