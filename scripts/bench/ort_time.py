@@ -3,35 +3,22 @@
 
   python3 -m scripts.bench.ort_time GRAPH.onnx INPUT 1,4,64,64 [RUNS] [THREADS]
 
-Prints the minimum and median milliseconds of RUNS (default 5) after one
-warm-up run. Needs numpy and onnxruntime."""
+Prints the minimum and median milliseconds of RUNS (default 5), after
+tract_gap.py's warm-up runs. Needs numpy and onnxruntime."""
 import sys
-import time
 
-import numpy as np
-import onnxruntime as ort
+from scripts.bench.tract_gap import ort_time
 
 
 def main(argv):
     if len(argv) < 3:
         raise SystemExit(__doc__)
-    path, name = argv[0], argv[1]
+    path, _input = argv[0], argv[1]  # the graph's one input, fed by position
     shape = [int(v) for v in argv[2].split(",")]
     runs = int(argv[3]) if len(argv) > 3 else 5
     threads = int(argv[4]) if len(argv) > 4 else 1
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    x = (np.arange(int(np.prod(shape))) * 7919 % 1000 / 500.0 - 1.0).astype(np.float32).reshape(shape)
-    session.run(None, {name: x})
-    ms = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        session.run(None, {name: x})
-        ms.append((time.perf_counter() - t) * 1000)
-    ms.sort()
-    print(f"min {ms[0]:.1f} ms, median {ms[len(ms) // 2]:.1f} ms")
+    low, median = ort_time(path, [shape], runs, threads)
+    print(f"min {low:.1f} ms, median {median:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -150,10 +150,12 @@ CASES = {
 }
 
 
-def ort_time(path, shapes, runs):
+def ort_time(path, shapes, runs, threads=1):
+    """(min, median) ms of `path` in onnxruntime on `threads` threads, its inputs
+    filled with the same values as examples/tract_gap.rs and graph_time.rs."""
     import onnxruntime as ort
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     feeds = {i.name: (np.arange(int(np.prod(sh))) * 7919 % 1000 / 500.0 - 1.0).astype(np.float32).reshape(sh)
