@@ -19,12 +19,14 @@ mod contain;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod conv3x3;
 mod dynamic_quantize;
+mod graph_checks;
 mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
 mod parallel_load;
 mod segments;
 
+use graph_checks::check_input_count;
 pub use allocator::{release_free_memory, return_freed_blocks_at_once};
 use nnef::load_nnef;
 pub use segments::SegmentFile;
@@ -321,23 +323,6 @@ fn is_nnef(path: &Path) -> bool {
     path.to_string_lossy().ends_with(NNEF_SUFFIX)
 }
 
-pub(crate) fn check_input_count(declared: usize, inputs: &[InputSpec]) -> Result<(), String> {
-    if declared == inputs.len() {
-        return Ok(());
-    }
-    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-    Err(format!("has {declared} inputs, expected {} ({})", inputs.len(), names.join(", ")))
-}
-
-pub(crate) fn check_input_type(ix: usize, spec: &InputSpec, dt: DatumType) -> Result<(), String> {
-    let ok = if spec.integer { dt.is_integer() } else { dt.is_float() || dt.is_integer() };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("input {ix} ({}) has type {dt:?}", spec.name))
-    }
-}
-
 fn count_flops(model: &TypedModel) -> u64 {
     let mut total = 0u64;
     for node in model.nodes() {
@@ -388,25 +373,6 @@ fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
         let _ = model; // tract's own kernels run
         Ok(0)
     }
-}
-
-/// Axes past a tensor's rank, which tract 0.23.9 accepts and then computes
-/// something else than asked without a word (a Softmax with `axis = 99` ran
-/// and gave a wrong picture): refused before decluttering, while the graph
-/// still has its file's node names. Both formats (ONNX and NNEF) call it.
-fn check_axes(model: &TypedModel) -> Result<(), String> {
-    use tract_nnef::tract_core::ops::nn::Softmax;
-    for node in model.nodes() {
-        let Some(softmax) = node.op_as::<Softmax>() else { continue };
-        let rank = model.outlet_fact(node.inputs[0]).map_err(|e| chain(&e))?.rank();
-        if let Some(axis) = softmax.axes.iter().find(|&&a| a >= rank) {
-            return Err(format!(
-                "node {:?}: a Softmax over axis {axis} of a rank-{rank} tensor (an axis must be below the rank)",
-                node.name
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(not(feature = "onnx"))]

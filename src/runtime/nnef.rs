@@ -1,7 +1,8 @@
 //! tract's NNEF form (`*.nnef.tgz`, written by `edgepaint convert`): what
 //! the board builds read, without the ONNX parser.
 
-use super::{chain, check_input_type, InputSpec, Pin, RuntimeError};
+use super::graph_checks::{check_axes, check_input_type};
+use super::{chain, InputSpec, Pin, RuntimeError};
 use std::path::Path;
 use tract_nnef::prelude::*;
 
@@ -28,7 +29,7 @@ pub(super) fn load_nnef(path: &Path, pin: &Pin) -> Result<(TypedModel, Vec<Input
             )));
         }
     }
-    super::check_axes(&model).map_err(err)?;
+    check_axes(&model).map_err(err)?;
     let model = model.into_decluttered().map_err(|e| err(chain(&e)))?;
     Ok((model, inputs))
 }

@@ -1,7 +1,8 @@
 //! ONNX graphs (tract-onnx, the `onnx` cargo feature): parsed, their
 //! external data checked against the manifest, inputs pinned, decluttered.
 
-use super::{chain, check_input_type, describe, InputSpec, Pin, RuntimeError};
+use super::graph_checks::{check_axes, check_input_type};
+use super::{chain, describe, InputSpec, Pin, RuntimeError};
 use std::path::Path;
 use tract_nnef::prelude::*;
 
@@ -45,7 +46,7 @@ pub(super) fn load_onnx(path: &Path, pin: &Pin, data: Option<&str>) -> Result<(T
     }
     let prepare = |e: TractError| err(format!("cannot be prepared for inputs {}: {}", describe(&inputs), chain(&e)));
     let typed = model.into_typed().map_err(prepare)?;
-    super::check_axes(&typed).map_err(err)?;
+    check_axes(&typed).map_err(err)?;
     let typed = typed.into_decluttered().map_err(prepare)?;
     Ok((typed, inputs))
 }
