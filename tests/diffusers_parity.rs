@@ -339,6 +339,24 @@ mod euler_leading {
     }
 }
 
+/// Every 3×3 stride-1 convolution of the f32 UNet runs as our tap products
+/// (src/runtime/conv3x3.rs), those whose bias tract fused with the time
+/// embedding's per-channel add included: 19 in this fixture's ONNX file.
+/// (The stages above check the arithmetic against diffusers.)
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn every_unet_3x3_convolution_runs_as_tap_products() {
+    let g = graphs("sd-turbo", "model-f32.toml");
+    let inputs = [
+        Input::F32(Tensor::new(vec![1, 4, 8, 8], vec![0.1; 256])),
+        Input::F32(Tensor::new(vec![1], vec![999.0])),
+        Input::F32(Tensor::new(vec![1, 77, 8], vec![0.2; 77 * 8])),
+    ];
+    let ops = g.denoiser.profile(&inputs, 1).unwrap();
+    let taps = ops.iter().find(|o| o.op == "TapConv3x3").map_or(0, |o| o.nodes);
+    assert_eq!(taps, 19, "{ops:?}");
+}
+
 #[test]
 fn pipeline_generate_matches_diffusers_f32() {
     // Euler (sd-turbo, 4 steps; trailing and leading) and DDIM (sdxs, 1 step) inject no noise.

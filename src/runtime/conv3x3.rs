@@ -18,6 +18,7 @@
 //! [`use_tap_convolutions`] swaps the op into a decluttered graph just before
 //! tract optimizes it, so bundles (and their NNEF form) are unchanged.
 
+use super::thread_parts::{in_parts, Shared};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
 use tract_nnef::tract_core::ops::cnn::{Conv, PaddingSpec};
@@ -33,19 +34,28 @@ const BAND_COLUMNS: usize = 1024;
 /// pool's start costs more than it saves).
 const PARALLEL_MACS: usize = 1 << 22;
 
+/// Parts a parallel convolution is split into, at least where channels
+/// allow: enough to keep 2-4 threads evenly busy.
+const MIN_PARTS: usize = 8;
+
+/// Output channels of one part, at least.
+const MIN_BLOCK_CHANNELS: usize = 64;
+
 /// A 3×3 convolution, stride 1, padding 1, one group, NCHW f32.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct TapConv {
     /// Weights by tap: [9, out, in].
     taps: Arc<Tensor>,
-    /// [out].
-    bias: Arc<Tensor>,
+    /// [out]; `None`: the op's second input, `out` values computed by the
+    /// graph (tract folds a UNet's per-channel `+ time embedding` after a
+    /// convolution into its bias).
+    bias: Option<Arc<Tensor>>,
 }
 
 impl TapConv {
     /// From OIHW weights [out, in, 3, 3] and a bias of `out` values.
-    pub fn new(weights: &[f32], bias: &[f32], c_in: usize, c_out: usize) -> TractResult<TapConv> {
-        ensure!(weights.len() == c_out * c_in * 9 && bias.len() == c_out);
+    pub fn new(weights: &[f32], bias: Option<&[f32]>, c_in: usize, c_out: usize) -> TractResult<TapConv> {
+        ensure!(weights.len() == c_out * c_in * 9 && bias.is_none_or(|b| b.len() == c_out));
         let mut taps = vec![0f32; 9 * c_out * c_in];
         for o in 0..c_out {
             for i in 0..c_in {
@@ -56,7 +66,7 @@ impl TapConv {
         }
         Ok(TapConv {
             taps: Arc::new(tensor1(&taps).into_shape(&[9, c_out, c_in])?),
-            bias: Arc::new(tensor1(bias)),
+            bias: bias.map(|b| Arc::new(tensor1(b))),
         })
     }
 
@@ -69,8 +79,9 @@ impl TapConv {
     }
 }
 
-/// One image's convolution into `out` ([out, h, w]), its bands split over
-/// tract's thread pool when it has one and the convolution is big enough.
+/// One image's convolution into `out` ([out, h, w]), split into parts (bands
+/// of output rows × blocks of output channels) over tract's thread pool when
+/// it has one and the convolution is big enough.
 pub fn convolve(
     input: &[f32],
     (h, w): (usize, usize),
@@ -81,19 +92,34 @@ pub fn convolve(
     let c_out = bias.len();
     let c_in = taps.len() / 9 / c_out;
     let parallel = c_in * c_out * 9 * h * w >= PARALLEL_MACS;
-    let rows_per_band = BAND_COLUMNS.div_ceil(w + 2).clamp(1, h);
-    let bands = h.div_ceil(rows_per_band);
+    let bands = h.div_ceil(BAND_COLUMNS.div_ceil(w + 2).clamp(1, h));
+    let rows_per_band = h.div_ceil(bands); // bands of equal height
+    let blocks = if parallel { channel_blocks(bands, c_out) } else { 1 };
+    let block = c_out.div_ceil(blocks);
     let output = Shared(out.as_mut_ptr());
-    in_parts(parallel, bands, &|first, last| {
-        let (mut band_input, mut acc) = (Vec::new(), Vec::new());
-        for band in first..last {
+    in_parts(parallel, bands * blocks, &|first, last| {
+        let (mut band_input, mut acc, mut padded) = (Vec::new(), Vec::new(), None);
+        for part in first..last {
+            let (band, channels) = (part / blocks, part % blocks * block);
             let y0 = band * rows_per_band;
             let rows = rows_per_band.min(h - y0);
-            pad_band(input, (h, w), c_in, (y0, rows), &mut band_input);
-            // SAFETY: parts write disjoint rows of `out`.
-            unsafe { band_products(&band_input, (h, w), taps, bias, (y0, rows), &mut acc, output) };
+            if padded != Some(band) {
+                pad_band(input, (h, w), c_in, (y0, rows), &mut band_input);
+                padded = Some(band);
+            }
+            let outs = (channels, block.min(c_out - channels));
+            // SAFETY: parts write disjoint rows or channels of `out`.
+            unsafe { band_products(&band_input, (h, w), taps, bias, outs, (y0, rows), &mut acc, output) };
         }
     });
+}
+
+/// Blocks of output channels per band: one where the bands alone are
+/// enough parts for the threads; else enough for about [`MIN_PARTS`] parts
+/// (a UNet's 1,280 channels at 16x16 are a single band), each block at
+/// least [`MIN_BLOCK_CHANNELS`] channels (the products' efficiency).
+fn channel_blocks(bands: usize, c_out: usize) -> usize {
+    MIN_PARTS.div_ceil(bands).min(c_out / MIN_BLOCK_CHANNELS).max(1)
 }
 
 /// Input rows y0-1..y0+rows+1 of every channel, with a zero column on each
@@ -114,56 +140,20 @@ fn pad_band(input: &[f32], (h, w): (usize, usize), c_in: usize, (y0, rows): (usi
     }
 }
 
-/// `job(first, last)` over `0..count`, split into one contiguous part per
-/// thread of tract's pool (`--threads`) when `parallel`; otherwise, or in a
-/// build without the `threads` feature, all on the calling thread.
-#[cfg(feature = "threads")]
-fn in_parts(parallel: bool, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
-    use tract_nnef::prelude::multithread::{current_tract_executor, Executor};
-    match current_tract_executor() {
-        Executor::MultiThread(pool) if parallel && count > 1 => {
-            let parts = pool.current_num_threads().min(count);
-            pool.scope(|scope| {
-                for t in 0..parts {
-                    scope.spawn(move |_| job(t * count / parts, (t + 1) * count / parts));
-                }
-            });
-        }
-        _ => job(0, count),
-    }
-}
-
-#[cfg(not(feature = "threads"))]
-fn in_parts(_parallel: bool, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
-    job(0, count)
-}
-
-/// A buffer the parts of [`in_parts`] write, each its own region.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: each part writes only its own region (see the callers).
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// The element at `offset` (a method, so closures capture the whole
-    /// `Shared`, not its raw pointer).
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
-
-/// Rows y0..y0+rows of every output channel from their padded input band
-/// ([`pad_band`]): nine products accumulated in `acc` ([out, rows × padded
-/// width]), then the valid columns plus the bias copied out.
+/// Rows y0..y0+rows of output channels o0..o0+count from their padded input
+/// band ([`pad_band`]): nine products accumulated in `acc` ([count, rows ×
+/// padded width]), then the valid columns plus the bias copied out.
 ///
 /// # Safety
-/// `out` points to [out, h, w] f32 that no other thread writes in these rows.
+/// `out` points to [out, h, w] f32 that no other thread writes in these
+/// rows and channels.
+#[allow(clippy::too_many_arguments)]
 unsafe fn band_products(
     band: &[f32],
     (h, w): (usize, usize),
     taps: &[f32],
     bias: &[f32],
+    (o0, count): (usize, usize),
     (y0, rows): (usize, usize),
     acc: &mut Vec<f32>,
     out: Shared,
@@ -172,20 +162,20 @@ unsafe fn band_products(
     let c_in = taps.len() / 9 / c_out;
     let (bh, pw) = (rows + 2, w + 2);
     let n = rows * pw;
-    acc.resize(c_out * n, 0.0);
+    acc.resize(count * n, 0.0);
     for tap in 0..9 {
         let (ky, kx) = (tap / 3, tap % 3);
         let offset = ky * pw + kx;
         debug_assert!((c_in - 1) * bh * pw + offset + n <= band.len());
         gemm::gemm(
-            c_out,
+            count,
             n,
             c_in,
             acc.as_mut_ptr(),
             1,
             n as isize,
             tap > 0,
-            taps[tap * c_out * c_in..].as_ptr(),
+            taps[(tap * c_out + o0) * c_in..].as_ptr(),
             1,
             c_in as isize,
             band[offset..].as_ptr(),
@@ -199,10 +189,10 @@ unsafe fn band_products(
             gemm::Parallelism::None,
         );
     }
-    for (o, &b) in bias.iter().enumerate() {
+    for (k, &b) in bias[o0..o0 + count].iter().enumerate() {
         for r in 0..rows {
-            let dst = std::slice::from_raw_parts_mut(out.at((o * h + y0 + r) * w), w);
-            for (d, s) in dst.iter_mut().zip(&acc[o * n + r * pw..][..w]) {
+            let dst = std::slice::from_raw_parts_mut(out.at(((o0 + k) * h + y0 + r) * w), w);
+            for (d, s) in dst.iter_mut().zip(&acc[k * n + r * pw..][..w]) {
                 *d = s + b;
             }
         }
@@ -231,7 +221,16 @@ impl EvalOp for TapConv {
         let (batch, h, w) = (shape[0], shape[2], shape[3]);
         let xs = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let taps = self.taps.try_as_plain_ram()?.as_slice::<f32>()?;
-        let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        let computed_bias;
+        let bias = match &self.bias {
+            Some(bias) => bias.try_as_plain_ram()?.as_slice::<f32>()?,
+            None => {
+                computed_bias = inputs[1].cast_to::<f32>()?;
+                let bias = computed_bias.try_as_plain_ram()?.as_slice::<f32>()?;
+                ensure!(bias.len() == self.c_out(), "TapConv3x3 bias of {} values", bias.len());
+                bias
+            }
+        };
         let mut output = unsafe { Tensor::uninitialized::<f32>(&[batch, self.c_out(), h, w])? };
         let mut plain = output.try_as_plain_ram_mut()?;
         let ys = plain.as_slice_mut::<f32>()?;
@@ -288,22 +287,26 @@ fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapCo
     {
         return Ok(None);
     }
-    let (Some(weights), Some(bias)) =
-        (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone())
-    else {
-        return Ok(None);
-    };
+    let Some(weights) = model.outlet_fact(node.inputs[1])?.konst.clone() else { return Ok(None) };
     let (c_in, c_out) = (spec.input_channels, spec.output_channels);
     if weights.datum_type() != f32::datum_type() || weights.shape() != [c_out, c_in, 3, 3] {
         return Ok(None);
     }
+    let weights = weights.try_as_plain_ram()?.as_slice::<f32>()?;
+    let bias_fact = model.outlet_fact(node.inputs[2])?;
+    let Some(bias) = bias_fact.konst.clone() else {
+        // Computed by the graph: taken as the op's second input when it is
+        // one f32 value per output channel.
+        let per_channel = bias_fact.datum_type == f32::datum_type() && bias_fact.shape.volume() == c_out.to_dim();
+        return Ok(per_channel.then(|| TapConv::new(weights, None, c_in, c_out)).transpose()?);
+    };
     let bias = bias.cast_to::<f32>()?;
     let bias: Vec<f32> = match bias.len() {
         1 => vec![bias.try_as_plain_ram()?.as_slice::<f32>()?[0]; c_out],
         n if n == c_out => bias.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
         _ => return Ok(None),
     };
-    Ok(Some(TapConv::new(weights.try_as_plain_ram()?.as_slice::<f32>()?, &bias, c_in, c_out)?))
+    Ok(Some(TapConv::new(weights, Some(&bias), c_in, c_out)?))
 }
 
 /// Replace every convolution [`TapConv`] runs in a decluttered `model`;
@@ -313,7 +316,8 @@ pub fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(op) = as_tap_conv(model, node)? else { continue };
-        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
+        let inputs = if op.bias.is_some() { vec![node.inputs[0]] } else { vec![node.inputs[0], node.inputs[2]] };
+        let patch = TypedModelPatch::replace_single_op(model, node, &inputs, op)?;
         patch.apply(model)?;
         swapped += 1;
     }
@@ -359,12 +363,13 @@ mod tests {
     #[test]
     fn matches_the_definition_on_odd_shapes() {
         // Non-square, a width giving several bands with a short last one, a
-        // single row, and channel counts that are not multiples of a kernel's.
-        for &(c_in, c_out, h, w) in &[(3, 5, 7, 9), (4, 2, 1, 1), (6, 7, 33, 40), (2, 3, 70, 1030)] {
+        // single row, channel counts that are not multiples of a kernel's, and
+        // one band big enough to be split into channel blocks (65 + 64).
+        for &(c_in, c_out, h, w) in &[(3, 5, 7, 9), (4, 2, 1, 1), (6, 7, 33, 40), (2, 3, 70, 1030), (130, 129, 5, 7)] {
             let input = values(c_in * h * w, 1);
             let weights = values(c_out * c_in * 9, 2);
             let bias = values(c_out, 3);
-            let op = TapConv::new(&weights, &bias, c_in, c_out).unwrap();
+            let op = TapConv::new(&weights, Some(&bias), c_in, c_out).unwrap();
             let mut out = vec![f32::NAN; c_out * h * w];
             let taps = op.taps.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
             convolve(&input, (h, w), &taps, &bias, &mut out);

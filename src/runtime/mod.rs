@@ -20,11 +20,15 @@ mod contain;
 mod conv3x3;
 mod dynamic_quantize;
 mod graph_checks;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod matmul;
 mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
 mod parallel_load;
 mod segments;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod thread_parts;
 
 use graph_checks::check_input_count;
 pub use allocator::{release_free_memory, return_freed_blocks_at_once};
@@ -363,15 +367,16 @@ pub(crate) fn load_decluttered(
     }
 }
 
-/// Our 3×3 convolution in place of tract's (conv3x3.rs), where the build
-/// has it (x86_64, aarch64); how many were replaced.
-fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
+/// Our 3×3 convolutions and f32 matrix products in place of tract's
+/// (conv3x3.rs, matmul.rs), where the build has them (x86_64, aarch64); how
+/// many of each were replaced.
+fn use_own_kernels(model: &mut TypedModel) -> TractResult<(usize, usize)> {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    return conv3x3::use_tap_convolutions(model);
+    return Ok((conv3x3::use_tap_convolutions(model)?, matmul::use_gemm_matmuls(model)?));
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = model; // tract's own kernels run
-        Ok(0)
+        Ok((0, 0))
     }
 }
 

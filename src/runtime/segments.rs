@@ -88,14 +88,14 @@ impl Read {
         let err = |message: String| RuntimeError::Graph { path: path.clone(), message };
         let started = std::time::Instant::now();
         let mut decluttered = decluttered;
-        let taps = super::use_tap_convolutions(&mut decluttered).map_err(|e| err(chain(&e)))?;
+        let (taps, products) = super::use_own_kernels(&mut decluttered).map_err(|e| err(chain(&e)))?;
         let typed = decluttered
             .into_optimized()
             .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", super::describe(&pinned), chain(&e))))?;
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
         allocator::release_free_memory();
         log::info!(
-            "{}: optimized {:.0} ms ({taps} 3x3 convolutions as tap products)",
+            "{}: optimized {:.0} ms ({taps} 3x3 convolutions as tap products, {products} matrix products by gemm)",
             path.display(),
             started.elapsed().as_secs_f64() * 1000.0
         );

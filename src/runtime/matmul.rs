@@ -1,0 +1,331 @@
+//! f32 matrix products (tract's `EinSum` with one summed axis: every MatMul,
+//! Gemm and 1x1 convolution after decluttering) by the `gemm` crate, over
+//! the operands as they lie in memory, instead of tract's kernels.
+//!
+//! Why: at a UNet's sizes tract 0.23.9 copies (packs) both operands of every
+//! product and its kernels are slower than `gemm`'s here: one attention head
+//! at 4,096 tokens took 120 ms against onnxruntime's 35 (2 threads; 37 ms of
+//! it packing), where `gemm` does its two products in 34 ms; the f32 UNet
+//! step spent 3.2 of 5.5 s in tract's products. `gemm` reads any strides, so
+//! transposed or batched operands need no copy. Like conv3x3.rs, x86_64 and
+//! aarch64 only (`mod.rs`), swapped in just before tract optimizes.
+
+use super::thread_parts::{in_parts, Shared};
+use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::einsum::EinSum;
+
+/// Below this many multiply-adds a product runs on one thread.
+const PARALLEL_MACS: usize = 1 << 22;
+
+/// Parts a parallel product is split into, where its size allows.
+const MIN_PARTS: usize = 8;
+
+/// Rows (or columns) of one part, at least.
+const MIN_BLOCK: usize = 64;
+
+/// Below this many multiply-adds a product stays tract's (its small-matrix
+/// kernels and fused bias and activations win there; the shipped model's
+/// products are mostly this small).
+const MIN_MACS: usize = 1 << 20;
+
+/// Above this many output values a product stays tract's: attention
+/// scores at 4,096 tokens (64 MB each) in our op cost one or two more such
+/// buffers alive at once (tract fuses their scaling into its product):
+/// the SDXS-class UNet's streaming peak went from 295 to 475 MiB.
+const MAX_OUTPUT: usize = 1 << 22;
+
+/// Below this many rows too: a text encoder's 77 tokens (there tract was
+/// within 1.25x of onnxruntime, and `gemm`, which packs the weights at
+/// every call, was not faster).
+const MIN_ROWS: usize = 128;
+
+/// One axis of the product: its position in A, in B and in the output.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct Axis {
+    a: Option<usize>,
+    b: Option<usize>,
+    c: Option<usize>,
+}
+
+/// C[batch.., m, n] = sum over k of A[batch.., m, k] × B[batch.., k, n], each
+/// axis anywhere in its tensor; a batch axis may be absent from, or of size
+/// 1 in, one operand (broadcast).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct GemmMatMul {
+    m: Axis,
+    k: Axis,
+    n: Axis,
+    batch: Vec<Axis>,
+    /// Factor applied to the product (a following multiplication by a
+    /// constant, as attention scores are scaled: one buffer fewer).
+    scale: F32Bits,
+    /// The replaced op, for the output's shape and the cost.
+    einsum: EinSum,
+}
+
+impl GemmMatMul {
+    /// The product `einsum` computes on inputs of shapes `facts`, if it is
+    /// one this module runs. Axes of size 1 everywhere are left out (tract
+    /// writes `amk,ank->mn` for a batch of one).
+    fn new(einsum: &EinSum, facts: [&TypedFact; 2]) -> Option<GemmMatMul> {
+        let mapping = &einsum.axes;
+        if einsum.q_params.is_some() || mapping.input_count() != 2 || mapping.output_count() != 1 {
+            return None;
+        }
+        let (mut k, mut ms, mut ns, mut batch) = (None, Vec::new(), Vec::new(), Vec::new());
+        for axis in mapping.iter_all_axes() {
+            let at = |positions: &[usize]| (positions.len() <= 1).then(|| positions.first().copied());
+            let place = Axis { a: at(&axis.inputs[0])?, b: at(&axis.inputs[1])?, c: at(&axis.outputs[0])? };
+            let unit = |fact: &TypedFact, p: Option<usize>| p.is_none_or(|p| fact.shape[p].is_one());
+            if unit(facts[0], place.a) && unit(facts[1], place.b) {
+                continue;
+            }
+            match (place.a.is_some(), place.b.is_some(), place.c.is_some()) {
+                (true, true, false) if k.is_none() => k = Some(place),
+                (true, false, true) => ms.push(place),
+                (false, true, true) => ns.push(place),
+                (_, _, true) => batch.push(place),
+                _ => return None, // a second summed axis, or one summed in one operand only
+            }
+        }
+        // Of several axes of A and the output only, the innermost in A is the
+        // rows and the others are batch axes that B does not have (a linear
+        // layer's `bmk,kn->bmn`); the same for B's columns.
+        ms.sort_by_key(|p| p.a);
+        ns.sort_by_key(|p| p.b);
+        let (m, n) = (ms.pop()?, ns.pop()?);
+        batch.extend(ms.into_iter().chain(ns));
+        Some(GemmMatMul { m, k: k?, n, batch, scale: F32Bits(1f32.to_bits()), einsum: einsum.clone() })
+    }
+}
+
+/// An f32 kept as its bits (ops must be `Hash` and `Eq`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct F32Bits(u32);
+
+/// Row-major strides of `shape`.
+fn strides(shape: &[usize]) -> Vec<isize> {
+    let mut strides = vec![1isize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1] as isize;
+    }
+    strides
+}
+
+/// Size and strides of one axis in A, B and C (stride 0 where absent or
+/// broadcast).
+fn measure(axis: Axis, shapes: [&[usize]; 3], stride: [&[isize]; 3]) -> (usize, [isize; 3]) {
+    let places = [axis.a, axis.b, axis.c];
+    let size = (0..3).filter_map(|t| places[t].map(|p| shapes[t][p])).max().unwrap_or(1);
+    let step = |t: usize| places[t].filter(|&p| shapes[t][p] == size).map_or(0, |p| stride[t][p]);
+    (size, [step(0), step(1), step(2)])
+}
+
+impl Op for GemmMatMul {
+    fn name(&self) -> StaticName {
+        "GemmMatMul".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("{} × {}", self.einsum.axes, f32::from_bits(self.scale.0))])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for GemmMatMul {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let (a, b) = (inputs[0].cast_to::<f32>()?, inputs[1].cast_to::<f32>()?);
+        let output_shape = self.einsum.output_facts(&[&f32::fact(a.shape()), &f32::fact(b.shape())])?[0]
+            .shape
+            .as_concrete()
+            .context("GemmMatMul output shape")?
+            .to_vec();
+        let mut c = unsafe { Tensor::uninitialized::<f32>(&output_shape)? };
+        let shapes = [a.shape(), b.shape(), &output_shape[..]];
+        let all_strides = [strides(shapes[0]), strides(shapes[1]), strides(shapes[2])];
+        let stride = [&all_strides[0][..], &all_strides[1][..], &all_strides[2][..]];
+        let (m, [am, _, cm]) = measure(self.m, shapes, stride);
+        let (k, [ak, bk, _]) = measure(self.k, shapes, stride);
+        let (n, [_, bn, cn]) = measure(self.n, shapes, stride);
+        let batch: Vec<(usize, [isize; 3])> = self.batch.iter().map(|&axis| measure(axis, shapes, stride)).collect();
+        let batches: usize = batch.iter().map(|(size, _)| size).product();
+        if c.len() == 0 {
+            return Ok(tvec!(c.into_tvalue()));
+        }
+        let xs = a.try_as_plain_ram()?;
+        let ys = b.try_as_plain_ram()?;
+        let (xs, ys) = (xs.as_slice::<f32>()?, ys.as_slice::<f32>()?);
+        let mut plain = c.try_as_plain_ram_mut()?;
+        let out = Shared(plain.as_slice_mut::<f32>()?.as_mut_ptr());
+        // Parts: batches × blocks of rows (or of columns, whichever is longer).
+        let parallel = batches * m * n * k >= PARALLEL_MACS;
+        let long = m.max(n);
+        let blocks = if parallel { MIN_PARTS.div_ceil(batches).min(long / MIN_BLOCK).max(1) } else { 1 };
+        let block = long.div_ceil(blocks);
+        let scale = f32::from_bits(self.scale.0);
+        in_parts(parallel, batches * blocks, &|first, last| {
+            for part in first..last {
+                let (mut rest, start) = (part / blocks, part % blocks * block);
+                let mut offset = [0isize; 3];
+                for (size, steps) in batch.iter().rev() {
+                    let i = (rest % size) as isize;
+                    rest /= size;
+                    (0..3).for_each(|t| offset[t] += i * steps[t]);
+                }
+                let len = block.min(long - start);
+                let (rows, cols, row0, col0) = if m >= n { (len, n, start, 0) } else { (m, len, 0, start) };
+                // SAFETY: the offsets stay inside A, B and C (sizes and strides
+                // from their shapes), and parts write disjoint blocks of C.
+                unsafe {
+                    let row0 = row0 as isize;
+                    let col0 = col0 as isize;
+                    gemm::gemm(
+                        rows,
+                        cols,
+                        k,
+                        out.at((offset[2] + row0 * cm + col0 * cn) as usize),
+                        cn,
+                        cm,
+                        false,
+                        xs.as_ptr().offset(offset[0] + row0 * am),
+                        ak,
+                        am,
+                        ys.as_ptr().offset(offset[1] + col0 * bn),
+                        bn,
+                        bk,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        });
+        drop(plain);
+        Ok(tvec!(c.into_tvalue()))
+    }
+}
+
+impl TypedOp for GemmMatMul {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        self.einsum.output_facts(inputs)
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        self.einsum.cost(inputs)
+    }
+
+    as_op!();
+}
+
+/// Replace every f32 product [`GemmMatMul`] runs (of at least [`MIN_MACS`])
+/// in a decluttered `model` whose shapes are pinned; returns how many.
+pub fn use_gemm_matmuls(model: &mut TypedModel) -> TractResult<usize> {
+    let mut swapped = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(einsum) = node.op_as::<EinSum>() else { continue };
+        let op = {
+            let facts = model.node_input_facts(id)?;
+            let &[a, b] = &facts[..] else { continue };
+            let Some(op) = GemmMatMul::new(einsum, [a, b]) else { continue };
+            let output = model.outlet_fact(OutletId::new(id, 0))?;
+            let all_f32 = facts.iter().chain([&output]).all(|f| f.datum_type == f32::datum_type() && f.is_plain());
+            let points = output.shape.as_concrete().map_or(0, |s| s.iter().product::<usize>());
+            let size = |place: Option<usize>| place.and_then(|p| facts[0].shape[p].to_usize().ok()).unwrap_or(0);
+            let (rows, k) = (size(op.m.a), size(op.k.a));
+            let big = points * k >= MIN_MACS && rows >= MIN_ROWS && points <= MAX_OUTPUT;
+            (all_f32 && einsum.operating_dt == f32::datum_type() && big).then_some(op)
+        };
+        let Some(mut op) = op else { continue };
+        let mut last = OutletId::new(id, 0);
+        if let Some((mul, factor)) = scaled_by(model, node)? {
+            op.scale = F32Bits(factor.to_bits());
+            last = OutletId::new(mul, 0);
+        }
+        let mut patch = TypedModelPatch::default();
+        let inputs = patch.taps(model, &node.inputs)?;
+        let product = patch.wire_node(&node.name, op, &inputs)?[0];
+        patch.shunt_outside(model, last, product)?;
+        patch.apply(model)?;
+        swapped += 1;
+    }
+    Ok(swapped)
+}
+
+/// The node multiplying `node`'s output, its only use, by a constant f32
+/// scalar, and that constant.
+fn scaled_by(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(usize, f32)>> {
+    use tract_nnef::tract_core::ops::binary::TypedBinOp;
+    use tract_nnef::tract_core::ops::math::Mul;
+    let [user] = &node.outputs[0].successors[..] else { return Ok(None) };
+    let mul = model.node(user.node);
+    let is_mul = mul.op_as::<TypedBinOp>().is_some_and(|b| b.0.is::<Mul>());
+    if !is_mul || mul.inputs.len() != 2 || model.outputs.contains(&OutletId::new(node.id, 0)) {
+        return Ok(None);
+    }
+    let other = model.outlet_fact(mul.inputs[1 - user.slot])?;
+    let same_shape = model.outlet_fact(OutletId::new(mul.id, 0))?.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
+    match &other.konst {
+        Some(k) if k.len() == 1 && k.datum_type() == f32::datum_type() && same_shape => {
+            Ok(Some((mul.id, k.cast_to_scalar::<f32>()?)))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(shape: &[usize], seed: usize) -> Tensor {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n).map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0).collect();
+        tensor1(&data).into_shape(shape).unwrap()
+    }
+
+    /// Against tract's own EinSum on the same inputs: a column split (more
+    /// columns than rows, 65 + 64), a transposed operand with a unit axis
+    /// and a row split (67 + 67 + 66), a batch broadcast from size 1 and an
+    /// absent batch axis, and a product too small to be split.
+    #[test]
+    fn matches_tracts_einsum() {
+        let cases: [(&str, &[usize], &[usize]); 5] = [
+            ("bmk,bkn->bmn", &[2, 70, 300], &[2, 300, 129]),
+            ("amk,ank->mn", &[1, 200, 256], &[1, 100, 256]),
+            ("bhmk,bhkn->bhmn", &[2, 3, 40, 16], &[1, 3, 16, 24]),
+            ("bmk,kn->bmn", &[3, 5, 7], &[7, 9]),
+            ("mk,kn->nm", &[130, 33], &[33, 20]),
+        ];
+        for (expr, a_shape, b_shape) in cases {
+            let einsum = EinSum::new(expr.parse().unwrap(), f32::datum_type());
+            let (a, b) = (values(a_shape, 1), values(b_shape, 2));
+            let facts = [f32::fact(a_shape), f32::fact(b_shape)];
+            let op = GemmMatMul::new(&einsum, [&facts[0], &facts[1]]).unwrap_or_else(|| panic!("{expr} not taken"));
+            let inputs = || tvec!(a.clone().into_tvalue(), b.clone().into_tvalue());
+            let ours = op.eval(&EvalContext::out_of_plan(), inputs()).unwrap().remove(0);
+            let theirs = einsum.eval(&EvalContext::out_of_plan(), inputs()).unwrap().remove(0);
+            assert_eq!(ours.shape(), theirs.shape(), "{expr}");
+            let (x, y) = (ours.try_as_plain_ram().unwrap(), theirs.try_as_plain_ram().unwrap());
+            let (x, y) = (x.as_slice::<f32>().unwrap(), y.as_slice::<f32>().unwrap());
+            let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-3, "{expr}: off by {worst}");
+        }
+    }
+
+    /// Products this module leaves to tract: summed in one operand only, an
+    /// axis twice in one operand.
+    #[test]
+    fn leaves_other_einsums_to_tract() {
+        for (expr, a_shape, b_shape) in [("mk,kn->n", [4, 5], [5, 6]), ("mm,mn->mn", [4, 4], [4, 6])] {
+            let einsum = EinSum::new(expr.parse().unwrap(), f32::datum_type());
+            let facts = [f32::fact(a_shape), f32::fact(b_shape)];
+            assert!(GemmMatMul::new(&einsum, [&facts[0], &facts[1]]).is_none(), "{expr}");
+        }
+    }
+}

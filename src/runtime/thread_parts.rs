@@ -1,0 +1,42 @@
+//! Work split into parts over tract's thread pool (`--threads`), for our
+//! own kernels (conv3x3.rs, matmul.rs), which run inside tract's plan and so
+//! must use the threads tract was given, not a pool of their own.
+
+/// `job(first, last)` over `0..count`, split into one contiguous part per
+/// thread of tract's pool (`--threads`) when `parallel`; otherwise, or in a
+/// build without the `threads` feature, all on the calling thread.
+#[cfg(feature = "threads")]
+pub(super) fn in_parts(parallel: bool, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
+    use tract_nnef::prelude::multithread::{current_tract_executor, Executor};
+    match current_tract_executor() {
+        Executor::MultiThread(pool) if parallel && count > 1 => {
+            let parts = pool.current_num_threads().min(count);
+            pool.scope(|scope| {
+                for t in 0..parts {
+                    scope.spawn(move |_| job(t * count / parts, (t + 1) * count / parts));
+                }
+            });
+        }
+        _ => job(0, count),
+    }
+}
+
+#[cfg(not(feature = "threads"))]
+pub(super) fn in_parts(_parallel: bool, count: usize, job: &(dyn Fn(usize, usize) + Sync)) {
+    job(0, count)
+}
+
+/// A buffer the parts of [`in_parts`] write, each its own region.
+#[derive(Clone, Copy)]
+pub(super) struct Shared(pub(super) *mut f32);
+// SAFETY: each part writes only its own region (see the callers).
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The element at `offset` (a method, so closures capture the whole
+    /// `Shared`, not its raw pointer).
+    pub(super) fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
