@@ -18,7 +18,7 @@
 //! [`use_tap_convolutions`] swaps the op into a decluttered graph just before
 //! tract optimizes it, so bundles (and their NNEF form) are unchanged.
 
-use super::thread_parts::{in_parts, Shared};
+use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
 use tract_nnef::tract_core::ops::cnn::{Conv, PaddingSpec};
@@ -30,15 +30,7 @@ use tract_nnef::tract_core::ops::nn::DataFormat;
 /// channels; 1,000-2,000 best in a prototype).
 const BAND_COLUMNS: usize = 1024;
 
-/// Below this many multiply-adds a convolution runs on one thread (the
-/// pool's start costs more than it saves).
-const PARALLEL_MACS: usize = 1 << 22;
-
-/// Parts a parallel convolution is split into, at least where channels
-/// allow: enough to keep 2-4 threads evenly busy.
-const MIN_PARTS: usize = 8;
-
-/// Output channels of one part, at least.
+/// Output channels of one part, at least (the products' efficiency).
 const MIN_BLOCK_CHANNELS: usize = 64;
 
 /// A 3×3 convolution, stride 1, padding 1, one group, NCHW f32.
@@ -94,7 +86,9 @@ pub fn convolve(
     let parallel = c_in * c_out * 9 * h * w >= PARALLEL_MACS;
     let bands = h.div_ceil(BAND_COLUMNS.div_ceil(w + 2).clamp(1, h));
     let rows_per_band = h.div_ceil(bands); // bands of equal height
-    let blocks = if parallel { channel_blocks(bands, c_out) } else { 1 };
+    // Blocks of output channels too where the bands are too few for the
+    // threads (a UNet's 1,280 channels at 16x16 are a single band).
+    let blocks = if parallel { blocks_per_unit(bands, c_out, MIN_BLOCK_CHANNELS) } else { 1 };
     let block = c_out.div_ceil(blocks);
     let output = Shared(out.as_mut_ptr());
     in_parts(parallel, bands * blocks, &|first, last| {
@@ -112,14 +106,6 @@ pub fn convolve(
             unsafe { band_products(&band_input, (h, w), taps, bias, outs, (y0, rows), &mut acc, output) };
         }
     });
-}
-
-/// Blocks of output channels per band: one where the bands alone are
-/// enough parts for the threads; else enough for about [`MIN_PARTS`] parts
-/// (a UNet's 1,280 channels at 16x16 are a single band), each block at
-/// least [`MIN_BLOCK_CHANNELS`] channels (the products' efficiency).
-fn channel_blocks(bands: usize, c_out: usize) -> usize {
-    MIN_PARTS.div_ceil(bands).min(c_out / MIN_BLOCK_CHANNELS).max(1)
 }
 
 /// Input rows y0-1..y0+rows+1 of every channel, with a zero column on each

@@ -10,15 +10,9 @@
 //! transposed or batched operands need no copy. Like conv3x3.rs, x86_64 and
 //! aarch64 only (`mod.rs`), swapped in just before tract optimizes.
 
-use super::thread_parts::{in_parts, Shared};
+use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::einsum::EinSum;
-
-/// Below this many multiply-adds a product runs on one thread.
-const PARALLEL_MACS: usize = 1 << 22;
-
-/// Parts a parallel product is split into, where its size allows.
-const MIN_PARTS: usize = 8;
 
 /// Rows (or columns) of one part, at least.
 const MIN_BLOCK: usize = 64;
@@ -30,8 +24,8 @@ const MIN_MACS: usize = 1 << 20;
 
 /// Above this many output values a product stays tract's: attention
 /// scores at 4,096 tokens (64 MB each) in our op cost one or two more such
-/// buffers alive at once (tract fuses their scaling into its product):
-/// the SDXS-class UNet's streaming peak went from 295 to 475 MiB.
+/// buffers alive at once (tract fuses what follows into its product): the
+/// SDXS-class UNet's streaming peak went from 295 to 475 MiB.
 const MAX_OUTPUT: usize = 1 << 22;
 
 /// Below this many rows too: a text encoder's 77 tokens (there tract was
@@ -56,10 +50,10 @@ pub struct GemmMatMul {
     k: Axis,
     n: Axis,
     batch: Vec<Axis>,
-    /// Factor applied to the product (a following multiplication by a
-    /// constant, as attention scores are scaled: one buffer fewer).
-    scale: F32Bits,
-    /// The replaced op, for the output's shape and the cost.
+    /// The output's rank (its axes of size 1 everywhere are in none of the
+    /// above).
+    rank: usize,
+    /// The replaced op, for the output's facts and the cost.
     einsum: EinSum,
 }
 
@@ -95,13 +89,10 @@ impl GemmMatMul {
         ns.sort_by_key(|p| p.b);
         let (m, n) = (ms.pop()?, ns.pop()?);
         batch.extend(ms.into_iter().chain(ns));
-        Some(GemmMatMul { m, k: k?, n, batch, scale: F32Bits(1f32.to_bits()), einsum: einsum.clone() })
+        let rank = mapping.rank(InOut::Out(0));
+        Some(GemmMatMul { m, k: k?, n, batch, rank, einsum: einsum.clone() })
     }
 }
-
-/// An f32 kept as its bits (ops must be `Hash` and `Eq`).
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-struct F32Bits(u32);
 
 /// Row-major strides of `shape`.
 fn strides(shape: &[usize]) -> Vec<isize> {
@@ -112,13 +103,13 @@ fn strides(shape: &[usize]) -> Vec<isize> {
     strides
 }
 
-/// Size and strides of one axis in A, B and C (stride 0 where absent or
+/// Size of one axis and its strides in A and B (0 where absent or
 /// broadcast).
-fn measure(axis: Axis, shapes: [&[usize]; 3], stride: [&[isize]; 3]) -> (usize, [isize; 3]) {
-    let places = [axis.a, axis.b, axis.c];
-    let size = (0..3).filter_map(|t| places[t].map(|p| shapes[t][p])).max().unwrap_or(1);
+fn measure(axis: Axis, shapes: [&[usize]; 2], stride: [&[isize]; 2]) -> (usize, [isize; 2]) {
+    let places = [axis.a, axis.b];
+    let size = (0..2).filter_map(|t| places[t].map(|p| shapes[t][p])).max().unwrap_or(1);
     let step = |t: usize| places[t].filter(|&p| shapes[t][p] == size).map_or(0, |p| stride[t][p]);
-    (size, [step(0), step(1), step(2)])
+    (size, [step(0), step(1)])
 }
 
 impl Op for GemmMatMul {
@@ -127,7 +118,7 @@ impl Op for GemmMatMul {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{} × {}", self.einsum.axes, f32::from_bits(self.scale.0))])
+        Ok(vec![format!("{}", self.einsum.axes)])
     }
 
     op_as_typed_op!();
@@ -138,19 +129,29 @@ impl EvalOp for GemmMatMul {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (a, b) = (inputs[0].cast_to::<f32>()?, inputs[1].cast_to::<f32>()?);
-        let output_shape = self.einsum.output_facts(&[&f32::fact(a.shape()), &f32::fact(b.shape())])?[0]
-            .shape
-            .as_concrete()
-            .context("GemmMatMul output shape")?
-            .to_vec();
+        let operands = [a.shape(), b.shape()];
+        let operand_strides = [strides(operands[0]), strides(operands[1])];
+        let size = |axis: Axis| measure(axis, operands, [&operand_strides[0], &operand_strides[1]]).0;
+        let mut output_shape = vec![1; self.rank];
+        for axis in [self.m, self.n].iter().chain(&self.batch) {
+            output_shape[axis.c.context("GemmMatMul axis not in the output")?] = size(*axis);
+        }
         let mut c = unsafe { Tensor::uninitialized::<f32>(&output_shape)? };
-        let shapes = [a.shape(), b.shape(), &output_shape[..]];
-        let all_strides = [strides(shapes[0]), strides(shapes[1]), strides(shapes[2])];
-        let stride = [&all_strides[0][..], &all_strides[1][..], &all_strides[2][..]];
-        let (m, [am, _, cm]) = measure(self.m, shapes, stride);
-        let (k, [ak, bk, _]) = measure(self.k, shapes, stride);
-        let (n, [_, bn, cn]) = measure(self.n, shapes, stride);
-        let batch: Vec<(usize, [isize; 3])> = self.batch.iter().map(|&axis| measure(axis, shapes, stride)).collect();
+        let output_strides = strides(&output_shape);
+        let (shapes, stride) = (operands, [&operand_strides[0][..], &operand_strides[1][..]]);
+        let (m, [am, _]) = measure(self.m, shapes, stride);
+        let (k, [ak, bk]) = measure(self.k, shapes, stride);
+        let (n, [_, bn]) = measure(self.n, shapes, stride);
+        let at_c = |axis: Axis| axis.c.map_or(0, |p| output_strides[p]);
+        let (cm, cn) = (at_c(self.m), at_c(self.n));
+        let batch: Vec<(usize, [isize; 3])> = self
+            .batch
+            .iter()
+            .map(|&axis| {
+                let (size, [sa, sb]) = measure(axis, shapes, stride);
+                (size, [sa, sb, at_c(axis)])
+            })
+            .collect();
         let batches: usize = batch.iter().map(|(size, _)| size).product();
         if c.len() == 0 {
             return Ok(tvec!(c.into_tvalue()));
@@ -163,9 +164,8 @@ impl EvalOp for GemmMatMul {
         // Parts: batches × blocks of rows (or of columns, whichever is longer).
         let parallel = batches * m * n * k >= PARALLEL_MACS;
         let long = m.max(n);
-        let blocks = if parallel { MIN_PARTS.div_ceil(batches).min(long / MIN_BLOCK).max(1) } else { 1 };
+        let blocks = if parallel { blocks_per_unit(batches, long, MIN_BLOCK) } else { 1 };
         let block = long.div_ceil(blocks);
-        let scale = f32::from_bits(self.scale.0);
         in_parts(parallel, batches * blocks, &|first, last| {
             for part in first..last {
                 let (mut rest, start) = (part / blocks, part % blocks * block);
@@ -197,7 +197,7 @@ impl EvalOp for GemmMatMul {
                         bn,
                         bk,
                         0.0,
-                        scale,
+                        1.0,
                         false,
                         false,
                         false,
@@ -242,41 +242,12 @@ pub fn use_gemm_matmuls(model: &mut TypedModel) -> TractResult<usize> {
             let big = points * k >= MIN_MACS && rows >= MIN_ROWS && points <= MAX_OUTPUT;
             (all_f32 && einsum.operating_dt == f32::datum_type() && big).then_some(op)
         };
-        let Some(mut op) = op else { continue };
-        let mut last = OutletId::new(id, 0);
-        if let Some((mul, factor)) = scaled_by(model, node)? {
-            op.scale = F32Bits(factor.to_bits());
-            last = OutletId::new(mul, 0);
-        }
-        let mut patch = TypedModelPatch::default();
-        let inputs = patch.taps(model, &node.inputs)?;
-        let product = patch.wire_node(&node.name, op, &inputs)?[0];
-        patch.shunt_outside(model, last, product)?;
+        let Some(op) = op else { continue };
+        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?;
         patch.apply(model)?;
         swapped += 1;
     }
     Ok(swapped)
-}
-
-/// The node multiplying `node`'s output, its only use, by a constant f32
-/// scalar, and that constant.
-fn scaled_by(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(usize, f32)>> {
-    use tract_nnef::tract_core::ops::binary::TypedBinOp;
-    use tract_nnef::tract_core::ops::math::Mul;
-    let [user] = &node.outputs[0].successors[..] else { return Ok(None) };
-    let mul = model.node(user.node);
-    let is_mul = mul.op_as::<TypedBinOp>().is_some_and(|b| b.0.is::<Mul>());
-    if !is_mul || mul.inputs.len() != 2 || model.outputs.contains(&OutletId::new(node.id, 0)) {
-        return Ok(None);
-    }
-    let other = model.outlet_fact(mul.inputs[1 - user.slot])?;
-    let same_shape = model.outlet_fact(OutletId::new(mul.id, 0))?.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
-    match &other.konst {
-        Some(k) if k.len() == 1 && k.datum_type() == f32::datum_type() && same_shape => {
-            Ok(Some((mul.id, k.cast_to_scalar::<f32>()?)))
-        }
-        _ => Ok(None),
-    }
 }
 
 #[cfg(test)]

@@ -84,10 +84,9 @@ impl Read {
     }
 
     fn optimize_uncontained(self) -> Result<Part, RuntimeError> {
-        let Read { path, decluttered, pinned, inputs, outputs, flops } = self;
+        let Read { path, mut decluttered, pinned, inputs, outputs, flops } = self;
         let err = |message: String| RuntimeError::Graph { path: path.clone(), message };
         let started = std::time::Instant::now();
-        let mut decluttered = decluttered;
         let (taps, products) = super::use_own_kernels(&mut decluttered).map_err(|e| err(chain(&e)))?;
         let typed = decluttered
             .into_optimized()

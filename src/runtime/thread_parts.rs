@@ -2,6 +2,21 @@
 //! own kernels (conv3x3.rs, matmul.rs), which run inside tract's plan and so
 //! must use the threads tract was given, not a pool of their own.
 
+/// Below this many multiply-adds a kernel runs on one thread (the pool's
+/// start costs more than it saves).
+pub(super) const PARALLEL_MACS: usize = 1 << 22;
+
+/// Parts a parallel kernel is split into, at least where its size allows:
+/// enough to keep 2-4 threads evenly busy.
+const MIN_PARTS: usize = 8;
+
+/// Blocks to cut each of `units` independent pieces of work (bands, batch
+/// items) into along a dimension of `length`, for about [`MIN_PARTS`] parts
+/// in all, each block at least `min_block` long.
+pub(super) fn blocks_per_unit(units: usize, length: usize, min_block: usize) -> usize {
+    MIN_PARTS.div_ceil(units).min(length / min_block).max(1)
+}
+
 /// `job(first, last)` over `0..count`, split into one contiguous part per
 /// thread of tract's pool (`--threads`) when `parallel`; otherwise, or in a
 /// build without the `threads` feature, all on the calling thread.
