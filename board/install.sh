@@ -1,5 +1,7 @@
 #!/bin/sh
-# Install an edgepaint kiosk on a Pi / Jetson / Linux box (run as root):
+# Install an edgepaint kiosk from an unpacked tarball, on a system without
+# dpkg (on Debian, Raspberry Pi OS and Ubuntu install the .deb instead:
+# README "Install on a Raspberry Pi"). Run as root:
 #   board/install.sh board/pi-st7789-240x240.toml [path/to/edgepaint] [path/to/models/scenes]
 # (from an unpacked dist bundle: sudo board/install.sh board/NAME.toml)
 # Creates the user edgepaint (groups gpio, spi, dialout, video), puts the
@@ -46,7 +48,12 @@ RULES
 udevadm control --reload-rules 2>/dev/null || true
 udevadm trigger 2>/dev/null || true
 
-install -m 0644 "$here/edgepaint-kiosk.service" /etc/systemd/system/edgepaint-kiosk.service
+# The unit is written for the package's paths; here the binary and the model
+# are under /usr/local.
+sed -e 's#^ExecStart=/usr/bin/edgepaint#ExecStart=/usr/local/bin/edgepaint#' \
+    -e 's#^\[Service\]$#[Service]\nEnvironment=EDGEPAINT_MODEL=/usr/local/share/edgepaint/models/scenes#' \
+    "$here/edgepaint-kiosk.service" > /etc/systemd/system/edgepaint-kiosk.service
+chmod 0644 /etc/systemd/system/edgepaint-kiosk.service
 systemctl daemon-reload
 systemctl enable --now edgepaint-kiosk.service
 echo "edgepaint kiosk installed: journalctl -u edgepaint-kiosk -f"

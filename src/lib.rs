@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod cli;
 #[cfg(feature = "onnx")]
 pub mod convert;
+pub mod data_home;
 pub mod display;
 pub mod feedback;
 pub mod filter;

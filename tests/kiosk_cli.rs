@@ -281,3 +281,38 @@ fn tells_systemd_ready_watchdog_and_stopping() {
     let pets = messages.iter().filter(|m| *m == "WATCHDOG=1\n").count();
     assert!(pets >= 2, "{messages:?}");
 }
+
+/// Without `--output` and `--display` the desktop board's relative folders
+/// are under the data home: `$XDG_DATA_HOME/edgepaint` for a user,
+/// `$STATE_DIRECTORY` under the systemd unit; the working directory stays
+/// empty.
+#[test]
+fn pictures_and_frames_go_to_the_data_home_never_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let run = |env: &[(&str, PathBuf)]| {
+        let mut c = common::edgepaint_command();
+        c.args(["kiosk", "--board"]).arg(board()).arg("--model").arg(fixture("bundles/tiny-flow"));
+        c.current_dir(&cwd).env_remove("STATE_DIRECTORY").env_remove("XDG_DATA_HOME").env_remove("EDGEPAINT_MODEL");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"/seed 3\na red house\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let done = parse(&String::from_utf8(out.stdout).unwrap()).into_iter().find(|v| v["event"] == "done").unwrap();
+        PathBuf::from(done["path"].as_str().unwrap())
+    };
+    let user = run(&[("HOME", dir.path().join("home"))]);
+    let home = dir.path().join("home/.local/share/edgepaint");
+    assert_eq!(user, home.join("pictures/000001-3.png"));
+    assert!(home.join("frames/latest.png").is_file());
+    let xdg = run(&[("HOME", dir.path().join("home")), ("XDG_DATA_HOME", dir.path().join("xdg"))]);
+    assert!(xdg.starts_with(dir.path().join("xdg/edgepaint/pictures")), "{}", xdg.display());
+    let service = run(&[("STATE_DIRECTORY", dir.path().join("state")), ("HOME", dir.path().join("home"))]);
+    assert!(service.starts_with(dir.path().join("state/pictures")), "{}", service.display());
+    assert!(dir.path().join("state/frames/latest.png").is_file());
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0, "the kiosk wrote into its working directory");
+}

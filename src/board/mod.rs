@@ -65,7 +65,8 @@ pub struct ProvenanceConfig {
     /// Watermark key (default: the built-in one, which anyone can check).
     pub key: Option<String>,
     /// Where the feedback log (feedback.jsonl) is kept (default: the
-    /// folder above the output folder, else the output folder).
+    /// folder above the output folder, else the output folder; a relative
+    /// one is under the data home).
     pub data_dir: Option<PathBuf>,
 }
 
@@ -114,7 +115,8 @@ impl PreviewChoice {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
-    /// Where finished pictures are written (created if missing).
+    /// Where finished pictures are written (created if missing); a relative
+    /// folder is under the data home (src/data_home.rs).
     #[serde(default = "default_output_dir")]
     pub dir: PathBuf,
     /// Keep at most this many pictures there (the oldest are removed after
@@ -137,7 +139,7 @@ fn default_min_free_mb() -> u64 {
 }
 
 fn default_output_dir() -> PathBuf {
-    PathBuf::from("edgepaint-kiosk")
+    PathBuf::from("pictures")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +222,7 @@ impl Board {
         let text = std::fs::read_to_string(path)
             .map_err(|e| BoardError::Read { path: name.clone(), message: e.to_string() })?;
         let mut board = Board::parse(&text, &name)?;
+        board.place_files_in_data_home(&name)?;
         // Filter lists sit next to the board file wherever it is installed.
         let dir = path.parent().unwrap_or(Path::new(""));
         for f in board.filter.block_files.iter_mut().chain(board.filter.allow_files.iter_mut()) {
@@ -228,6 +231,28 @@ impl Board {
             }
         }
         Ok(board)
+    }
+
+    /// Relative folders for what the kiosk writes (pictures, frames, the
+    /// feedback log) go under the data home (src/data_home.rs), never into
+    /// the working directory.
+    fn place_files_in_data_home(&mut self, name: &str) -> Result<(), BoardError> {
+        let mut paths = vec![("output.dir", &mut self.output.dir)];
+        if let DisplayConfig::Png(p) = &mut self.display {
+            paths.push(("display.dir", &mut p.dir));
+        }
+        if let Some(d) = &mut self.provenance.data_dir {
+            paths.push(("provenance.data_dir", d));
+        }
+        for (field, path) in paths.into_iter().filter(|(_, p)| p.is_relative()) {
+            let home = crate::data_home::data_home().map_err(|e| BoardError::Field {
+                path: name.to_string(),
+                field: field.to_string(),
+                message: format!("{} is relative: {e}", path.display()),
+            })?;
+            *path = home.join(&*path);
+        }
+        Ok(())
     }
 
     /// The prompt filter from `[filter]` (reading its list files).

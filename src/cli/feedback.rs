@@ -32,7 +32,8 @@ pub struct ExportArgs {
     /// The kiosk's board file (its data folder holds the log).
     #[arg(long, value_name = "FILE.toml", conflicts_with = "data")]
     pub board: Option<PathBuf>,
-    /// The data folder with feedback.jsonl (default: edgepaint-kiosk).
+    /// The data folder with feedback.jsonl (default: the data home,
+    /// ~/.local/share/edgepaint, or /var/lib/edgepaint for the service).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Preference pairs (chosen, rejected) instead of one row per picture.
@@ -50,7 +51,7 @@ pub fn run(args: FeedbackArgs) -> Result<()> {
     let dir = match (&args.board, &args.data) {
         (Some(board), _) => Board::load(board)?.data_dir(),
         (None, Some(dir)) => dir.clone(),
-        (None, None) => PathBuf::from("edgepaint-kiosk"),
+        (None, None) => crate::data_home::data_home()?,
     };
     let log = dir.join(FILE_NAME);
     if !log.is_file() {

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct KioskArgs {
-    /// Board file (display, inputs, presets), e.g. board/desktop.toml.
+    /// Board file (display, inputs, presets), e.g. board/desktop.toml
+    /// (default: /etc/edgepaint/board.toml, the installed package's).
     #[arg(long, value_name = "FILE.toml")]
-    pub board: PathBuf,
+    pub board: Option<PathBuf>,
     /// Serial tty to read prompts from, instead of the board's.
     #[arg(long, value_name = "DEV")]
     pub serial: Option<PathBuf>,
@@ -43,8 +44,21 @@ pub struct KioskArgs {
     pub model: ModelArg,
 }
 
+/// The installed package's board file (scripts/deb.sh).
+pub const SYSTEM_BOARD: &str = "/etc/edgepaint/board.toml";
+
+fn board_file(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(path) => Ok(path),
+        None if std::path::Path::new(SYSTEM_BOARD).is_file() => Ok(PathBuf::from(SYSTEM_BOARD)),
+        None => anyhow::bail!(
+            "no board file: give --board FILE.toml (board/*.toml in a checkout or a dist bundle, /usr/share/edgepaint/boards/*.toml once installed); {SYSTEM_BOARD} does not exist"
+        ),
+    }
+}
+
 pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
-    let board = Board::load(&args.board)?;
+    let board = Board::load(&board_file(args.board)?)?;
     let overrides = Overrides {
         serial: args.serial,
         no_serial: args.no_serial,

@@ -32,7 +32,7 @@ pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
 
 /// `edgepaint kiosk` on the desktop board with the bundle `model` and
 /// `--display DISPLAY`, writing its pictures (and its data) under `dir`,
-/// run in `dir` and without `$EDGEPAINT_MODEL`.
+/// run in `dir` with its data home in `dir/data` and without `$EDGEPAINT_MODEL`.
 pub fn kiosk_command(dir: &std::path::Path, model: &std::path::Path, display: &str) -> std::process::Command {
     let mut c = edgepaint_command();
     c.arg("kiosk")
@@ -44,6 +44,8 @@ pub fn kiosk_command(dir: &std::path::Path, model: &std::path::Path, display: &s
         .arg(dir.join("pictures"))
         .args(["--display", display])
         .current_dir(dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env_remove("STATE_DIRECTORY")
         .env_remove("EDGEPAINT_MODEL");
     c
 }
