@@ -10,7 +10,7 @@
 # board binaries by the host build; the board files; maintainer scripts that
 # create the kiosk user), and dpkg-deb is on every Debian machine, so
 # packaging needs nothing installed. Layout (docs/install.md):
-#   /usr/bin/edgepaint
+#   /usr/bin/edgepaint, its man pages (edgepaint.1, edgepaint-kiosk.1, ...)
 #   /usr/share/edgepaint/models/scenes     the default model (found without --model)
 #   /usr/share/edgepaint/boards/           every board file and filter list
 #   /etc/edgepaint/board.toml              the chosen board file (conffile)
@@ -59,6 +59,14 @@ stage="target/deb/$name"
 rm -rf "$stage"
 mkdir -p "$stage/DEBIAN"
 install -D -m 0755 "$binary" "$stage/usr/bin/edgepaint"
+# Policy 10.1: binaries are stripped (release builds already are; a debug
+# build packed for the tests is not). The cross binutils come with the cross gcc.
+case "$arch" in amd64) strip=strip ;; arm64) strip=aarch64-linux-gnu-strip ;; armhf) strip=arm-linux-gnueabihf-strip ;; esac
+"$strip" --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/usr/bin/edgepaint"
+# Man pages from the command-line definition (examples/manpage.rs, host build).
+cargo run --locked --quiet --example manpage -- "$stage/usr/share/man/man1"
+gzip -9n "$stage"/usr/share/man/man1/*.1
+chmod 0644 "$stage"/usr/share/man/man1/*.gz
 install -d -m 0755 "$stage/usr/share/edgepaint/models" "$stage/usr/share/edgepaint/boards" "$stage/etc/edgepaint"
 cp -r "$model" "$stage/usr/share/edgepaint/models/scenes"
 install -m 0644 board/*.toml board/filter-*.txt "$stage/usr/share/edgepaint/boards/"
@@ -80,8 +88,8 @@ maintainer="edgepaint developers <edgepaint@users.noreply.github.com>"
   echo "  * edgepaint $version (the project's README lists what changed)."
   echo
   echo " -- $maintainer  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
-} | gzip -9n > "$stage/usr/share/doc/edgepaint/changelog.Debian.gz"
-chmod 0644 "$stage/usr/share/doc/edgepaint/changelog.Debian.gz"
+} | gzip -9n > "$stage/usr/share/doc/edgepaint/changelog.gz"   # a native package's name
+chmod 0644 "$stage/usr/share/doc/edgepaint/changelog.gz"
 
 (cd "$stage/etc" && find . -type f | sed 's#^\.#/etc#' | sort) > "$stage/DEBIAN/conffiles"
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -print | sed 's#^\./##' | sort | xargs md5sum) > "$stage/DEBIAN/md5sums"
