@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Cross-compile edgepaint for the boards, from a Debian/Ubuntu x86_64 machine
 # (no Docker). Installs what it needs, builds the board binaries and packs
-# one dist bundle per target.
+# one dist bundle (tarball) per target and a Debian package per
+# architecture (scripts/deb.sh): arm64, armhf and amd64 (this machine's
+# release build, with the ONNX parser and threads), with dist/SHA256SUMS.
 #
-#   scripts/cross.sh                  # all three targets, then dist/
+#   scripts/cross.sh                  # all targets, then dist/
 #   scripts/cross.sh --test           # also run the test suite of each target under qemu-user
 #   scripts/cross.sh --no-install     # skip apt-get / rustup (already set up)
 #   scripts/cross.sh --tests-only     # install, then only run the test suites under qemu (CI)
+#   scripts/cross.sh --install-only   # only the cross gcc, qemu-user and the Rust targets
 #   TARGETS="aarch64-unknown-linux-gnu" scripts/cross.sh
 #   FEATURES=onnx scripts/cross.sh    # board binaries that also read ONNX bundles (bigger)
 #   PROFILE=release scripts/cross.sh  # faster binaries (opt-level 3 everywhere), 4 MB bigger
@@ -20,12 +23,15 @@
 # Targets:
 #   aarch64-unknown-linux-gnu      Pi 3/4/5 and Zero 2 on 64-bit Raspberry Pi OS, Jetson (JetPack 6)
 #   armv7-unknown-linux-gnueabihf  32-bit Raspberry Pi OS (Pi 2/3/4, Zero 2)
-#   aarch64-unknown-linux-musl     static: any 64-bit ARM Linux, old glibc (JetPack 5, Bullseye)
+#   aarch64-unknown-linux-musl     static: any 64-bit ARM Linux, old glibc (JetPack 5, Bullseye); no .deb
+#   x86_64-unknown-linux-gnu       PCs: `cargo build --release` (all features), the ONNX model
+# The board file a package installs as /etc/edgepaint/board.toml:
+# board/pi-hdmi-fb0.toml on ARM, board/desktop.toml on amd64; DEB_BOARD=FILE for another.
 # Linkers and qemu runners are set in .cargo/config.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=${TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl"}
+TARGETS=${TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl x86_64-unknown-linux-gnu"}
 FEATURES=${FEATURES:-}
 PROFILE=${PROFILE:-board}
 install=1
@@ -36,7 +42,8 @@ for arg in "$@"; do
     --no-install) install=0 ;;
     --test) test=1 ;;
     --tests-only) test=1; build=0 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --install-only) test=0; build=0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "error: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +51,7 @@ done
 if [ "$install" = 1 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
-  pkgs="qemu-user"
+  pkgs="qemu-user binutils"
   case "$TARGETS" in *aarch64*) pkgs="$pkgs gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; esac
   case "$TARGETS" in *armv7*) pkgs="$pkgs gcc-arm-linux-gnueabihf libc6-dev-armhf-cross" ;; esac
   missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
@@ -59,6 +66,7 @@ if [ "$install" = 1 ]; then
 fi
 
 if [ "$build" = 0 ]; then
+  [ "$test" = 1 ] || exit 0
   for target in $TARGETS; do
     echo "== $target: tests under qemu-user"
     cargo test --locked --target "$target"
@@ -86,11 +94,21 @@ esac
 # (src/runtime/contain.rs) instead of killing the kiosk.
 board_rustflags="${RUSTFLAGS:-} -C relocation-model=static"
 mkdir -p dist
+rm -f dist/*.deb
 for target in $TARGETS; do
-  echo "== $target: $PROFILE build (${features[*]}; RUSTFLAGS $board_rustflags)"
-  RUSTFLAGS="$board_rustflags" cargo build --profile "$PROFILE" --locked --target "$target" "${features[@]}"
-  bin="target/$target/$PROFILE/edgepaint"
-  if [ "$test" = 1 ]; then
+  if [ "$target" = x86_64-unknown-linux-gnu ]; then
+    # A PC: the README's own build (all features), the ONNX model as shipped.
+    echo "== $target: release build (all features)"
+    cargo build --release --locked
+    bin=target/release/edgepaint
+    target_model=models/scenes
+  else
+    echo "== $target: $PROFILE build (${features[*]}; RUSTFLAGS $board_rustflags)"
+    RUSTFLAGS="$board_rustflags" cargo build --profile "$PROFILE" --locked --target "$target" "${features[@]}"
+    bin="target/$target/$PROFILE/edgepaint"
+    target_model=$model
+  fi
+  if [ "$test" = 1 ] && [ "$target" != x86_64-unknown-linux-gnu ]; then
     echo "== $target: tests under qemu-user"
     cargo test --locked --target "$target"
   fi
@@ -99,13 +117,24 @@ for target in $TARGETS; do
   rm -rf "$stage"
   mkdir -p "$stage/models"
   cp "$bin" "$stage/edgepaint"
-  cp -r "$model" "$stage/models/scenes"
+  cp -r "$target_model" "$stage/models/scenes"
   cp -r board "$stage/board"
   cp README.md "$stage/README.md"
   cp docs/install.md "$stage/INSTALL.md"
   tar -C target/dist -czf "dist/$name.tar.gz" "$name"
   echo "   $(stat -c %s "$bin") bytes  $bin"
   echo "   dist/$name.tar.gz"
+  case "$target" in
+    aarch64-unknown-linux-gnu) arch=arm64 ;;
+    armv7-unknown-linux-gnueabihf) arch=armhf ;;
+    x86_64-unknown-linux-gnu) arch=amd64 ;;
+    *) arch="" ;;   # musl: the tarball only (it would clash with the glibc arm64 package)
+  esac
+  if [ -n "$arch" ]; then
+    default_board=board/pi-hdmi-fb0.toml
+    [ "$arch" = amd64 ] && default_board=board/desktop.toml
+    echo "   $(scripts/deb.sh --arch "$arch" --binary "$bin" --model "$target_model" --board "${DEB_BOARD:-$default_board}" --version "$version" --out dist)"
+  fi
 done
-(cd dist && sha256sum edgepaint-"$version"-*.tar.gz > "SHA256SUMS")
+(cd dist && shopt -s nullglob && sha256sum edgepaint-"$version"-*.tar.gz edgepaint_"$version"_*.deb > SHA256SUMS)
 echo "checksums: dist/SHA256SUMS"

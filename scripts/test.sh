@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The project's whole test suite: Rust (runtime, golden vectors) and the
-# numpy-only Python tests (scenes renderer). No torch needed.
+# numpy-only Python tests (scenes renderer). No torch needed. The Python
+# tests run in .venv (scripts/venv.sh makes it and installs numpy, pytest,
+# onnx and onnxruntime on the first run), never in the system Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import numpy, pytest, onnx, onnxruntime" 2>/dev/null || python3 -m pip install -q -r scripts/requirements-ci.txt
+scripts/venv.sh
 cargo test --locked
 scripts/check_nnef_only.sh
-python3 -m pytest -q scripts/tests
+"${VENV:-.venv}/bin/python" -m pytest -q scripts/tests
