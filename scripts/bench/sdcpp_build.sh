@@ -30,7 +30,7 @@ CONFIGURE_ONLY=0
 for a in "$@"; do [ "$a" = --configure-only ] && CONFIGURE_ONLY=1; done
 [ "$COMMIT" = --configure-only ] && COMMIT=97d2990807fe6d558e395f8764198d7c7e7b411c
 
-command -v cmake >/dev/null || { echo "cmake not found (pip install cmake)" >&2; exit 1; }
+command -v cmake >/dev/null || { echo "cmake not found (apt install cmake, or .venv/bin/python -m pip install cmake)" >&2; exit 1; }
 
 if [ ! -d "$OUT/.git" ]; then
     git clone -q --no-checkout "$SDCPP_GIT" "$OUT"

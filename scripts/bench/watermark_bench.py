@@ -5,8 +5,9 @@ next to the scheme Stable Diffusion XL ships (invisible-watermark's dwtDct).
     python3 -m scripts.bench.watermark_bench [--n 200] [--unmarked 2000] [--profile release|dev]
 
 Needs numpy, Pillow, invisible-watermark, PyWavelets and opencv-python-headless
-(pip install --no-deps invisible-watermark PyWavelets opencv-python-headless
-Pillow: --no-deps skips torch, which only its rivaGan scheme uses). These are
+(into the project's venv: .venv/bin/python -m pip install --no-deps
+invisible-watermark PyWavelets opencv-python-headless Pillow: --no-deps skips
+torch, which only its rivaGan scheme uses). These are
 not CI dependencies. Steps:
   1. builds `edgepaint` and the helper example `watermark_bench_pictures`;
   2. makes N pictures with the shipped model (scenes captions, seeds 1000..),
