@@ -94,7 +94,6 @@ esac
 # (src/runtime/contain.rs) instead of killing the kiosk.
 board_rustflags="${RUSTFLAGS:-} -C relocation-model=static"
 mkdir -p dist
-rm -f dist/*.deb
 for target in $TARGETS; do
   if [ "$target" = x86_64-unknown-linux-gnu ]; then
     # A PC: the README's own build (all features), the ONNX model as shipped.

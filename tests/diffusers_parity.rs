@@ -11,7 +11,8 @@
 //!   picture (kernels differ only in summation order).
 //! * scheduler steps (pure Rust on diffusers' inputs): 1e-5 relative.
 //! * int8 graphs vs onnxruntime running the same int8 file: INT8_VS_ORT_MAX
-//!   (see `vs_ort`).
+//!   for text and UNet (see `vs_ort`); the decoder's median, RMS and max
+//!   against onnxruntime's and torch's (see `decoder_vs_ort`).
 //!   int8 vs torch f32 is the quantization error itself, bounded per
 //!   stage by the INT8_* constants (measured on these fixtures, with margin).
 //! * whole chain, 8-bit picture: f32 at most 1 level from diffusers' picture;
@@ -34,6 +35,8 @@ const F32_TOL: f32 = 1e-4;
 const F32_DECODE_TOL: f32 = 2e-4;
 const STEP_REL_TOL: f32 = 1e-5;
 const INT8_VS_ORT_MAX: f32 = 0.03;
+const INT8_DECODER_VS_ORT_MAX: f32 = 0.1;
+const INT8_DECODER_VS_ORT_MEDIAN: f32 = 1e-4;
 const INT8_TEXT: f32 = 0.1;
 const INT8_UNET: f32 = 0.2;
 const INT8_DECODE: f32 = 0.3;
@@ -248,14 +251,37 @@ fn check_f32_chain(family: &str) {
 /// activations to uint8, so an f32 difference of one ulp upstream (summation
 /// order) can move a value across a rounding boundary: one quantization step
 /// there, spread downstream by the convolutions. Measured: <= 2e-6 for every
-/// graph except the sd-turbo fixture's VAE decoder (max 0.018, 99.9th
-/// percentile 0.013; the lcm fixture's decoder of the same architecture:
-/// 1.4e-6), and onnxruntime moves by the same 0.0182 against itself when that
-/// input moves by 1e-7 (scripts/tools/check_int8_sensitivity.py).
+/// text encoder and UNet; decoders: `decoder_vs_ort`.
 fn vs_ort(family: &str, what: &str, got: &[f32], reference: &str) -> f32 {
     let want = npy(family, reference).data;
     let max = max_abs_diff(got, &want);
     assert!(max <= INT8_VS_ORT_MAX, "{family}: int8 {what} differs from onnxruntime by {max}");
+    max
+}
+
+/// The int8 decoder against onnxruntime. Its rounding flips (see `vs_ort`)
+/// pass through a dozen quantized convolutions, and how many flip depends
+/// on the CPU's f32 kernels: on an AVX-512 host every fixture's decoder was
+/// within 0.018 of onnxruntime; on an AVX2-only AMD EPYC the lcm fixture's
+/// is 0.039 away (median 2.2e-5; onnxruntime itself reproduces its fixture
+/// exactly there, and none of our own kernels runs in these graphs), while
+/// onnxruntime's own output moves by 0.086 when its input moves by 1e-5
+/// (relative). So, for any CPU: the bulk agrees (median), the picture is no
+/// farther from diffusers' f32 one than onnxruntime's is (RMS, 1 % slack: a
+/// mis-executed operator would add its error to the quantization's), and no
+/// value moves more than onnxruntime does under that 1e-5 input change.
+fn decoder_vs_ort(family: &str, got: &[f32]) -> f32 {
+    let ort = npy(family, "ort_int8_decoded").data;
+    let torch = npy(family, "decoded").data;
+    let rms = |a: &[f32], b: &[f32]| (a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>() / a.len() as f64).sqrt();
+    let mut diffs: Vec<f32> = got.iter().zip(&ort).map(|(a, b)| (a - b).abs()).collect();
+    diffs.sort_by(f32::total_cmp);
+    let (median, max) = (diffs[diffs.len() / 2], diffs[diffs.len() - 1]);
+    let (ours, theirs) = (rms(got, &torch), rms(&ort, &torch));
+    eprintln!("{family} int8 decoder vs ort: median {median:e}, max {max:e}; RMS from torch: ours {ours:e}, onnxruntime's {theirs:e}");
+    assert!(median <= INT8_DECODER_VS_ORT_MEDIAN, "{family}: int8 decoder's median difference from onnxruntime is {median}");
+    assert!(ours <= theirs * 1.01, "{family}: int8 decoder is farther from torch (RMS {ours}) than onnxruntime's ({theirs})");
+    assert!(max <= INT8_DECODER_VS_ORT_MAX, "{family}: int8 decoder differs from onnxruntime by {max}");
     max
 }
 
@@ -282,7 +308,7 @@ fn check_int8(family: &str) {
     let fin = npy(family, "final");
     let input: Vec<f32> = fin.data.iter().map(|v| v / d_cfg.scaling_factor + d_cfg.shift_factor).collect();
     let image = g.decoder.run(&[Input::F32(Tensor::new(fin.shape.clone(), input))]).unwrap();
-    let d_ort = vs_ort(family, "decoder", &image.data, "ort_int8_decoded");
+    let d_ort = decoder_vs_ort(family, &image.data);
     let d_ref = max_abs_diff(&image.data, &npy(family, "decoded").data);
     eprintln!("{family} int8 decode: vs ort {d_ort:e}, vs torch {d_ref:e}");
     assert!(d_ref < INT8_DECODE, "{family}: int8 decoder differs from torch by {d_ref}");

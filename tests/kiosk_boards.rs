@@ -79,3 +79,18 @@ fn errors_name_the_file_and_field() {
     let e = Board::load(&dir.path().join("missing.toml")).unwrap_err().to_string();
     assert!(e.starts_with("cannot read board file"), "{e}");
 }
+
+/// Every shipped board keeps what its kiosk writes in the data home
+/// (/var/lib/edgepaint as the service, ~/.local/share/edgepaint by hand),
+/// so one file works both ways and nothing lands in the working directory.
+#[test]
+fn shipped_boards_write_under_the_data_home() {
+    let home = edgepaint::data_home::data_home().unwrap();
+    for (name, b) in boards() {
+        assert!(b.output.dir.starts_with(&home), "{name}: pictures in {}", b.output.dir.display());
+        assert!(b.data_dir().starts_with(&home), "{name}: feedback log in {}", b.data_dir().display());
+        if let DisplayConfig::Png(p) = &b.display {
+            assert!(p.dir.starts_with(&home), "{name}: frames in {}", p.dir.display());
+        }
+    }
+}
