@@ -226,6 +226,12 @@ fn bad_board_or_options_are_one_line_and_exit_2() {
         let o = common::edgepaint_command().arg("kiosk").args(args).stdin(Stdio::null()).output().unwrap();
         (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
+    // No --board and no installed /etc/edgepaint/board.toml: say where board files are.
+    if !std::path::Path::new("/etc/edgepaint/board.toml").exists() {
+        let (code, err) = run(&[]);
+        assert_eq!(code, Some(2));
+        assert!(err.starts_with("error: no board file: give --board FILE.toml") && err.contains("/usr/share/edgepaint/boards"), "{err}");
+    }
     let (code, err) = run(&["--board".as_ref(), bad.as_os_str()]);
     assert_eq!(code, Some(2));
     assert_eq!(err, format!("error: board file {}: queue.capacity: must be at least 1\n", bad.display()));
