@@ -41,15 +41,6 @@ pub fn data_home_from(env: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf,
     Err(NoDataHome)
 }
 
-/// `path` as given when absolute, else under `home`.
-pub fn under(home: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        home.join(path)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,12 +69,5 @@ mod tests {
         assert_eq!(data_home_from(env(&vars)), Ok(PathBuf::from("/root/.local/share/edgepaint")));
         let vars = [("XDG_DATA_HOME", "data"), ("HOME", "home")];
         assert_eq!(data_home_from(env(&vars)), Err(NoDataHome));
-    }
-
-    #[test]
-    fn absolute_paths_stay_relative_ones_go_under_home() {
-        let home = Path::new("/var/lib/edgepaint");
-        assert_eq!(under(home, Path::new("/srv/pictures")), PathBuf::from("/srv/pictures"));
-        assert_eq!(under(home, Path::new("pictures")), PathBuf::from("/var/lib/edgepaint/pictures"));
     }
 }
