@@ -25,8 +25,8 @@
 #   armv7-unknown-linux-gnueabihf  32-bit Raspberry Pi OS (Pi 2/3/4, Zero 2)
 #   aarch64-unknown-linux-musl     static: any 64-bit ARM Linux, old glibc (JetPack 5, Bullseye); no .deb
 #   x86_64-unknown-linux-gnu       PCs: `cargo build --release` (all features), the ONNX model
-# The board file a package installs as /etc/edgepaint/board.toml:
-# board/pi-hdmi-fb0.toml on ARM, board/desktop.toml on amd64; DEB_BOARD=FILE for another.
+# The board file a package installs as /etc/edgepaint/board.toml: scripts/deb.sh's
+# default for the architecture; DEB_BOARD=FILE for another.
 # Linkers and qemu runners are set in .cargo/config.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -130,9 +130,7 @@ for target in $TARGETS; do
     *) arch="" ;;   # musl: the tarball only (it would clash with the glibc arm64 package)
   esac
   if [ -n "$arch" ]; then
-    default_board=board/pi-hdmi-fb0.toml
-    [ "$arch" = amd64 ] && default_board=board/desktop.toml
-    echo "   $(scripts/deb.sh --arch "$arch" --binary "$bin" --model "$target_model" --board "${DEB_BOARD:-$default_board}" --version "$version" --out dist)"
+    echo "   $(scripts/deb.sh --arch "$arch" --binary "$bin" --model "$target_model" ${DEB_BOARD:+--board "$DEB_BOARD"} --version "$version" --out dist)"
   fi
 done
 (cd dist && shopt -s nullglob && sha256sum edgepaint-"$version"-*.tar.gz edgepaint_"$version"_*.deb > SHA256SUMS)

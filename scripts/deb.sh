@@ -3,7 +3,10 @@
 # calls it for each target; scripts/check_deb.sh for its tests).
 #
 #   scripts/deb.sh --arch arm64 --binary target/aarch64-unknown-linux-gnu/board/edgepaint \
-#                  --model target/dist/models-nnef/scenes --board board/pi-hdmi-fb0.toml [--out dist]
+#                  --model target/dist/models-nnef/scenes [--board FILE.toml] [--out dist]
+#
+# --board: the board file installed as /etc/edgepaint/board.toml (default:
+# board/pi-hdmi-fb0.toml on arm64 and armhf, board/desktop.toml on amd64).
 #
 # dpkg-deb driven by this script rather than cargo-deb: the package carries
 # files cargo does not build (the default model, converted to NNEF for the
@@ -30,11 +33,14 @@ while [ $# -gt 0 ]; do
     --board) board=$2; shift 2 ;;
     --version) version=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
   esac
 done
-for v in arch binary model board; do
+if [ -z "$board" ]; then
+  case "$arch" in amd64) board=board/desktop.toml ;; *) board=board/pi-hdmi-fb0.toml ;; esac
+fi
+for v in arch binary model; do
   [ -n "${!v}" ] || { echo "error: --$v is required (--help)" >&2; exit 2; }
 done
 [ -x "$binary" ] || { echo "error: no binary $binary" >&2; exit 2; }
