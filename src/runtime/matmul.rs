@@ -129,29 +129,25 @@ impl EvalOp for GemmMatMul {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (a, b) = (inputs[0].cast_to::<f32>()?, inputs[1].cast_to::<f32>()?);
-        let operands = [a.shape(), b.shape()];
-        let operand_strides = [strides(operands[0]), strides(operands[1])];
-        let size = |axis: Axis| measure(axis, operands, [&operand_strides[0], &operand_strides[1]]).0;
-        let mut output_shape = vec![1; self.rank];
-        for axis in [self.m, self.n].iter().chain(&self.batch) {
-            output_shape[axis.c.context("GemmMatMul axis not in the output")?] = size(*axis);
-        }
-        let mut c = unsafe { Tensor::uninitialized::<f32>(&output_shape)? };
-        let output_strides = strides(&output_shape);
-        let (shapes, stride) = (operands, [&operand_strides[0][..], &operand_strides[1][..]]);
+        let shapes = [a.shape(), b.shape()];
+        let operand_strides = [strides(shapes[0]), strides(shapes[1])];
+        let stride = [&operand_strides[0][..], &operand_strides[1][..]];
+        // Each axis measured once: its size and its strides in A and B.
         let (m, [am, _]) = measure(self.m, shapes, stride);
         let (k, [ak, bk]) = measure(self.k, shapes, stride);
         let (n, [_, bn]) = measure(self.n, shapes, stride);
+        let batch_measures: Vec<(usize, [isize; 2])> = self.batch.iter().map(|&axis| measure(axis, shapes, stride)).collect();
+        let mut output_shape = vec![1; self.rank];
+        let sized = [(self.m, m), (self.n, n)].into_iter().chain(self.batch.iter().zip(&batch_measures).map(|(&axis, &(size, _))| (axis, size)));
+        for (axis, size) in sized {
+            output_shape[axis.c.context("GemmMatMul axis not in the output")?] = size;
+        }
+        let mut c = unsafe { Tensor::uninitialized::<f32>(&output_shape)? };
+        let output_strides = strides(&output_shape);
         let at_c = |axis: Axis| axis.c.map_or(0, |p| output_strides[p]);
         let (cm, cn) = (at_c(self.m), at_c(self.n));
-        let batch: Vec<(usize, [isize; 3])> = self
-            .batch
-            .iter()
-            .map(|&axis| {
-                let (size, [sa, sb]) = measure(axis, shapes, stride);
-                (size, [sa, sb, at_c(axis)])
-            })
-            .collect();
+        let batch: Vec<(usize, [isize; 3])> =
+            self.batch.iter().zip(&batch_measures).map(|(&axis, &(size, [sa, sb]))| (size, [sa, sb, at_c(axis)])).collect();
         let batches: usize = batch.iter().map(|(size, _)| size).product();
         if c.len() == 0 {
             return Ok(tvec!(c.into_tvalue()));
