@@ -14,6 +14,7 @@ pub mod data_home;
 pub mod display;
 pub mod feedback;
 pub mod filter;
+pub mod fleet;
 pub mod gpio;
 pub mod image;
 pub mod input;

@@ -51,6 +51,9 @@ pub struct Board {
     pub provenance: ProvenanceConfig,
     #[serde(default)]
     pub filter: FilterConfig,
+    /// A broker to join (README "Fleet"); no `url`: none.
+    #[serde(default)]
+    pub mqtt: crate::fleet::MqttConfig,
 }
 
 /// Who made a picture, and where the kiosk keeps its records.
@@ -225,6 +228,7 @@ impl Board {
         board.place_files_in_data_home(&name)?;
         // Filter lists sit next to the board file wherever it is installed.
         let dir = path.parent().unwrap_or(Path::new(""));
+        board.mqtt.resolve_files(dir);
         for f in board.filter.block_files.iter_mut().chain(board.filter.allow_files.iter_mut()) {
             if f.is_relative() {
                 *f = dir.join(&*f);
@@ -272,6 +276,13 @@ impl Board {
     }
 
     /// The name the feedback log gives this kiosk.
+    /// The kiosk's name on a broker: `[mqtt] name`, else the kiosk id.
+    pub fn mqtt_name(&self) -> Result<String, String> {
+        let name = self.mqtt.name.clone().unwrap_or_else(|| self.kiosk_id().to_string());
+        crate::fleet::config::check_kiosk_name(&name).map_err(|m| format!("mqtt.name: {m}; set [mqtt] name or --name"))?;
+        Ok(name)
+    }
+
     pub fn kiosk_id(&self) -> &str {
         self.provenance.kiosk_id.as_deref().unwrap_or(&self.name)
     }
@@ -300,6 +311,7 @@ impl Board {
     /// Checks serde cannot express; returns (field, message).
     fn check(&self) -> Result<(), (String, String)> {
         let err = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
+        self.mqtt.check()?;
         if self.provenance.device_id > MAX_DEVICE_ID {
             return err("provenance.device_id", "must be at most 16777215 (24 bits)");
         }

@@ -42,6 +42,12 @@ pub struct KioskArgs {
     pub key: Option<String>,
     #[command(flatten)]
     pub model: ModelArg,
+    #[command(flatten)]
+    pub broker: super::broker_args::BrokerArgs,
+    /// This kiosk's name on the broker (topics edgepaint/NAME/...; default:
+    /// the board's `[mqtt] name`, else its kiosk id or name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// The installed package's board file (scripts/deb.sh).
@@ -67,6 +73,7 @@ pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
         stdin: if args.no_stdin { Some(false) } else { args.stdin.then_some(true) },
         no_buttons: args.no_buttons,
         key: args.key,
+        mqtt: crate::fleet::MqttConfig { name: args.name, ..args.broker.config() },
     };
     let model = args.model.model;
     crate::kiosk::run_board(board, &overrides, threads, move |board| {

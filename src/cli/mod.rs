@@ -2,12 +2,17 @@
 //! on stderr and exit code 2; nothing here panics on bad input.
 
 mod bench;
+mod broker_args;
 mod convert;
 mod feedback;
+#[cfg(feature = "mqtt")]
+mod fleet;
 mod generate;
 mod info;
 mod kiosk;
 mod progress_bar;
+#[cfg(feature = "mqtt")]
+mod send;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +48,12 @@ pub enum Command {
     Feedback(feedback::FeedbackArgs),
     /// Write a bundle in NNEF form (for builds without the ONNX parser).
     Convert(convert::ConvertArgs),
+    /// Send a prompt to a kiosk (or all) on an MQTT broker, and follow it with --wait.
+    #[cfg(feature = "mqtt")]
+    Send(send::SendArgs),
+    /// List the kiosks on an MQTT broker (from their retained status).
+    #[cfg(feature = "mqtt")]
+    Fleet(fleet::FleetArgs),
 }
 
 /// Where the model is: `--model DIR`, else $EDGEPAINT_MODEL, else the shipped one.
@@ -104,6 +115,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Convert(args) => convert::run(args),
         // verify has its own exit codes (0 marked, 1 unmarked, 2 unreadable).
         Command::Verify(args) => return verify::run(args),
+        // send has its own exit codes (0 done, 1 not done by all, 2 error).
+        #[cfg(feature = "mqtt")]
+        Command::Send(args) => return send::run(args),
+        #[cfg(feature = "mqtt")]
+        Command::Fleet(args) => fleet::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -19,7 +19,12 @@ use crate::input::{ButtonAction, DuringGeneration};
 use crate::noise::random_seed;
 use crate::pipeline::check_steps;
 use std::io::Write;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+// `/status` and the snapshot for observers.
+mod report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -50,6 +55,8 @@ pub struct Controller {
     steps: Option<usize>,
     generated: u64,
     blocked: u64,
+    /// Events a broker link had to drop (its buffer was full): in `/status`.
+    dropped_events: Option<Arc<AtomicU64>>,
 }
 
 impl Controller {
@@ -84,6 +91,7 @@ impl Controller {
             steps: None,
             generated: 0,
             blocked: 0,
+            dropped_events: None,
         }
     }
 
@@ -309,7 +317,7 @@ impl Controller {
                 self.cancel_came_too_late(running.as_ref(), id);
                 let prompt = running.as_ref().map(|r| r.prompt.clone());
                 self.generated += 1;
-                self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone() });
+                self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone(), path: path.clone() });
                 // On screen first, then announced: whoever gets `done` sees the picture.
                 let mut status = format!("ready - #{id}, seed {seed}, {:.1} s", ms as f64 / 1000.0);
                 if let Some(mb) = self.low_disk() {
@@ -344,33 +352,6 @@ impl Controller {
             other => log::warn!("stale report from the generation thread: {other:?}"),
         }
         self.start_next();
-    }
-
-    fn status(&self) -> Event {
-        let (current, step, of) = match self.queue.current() {
-            Some(r) => {
-                let (s, o) = self.screen.progress().unwrap_or((0, 0));
-                (Some(r.id), Some(s), Some(o))
-            }
-            None => (None, None, None),
-        };
-        Event::Status {
-            state: if self.queue.current().is_some() { "generating" } else { "idle" },
-            current,
-            step,
-            of,
-            queue: self.queue.waiting(),
-            seed: self.seed,
-            steps: self.steps.unwrap_or(self.info.default_steps),
-            generated: self.generated,
-            blocked: self.blocked,
-            free_mb: self.low_disk(),
-        }
-    }
-
-    /// The free space where pictures go, when it is below the board's limit.
-    fn low_disk(&self) -> Option<u64> {
-        self.queue.free_mb().filter(|&mb| mb < self.min_free_mb)
     }
 
     fn bad_steps(&self, n: usize) -> Event {

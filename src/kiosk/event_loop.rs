@@ -5,6 +5,7 @@
 use super::controller::{Controller, Flow};
 use super::lines::LineReader;
 use super::msg::{Msg, SourceId};
+use super::snapshot::{Observer, Snapshot};
 use super::store;
 use super::worker::{self, Painter};
 use crate::board::Board;
@@ -44,6 +45,7 @@ pub struct Kiosk {
     worker: JoinHandle<()>,
     open_inputs: usize,
     stop: Stopper,
+    observers: Vec<Box<dyn Observer>>,
 }
 
 /// Stops a running [`Kiosk`] before it handles any further message.
@@ -83,7 +85,7 @@ impl Kiosk {
             .expect("spawn worker thread");
         let controller = Controller::new(board, info, store, job_tx, display, feedback, filter, backlog);
         let stop = Stopper { flag: Arc::new(AtomicBool::new(false)), tx: tx.clone() };
-        Ok(Kiosk { tx, rx, controller, worker, open_inputs: 0, stop })
+        Ok(Kiosk { tx, rx, controller, worker, open_inputs: 0, stop, observers: Vec::new() })
     }
 
     /// A sender for other inputs (buttons, signals, tests).
@@ -114,17 +116,39 @@ impl Kiosk {
         source
     }
 
+    /// An input that sends its own [`Msg::Line`]s to [`Kiosk::sender`] (the
+    /// broker link): replies to it go to `writer`; it never closes.
+    pub fn add_output(&mut self, name: &str, writer: Box<dyn Write + Send>) -> SourceId {
+        self.open_inputs += 1;
+        self.controller.add_output(name, writer)
+    }
+
+    /// The loaded model's name.
+    pub fn model_name(&self) -> String {
+        self.controller.info().name.clone()
+    }
+
     /// Count an input that sends [`Msg`]s itself (buttons): the kiosk then
     /// keeps running after every line source has closed.
     pub fn keep_open(&mut self) {
         self.open_inputs += 1;
     }
 
+    /// Tell `observer` what the kiosk does after every message that changed it.
+    pub fn observe(&mut self, observer: Box<dyn Observer>) {
+        self.observers.push(observer);
+    }
+
+    /// Report `counter` (events a broker link dropped) in `/status`.
+    pub fn report_dropped_events(&mut self, counter: Arc<std::sync::atomic::AtomicU64>) {
+        self.controller.report_dropped_events(counter);
+    }
+
     /// Serve until [`Msg::Shutdown`], or (without attract mode) until every
     /// input has closed and the queue is empty. Returns once the worker
     /// thread has stopped.
     pub fn run(self) -> Result<(), KioskError> {
-        let Kiosk { tx, rx, mut controller, worker, mut open_inputs, stop } = self;
+        let Kiosk { tx, rx, mut controller, worker, mut open_inputs, stop, mut observers } = self;
         drop(tx);
         drop(stop.tx);
         controller.start();
@@ -134,7 +158,9 @@ impl Kiosk {
         // (an exhibit that only cycles its presets): it runs until stopped.
         let forever = controller.has_attract();
         let mut draining = open_inputs == 0 && !forever;
+        let mut last: Option<Snapshot> = None;
         loop {
+            tell_observers(&mut observers, &controller, &mut last);
             service.tick(controller.worker_stuck());
             let msg = match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(m) => m,
@@ -163,9 +189,27 @@ impl Kiosk {
         }
         service.stopping();
         controller.stop();
+        let snapshot = controller.snapshot();
+        for o in &mut observers {
+            o.stopped(&snapshot);
+        }
         drop(controller);
         let _ = worker.join();
         Ok(())
+    }
+}
+
+/// Give observers the snapshot when it differs from the last one given.
+fn tell_observers(observers: &mut [Box<dyn Observer>], controller: &Controller, last: &mut Option<Snapshot>) {
+    if observers.is_empty() {
+        return;
+    }
+    let now = controller.snapshot();
+    if last.as_ref() != Some(&now) {
+        for o in observers.iter_mut() {
+            o.changed(&now);
+        }
+        *last = Some(now);
     }
 }
 

@@ -6,6 +6,7 @@
 //! the threads and where a change goes.
 
 mod attract;
+mod broker;
 mod controller;
 mod event_loop;
 pub mod lines;
@@ -17,6 +18,7 @@ mod ratings;
 mod screen_state;
 mod setup;
 mod service;
+pub mod snapshot;
 pub mod store;
 pub mod worker;
 

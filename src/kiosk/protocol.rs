@@ -165,6 +165,9 @@ pub enum Event {
         /// Free space (MB) where pictures go, only when below `[output] min_free_mb`.
         #[serde(skip_serializing_if = "Option::is_none")]
         free_mb: Option<u64>,
+        /// Events a broker link dropped while it could not send (only with a broker).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dropped_events: Option<u64>,
     },
     Help { commands: Vec<String> },
     Error {

@@ -11,6 +11,7 @@ pub struct Finished {
     pub steps: usize,
     /// sha256 of the PNG file, as in `done`.
     pub sha256: String,
+    pub path: std::path::PathBuf,
 }
 
 pub struct Ratings {

@@ -31,6 +31,8 @@ pub struct Overrides {
     pub no_buttons: bool,
     /// Watermark key instead of the board's.
     pub key: Option<String>,
+    /// Broker settings over the board's `[mqtt]` (`--mqtt`, `--name`).
+    pub mqtt: crate::fleet::MqttConfig,
 }
 
 impl Overrides {
@@ -57,6 +59,7 @@ impl Overrides {
         if let Some(spec) = &self.display {
             board.display = board.display.replaced_by(spec);
         }
+        board.mqtt = board.mqtt.overridden_by(&self.mqtt);
     }
 }
 
@@ -106,9 +109,13 @@ impl Kiosk {
             true => None,
             false => Some(GpioButtons::open(&board.buttons, &board.button)?),
         };
+        let broker = super::broker::prepare(board)?;
         let painter = load_painter(board)?;
 
         let mut kiosk = Kiosk::new(board, painter, display)?;
+        if let Some(broker) = broker {
+            broker.attach(&mut kiosk)?;
+        }
         if board.stdin.enabled {
             kiosk.add_source("stdin", std::io::stdin(), Box::new(std::io::stdout()));
         }
