@@ -41,3 +41,13 @@ if [ "$code" != 2 ] || [ "$(printf '%s\n' "$err" | wc -l)" != 1 ] || ! grep -q "
   exit 1
 fi
 echo "NNEF-only build: same picture as the full build, refuses ONNX with: $err"
+
+# Without the `mqtt` feature a board file naming a broker is refused at start, saying why.
+{ cat board/desktop.toml; printf '\n[mqtt]\nurl = "mqtt://127.0.0.1:1"\n'; } > "$tmp/mqtt-board.toml"
+set +e
+out=$("$small" kiosk --board "$tmp/mqtt-board.toml" --model "$tmp/scenes-nnef" --display none < /dev/null 2>&1)
+code=$?
+set -e
+[ "$code" = 2 ] && grep -q "built without MQTT" <<< "$out" \
+  || { echo "FAIL: the build without MQTT did not refuse [mqtt] clearly (exit $code): $out" >&2; exit 1; }
+echo "check_nnef_only: the build without MQTT refuses a broker clearly"
