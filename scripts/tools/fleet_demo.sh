@@ -28,7 +28,13 @@ mosquitto_sub -p "$port" -t 'edgepaint/+/events' -v > "$tmp/events.txt" & pids+=
 for name in hall-1 hall-2; do
   timeout 120 mosquitto_sub -p "$port" -t "edgepaint/$name/status" -C 1 > /dev/null
 done
-show() { echo "\$ $*" | sed "s|$url|mqtt://broker.local|; s|$tmp|/tmp|g; s|$bin|edgepaint|; s|-h 127.0.0.1 -p $port|-h broker.local|"; "$@" 2>&1 | sed "s|$tmp/hall-[12]|/home/pi/.local/share|g; s|$tmp|/tmp|g; s|$url|mqtt://broker.local|"; echo; }
+show() {
+  local line="" a
+  for a in "$@"; do case "$a" in *" "*) line+="\"$a\" " ;; *) line+="$a " ;; esac; done
+  echo "\$ ${line% }" | sed "s|$url|mqtt://broker.local|; s|$tmp|/tmp|g; s|$bin|edgepaint|; s|-h 127.0.0.1 -p $port|-h broker.local|"
+  "$@" 2>&1 | sed "s|$tmp/hall-[12]|/home/pi/.local/share|g; s|$tmp|/tmp|g; s|$url|mqtt://broker.local|"
+  echo
+}
 show "$bin" fleet --mqtt "$url"
 show "$bin" send --mqtt "$url" --to hall-1 --wait --timeout 120 "a red house on a snowy field at night"
 show "$bin" send --mqtt "$url" --to all --timeout 120 --save "$tmp/pictures" "a yellow boat on the sea at sunset"
