@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Cross-compile edgepaint for the boards, from a Debian/Ubuntu x86_64 machine
 # (no Docker). Installs what it needs, builds the board binaries and packs
-# one dist bundle (tarball) per target and a Debian package per
-# architecture (scripts/deb.sh): arm64, armhf and amd64 (this machine's
-# release build, with the ONNX parser and threads), with dist/SHA256SUMS.
+# dist bundles (tarballs) and a Debian package per architecture
+# (scripts/deb.sh): arm64, armhf and amd64 (this machine's release build,
+# with the ONNX parser, threads and MQTT), with dist/SHA256SUMS. The ARM
+# glibc targets get two tarballs, without and with the `mqtt` feature
+# (edgepaint-VERSION-TARGET.tar.gz, ...-TARGET-mqtt.tar.gz; BUILD-INFO.txt
+# in each says which); their packages carry the MQTT build.
 #
 #   scripts/cross.sh                  # all targets, then dist/
 #   scripts/cross.sh --test           # also run the test suite of each target under qemu-user
@@ -94,25 +97,12 @@ esac
 # (src/runtime/contain.rs) instead of killing the kiosk.
 board_rustflags="${RUSTFLAGS:-} -C relocation-model=static"
 mkdir -p dist
-for target in $TARGETS; do
-  if [ "$target" = x86_64-unknown-linux-gnu ]; then
-    # A PC: the README's own build (all features), the ONNX model as shipped.
-    echo "== $target: release build (all features)"
-    cargo build --release --locked
-    bin=target/release/edgepaint
-    target_model=models/scenes
-  else
-    echo "== $target: $PROFILE build (${features[*]}; RUSTFLAGS $board_rustflags)"
-    RUSTFLAGS="$board_rustflags" cargo build --profile "$PROFILE" --locked --target "$target" "${features[@]}"
-    bin="target/$target/$PROFILE/edgepaint"
-    target_model=$model
-  fi
-  if [ "$test" = 1 ] && [ "$target" != x86_64-unknown-linux-gnu ]; then
-    echo "== $target: tests under qemu-user"
-    cargo test --locked --target "$target"
-  fi
-  name="edgepaint-$version-$target"
-  stage="target/dist/$name"
+# One dist bundle: the binary, the model, board files, README; BUILD-INFO.txt
+# says which features it was built with (the -mqtt bundles add the broker client).
+pack() {
+  local target=$1 bin=$2 target_model=$3 suffix=$4 built_with=$5
+  local name="edgepaint-$version-$target$suffix"
+  local stage="target/dist/$name"
   rm -rf "$stage"
   mkdir -p "$stage/models"
   cp "$bin" "$stage/edgepaint"
@@ -120,9 +110,44 @@ for target in $TARGETS; do
   cp -r board "$stage/board"
   cp README.md "$stage/README.md"
   cp docs/install.md "$stage/INSTALL.md"
+  printf 'edgepaint %s for %s\ncargo features: %s\nbinary: %s bytes\n' \
+    "$version" "$target" "$built_with" "$(stat -c %s "$bin")" > "$stage/BUILD-INFO.txt"
   tar -C target/dist -czf "dist/$name.tar.gz" "$name"
-  echo "   $(stat -c %s "$bin") bytes  $bin"
+  echo "   $(stat -c %s "$bin") bytes  $bin ($built_with)"
   echo "   dist/$name.tar.gz"
+}
+
+for target in $TARGETS; do
+  if [ "$target" = x86_64-unknown-linux-gnu ]; then
+    # A PC: the README's own build (all features), the ONNX model as shipped.
+    echo "== $target: release build (all features)"
+    cargo build --release --locked
+    bin=target/release/edgepaint
+    target_model=models/scenes
+    pack "$target" "$bin" "$target_model" "" "default (onnx threads mqtt)"
+  else
+    # Each ARM target twice: without MQTT (the size budget) and with it
+    # (README "Fleet"); musl only without (ring's C build wants a musl gcc).
+    variants=("")
+    [ "$target" = aarch64-unknown-linux-musl ] || variants+=(mqtt)
+    for variant in "${variants[@]}"; do
+      vfeatures=("${features[@]}")
+      [ -n "$variant" ] && vfeatures+=(--features "$variant")
+      echo "== $target: $PROFILE build (${vfeatures[*]}; RUSTFLAGS $board_rustflags)"
+      RUSTFLAGS="$board_rustflags" cargo build --profile "$PROFILE" --locked --target "$target" "${vfeatures[@]}"
+      bin="target/$target/$PROFILE/edgepaint"
+      built_with=$(echo "${FEATURES:-} $variant" | tr ',' ' ' | xargs)
+      pack "$target" "$bin" "$model" "${variant:+-$variant}" "${built_with:-none} (no-default-features)"
+      # The package carries the last variant built: with MQTT where there is one.
+      cp "$bin" "target/dist/edgepaint-$target-deb"
+    done
+    bin="target/dist/edgepaint-$target-deb"
+    target_model=$model
+  fi
+  if [ "$test" = 1 ] && [ "$target" != x86_64-unknown-linux-gnu ]; then
+    echo "== $target: tests under qemu-user"
+    cargo test --locked --target "$target"
+  fi
   case "$target" in
     aarch64-unknown-linux-gnu) arch=arm64 ;;
     armv7-unknown-linux-gnueabihf) arch=armhf ;;

@@ -154,7 +154,9 @@ impl Drop for Kiosk {
 fn board_file(dir: &Path, mqtt: &str) -> PathBuf {
     let desktop = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("board/desktop.toml")).unwrap();
     let path = dir.join("board.toml");
-    std::fs::write(&path, format!("{desktop}\n[mqtt]\n{mqtt}\n")).unwrap();
+    // The shipped file has an [mqtt] section of comments: ours goes under its header.
+    assert!(desktop.contains("\n[mqtt]\n"));
+    std::fs::write(&path, desktop.replacen("\n[mqtt]\n", &format!("\n[mqtt]\n{mqtt}\n"), 1)).unwrap();
     path
 }
 
@@ -317,23 +319,49 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 #[test]
-fn tls_with_a_test_ca() {
+fn tls_with_a_test_ca_and_a_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=edgepaint test CA", "-days", "2"]);
-    openssl(d, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
-    std::fs::write(d.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    openssl(d, &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"]);
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let req = |key: &str, out: &str, subject: &str, extra: &[&str]| {
+        let mut args = vec!["req"];
+        args.extend(extra);
+        args.extend(ec);
+        args.extend(["-keyout", key, "-out", out, "-subj", subject]);
+        openssl(d, &args);
+    };
+    req("ca.key", "ca.pem", "/CN=edgepaint test CA", &["-x509", "-days", "2"]);
+    std::fs::write(d.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    // An extension makes it an X.509 v3 certificate (webpki takes no v1).
+    std::fs::write(d.join("kiosk.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "kiosk"] {
+        req(&format!("{who}.key"), &format!("{who}.csr"), &format!("/CN={who}"), &[]);
+        let (csr, pem, ext) = (format!("{who}.csr"), format!("{who}.pem"), format!("{who}.ext"));
+        let mut args = vec!["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"];
+        args.extend(["-out", &pem, "-days", "2", "-extfile", &ext]);
+        openssl(d, &args);
+    }
     let p = |f: &str| d.join(f).display().to_string();
-    let broker =
-        Broker::start(&format!("allow_anonymous true\ncertfile {}\nkeyfile {}\n", p("server.pem"), p("server.key")));
+    let broker = Broker::start(&format!(
+        "allow_anonymous true\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+        p("ca.pem"),
+        p("server.pem"),
+        p("server.key")
+    ));
     let url = format!("mqtts://127.0.0.1:{}", broker.port);
-    let _k = Kiosk::start(&url, "f", &format!("ca_file = {:?}", p("ca.pem")));
-    let o = edgepaint(&["send", "--mqtt", &url, "--ca-file", &p("ca.pem"), "--to", "f", "--wait", "a red house"]);
+    let files = format!("ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}", p("ca.pem"), p("kiosk.pem"), p("kiosk.key"));
+    let _k = Kiosk::start(&url, "f", &files);
+    let tls = ["--ca-file", &p("ca.pem"), "--cert-file", &p("kiosk.pem"), "--key-file", &p("kiosk.key")];
+    let mut args = vec!["send", "--mqtt", &url, "--to", "f", "--wait", "a red house"];
+    args.extend(tls);
+    let o = edgepaint(&args);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    // Without our CA the broker's certificate is not trusted.
+    // Without a client certificate, and without our CA: refused.
+    for args in [vec!["fleet", "--mqtt", &url, "--ca-file", &p("ca.pem")], vec!["fleet", "--mqtt", &url]] {
+        let o = edgepaint(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    }
     let o = edgepaint(&["fleet", "--mqtt", &url]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("TLS"), "{}", text(&o));
 }
 
@@ -394,6 +422,7 @@ fn malformed_payloads_get_errors_and_a_flood_is_bounded() {
     writeln!(&k.stdin, "/status").unwrap();
     let s = k.reply_until(|e| e["event"] == "status", 10);
     assert!(s["generated"].as_u64().unwrap() >= 2, "{s}");
+    assert!(s["dropped_events"].is_u64(), "{s}");
 }
 
 #[test]

@@ -125,6 +125,9 @@ pub struct OutputConfig {
     /// Keep at most this many pictures there (the oldest are removed after
     /// each new one); unset: keep everything.
     pub keep: Option<usize>,
+    /// Keep at most this many MB of pictures there (the oldest removed
+    /// first; the newest always stays); unset: no size limit.
+    pub keep_mb: Option<u64>,
     /// Below this much free space (MB) on the folder's file system, `/status`
     /// carries `free_mb` and the screen says so.
     #[serde(default = "default_min_free_mb")]
@@ -133,7 +136,7 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { dir: default_output_dir(), keep: None, min_free_mb: default_min_free_mb() }
+        OutputConfig { dir: default_output_dir(), keep: None, keep_mb: None, min_free_mb: default_min_free_mb() }
     }
 }
 

@@ -303,3 +303,22 @@ impl Observer for StatusPublisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_beyond_the_buffer_are_dropped_and_counted() {
+        // Never connected (nothing polls the connection): the buffer only fills.
+        let config = MqttConfig { url: Some("mqtt://127.0.0.1:1".into()), ..Default::default() };
+        let identity = BoardStatus { name: "t".into(), ..Default::default() };
+        let link = Link::new(&config, identity).unwrap();
+        let mut events = link.events();
+        for i in 0..BUFFER + 44 {
+            events.write_all(format!("{{\"event\":\"progress\",\"step\":{i}}}\n").as_bytes()).unwrap();
+            events.flush().unwrap();
+        }
+        assert_eq!(link.dropped().load(Ordering::Relaxed), 44);
+    }
+}

@@ -67,7 +67,7 @@ impl Kiosk {
     /// Start the worker thread with `painter`; nothing is read until inputs are added.
     pub fn new(board: &Board, painter: Box<dyn Painter>, display: Option<Box<dyn Display>>) -> Result<Kiosk, KioskError> {
         let (tx, rx) = channel();
-        let store = store::ImageStore::open(&board.output.dir).map(|s| s.keeping(board.output.keep)).map_err(|e| KioskError::OutputDir {
+        let store = store::ImageStore::open(&board.output.dir).map(|s| s.keeping(board.output.keep, board.output.keep_mb)).map_err(|e| KioskError::OutputDir {
             path: board.output.dir.display().to_string(),
             message: e.to_string(),
         })?;

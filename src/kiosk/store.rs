@@ -8,6 +8,7 @@ pub struct ImageStore {
     dir: PathBuf,
     next_id: u64,
     keep: Option<usize>,
+    keep_mb: Option<u64>,
 }
 
 impl ImageStore {
@@ -17,7 +18,7 @@ impl ImageStore {
         std::fs::create_dir_all(dir)?;
         crate::image::remove_interrupted_writes(dir)?;
         let highest = pictures(dir)?.iter().map(|(id, _)| *id).max().unwrap_or(0);
-        Ok(ImageStore { dir: dir.to_path_buf(), next_id: highest + 1, keep: None })
+        Ok(ImageStore { dir: dir.to_path_buf(), next_id: highest + 1, keep: None, keep_mb: None })
     }
 
     /// Free space on the folder's file system, in MB (None: unknown).
@@ -26,23 +27,33 @@ impl ImageStore {
         Some(st.blocks_available() as u64 * st.fragment_size() as u64 / 1_000_000)
     }
 
-    /// Keep at most `keep` pictures (see [`ImageStore::prune`]).
-    pub fn keeping(mut self, keep: Option<usize>) -> ImageStore {
+    /// Keep at most `keep` pictures and `keep_mb` MB of them (see [`ImageStore::prune`]).
+    pub fn keeping(mut self, keep: Option<usize>, keep_mb: Option<u64>) -> ImageStore {
         self.keep = keep;
+        self.keep_mb = keep_mb;
         self
     }
 
-    /// Remove the oldest pictures beyond the `keep` limit (by number);
-    /// returns what was removed.
+    /// Remove the oldest pictures (by number) while there are more than
+    /// `keep` or they take more than `keep_mb` MB; the newest always stays.
+    /// Returns what was removed.
     pub fn prune(&self) -> std::io::Result<Vec<PathBuf>> {
-        let Some(keep) = self.keep else { return Ok(Vec::new()) };
+        if self.keep.is_none() && self.keep_mb.is_none() {
+            return Ok(Vec::new());
+        }
         let mut pictures = pictures(&self.dir)?;
         pictures.sort();
-        let excess = pictures.len().saturating_sub(keep);
+        let sizes: Vec<u64> = pictures.iter().map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len())).collect();
+        let (mut count, mut bytes) = (pictures.len(), sizes.iter().sum::<u64>());
+        let max_bytes = self.keep_mb.map_or(u64::MAX, |mb| mb.saturating_mul(1_000_000));
         let mut removed = Vec::new();
-        for (_, path) in pictures.into_iter().take(excess) {
+        for ((_, path), size) in pictures.into_iter().zip(sizes) {
+            if count <= 1 || (count <= self.keep.unwrap_or(usize::MAX) && bytes <= max_bytes) {
+                break;
+            }
             std::fs::remove_file(&path)?;
-            log::info!("removed {} (output keep = {keep})", path.display());
+            log::info!("removed {} ([output] keep = {:?}, keep_mb = {:?})", path.display(), self.keep, self.keep_mb);
+            (count, bytes) = (count - 1, bytes - size);
             removed.push(path);
         }
         Ok(removed)
@@ -79,7 +90,7 @@ mod tests {
         for name in ["000001-5.png", "000002-9.png", "000010-1.png", "notes.txt"] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        let store = ImageStore::open(dir.path()).unwrap().keeping(Some(2));
+        let store = ImageStore::open(dir.path()).unwrap().keeping(Some(2), None);
         let removed = store.prune().unwrap();
         assert_eq!(removed, [dir.path().join("000001-5.png")]);
         let mut left: Vec<String> =
@@ -87,6 +98,21 @@ mod tests {
         left.sort();
         assert_eq!(left, ["000002-9.png", "000010-1.png", "notes.txt"]);
         assert!(ImageStore::open(dir.path()).unwrap().prune().unwrap().is_empty(), "no limit: nothing removed");
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_within_a_size_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, kb) in [("000001-5.png", 600), ("000002-9.png", 300), ("000003-1.png", 500), ("000004-2.png", 1500)] {
+            std::fs::write(dir.path().join(name), vec![0u8; kb * 1000]).unwrap();
+        }
+        let store = ImageStore::open(dir.path()).unwrap().keeping(None, Some(1));
+        let removed = store.prune().unwrap();
+        // 2.9 MB over a 1 MB cap: the three oldest go; the newest stays though it alone is over.
+        assert_eq!(removed.len(), 3);
+        assert!(dir.path().join("000004-2.png").is_file());
+        let store = ImageStore::open(dir.path()).unwrap().keeping(Some(5), Some(2));
+        assert!(store.prune().unwrap().is_empty());
     }
 
     #[test]
