@@ -43,7 +43,7 @@ fi
 echo "NNEF-only build: same picture as the full build, refuses ONNX with: $err"
 
 # Without the `mqtt` feature a board file naming a broker is refused at start, saying why.
-{ cat board/desktop.toml; printf '\n[mqtt]\nurl = "mqtt://127.0.0.1:1"\n'; } > "$tmp/mqtt-board.toml"
+sed 's|^\[mqtt\]$|[mqtt]\nurl = "mqtt://127.0.0.1:1"|' board/desktop.toml > "$tmp/mqtt-board.toml"
 set +e
 out=$("$small" kiosk --board "$tmp/mqtt-board.toml" --model "$tmp/scenes-nnef" --display none < /dev/null 2>&1)
 code=$?
