@@ -53,7 +53,8 @@ pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, Conve
         .map_err(|e: toml_edit::TomlError| ConvertError::Io { path: bundle.manifest_path.clone(), message: e.to_string() })?;
 
     let mut converted = Vec::new();
-    for which in [Component::TextEncoder, Component::Denoiser, Component::Decoder] {
+    let preview = bundle.manifest.preview.file.is_some().then_some(Component::Preview);
+    for which in [Component::TextEncoder, Component::Denoiser, Component::Decoder].into_iter().chain(preview) {
         let spec = graph_spec(bundle, which);
         let sources = spec.files(bundle);
         // `denoiser.nnef.tgz`, then `denoiser.seg2.nnef.tgz` ... for segments.

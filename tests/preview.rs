@@ -18,7 +18,7 @@ fn shipped() -> PathBuf {
 /// The final picture and every preview of one generation.
 fn run(model: &Path, kind: Option<PreviewKind>, steps: Option<usize>) -> (RgbImage, Vec<(usize, usize, RgbImage)>) {
     let mut pipeline = Pipeline::load(model, Options::default()).unwrap();
-    pipeline.set_preview(kind);
+    pipeline.set_preview(kind).unwrap();
     let request = Request { steps, ..Request::new("a red house on a snowy field at night", 7) };
     let mut previews = Vec::new();
     let generated = pipeline
@@ -168,5 +168,94 @@ fn a_fast_preview_without_its_map_is_refused_naming_the_field() {
         let bundle = shipped_with(extra);
         let e = Pipeline::load(bundle.path(), Options::default()).err().expect(extra).to_string();
         assert!(e.contains(field), "{extra}: {e}");
+    }
+}
+
+/// The initial latents diffusers started the sd-turbo fixture from.
+fn fixture_latents() -> edgepaint::tensor::Tensor {
+    let (shape, data) = read_npy_f32(&fixture("diffusers/sd-turbo/reference/latents.npy"));
+    edgepaint::tensor::Tensor::new(shape, data)
+}
+
+#[test]
+fn tiny_previews_run_the_small_decoder_beside_the_vae() {
+    // sd-turbo fixture + an AutoencoderTiny exported by --preview-taesd
+    // (scripts/fixtures/make_diffusers_fixtures.py): model-tiny.toml.
+    let model = fixture("diffusers/sd-turbo/model-tiny.toml");
+    let mut pipeline = Pipeline::load(&model, Options::default()).unwrap();
+    assert_eq!(pipeline.bundle_preview(), PreviewKind::Tiny);
+    pipeline.set_preview(Some(PreviewKind::Tiny)).unwrap();
+    let request = Request { initial_latents: Some(fixture_latents()), steps: Some(4), ..Request::new("a photo of a red fox in the snow, 35mm, golden hour", 0) };
+    let mut previews = Vec::new();
+    let generated = pipeline
+        .generate(&request, &mut |p| {
+            if let Progress::Preview { image, .. } = p {
+                previews.push(image);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(previews.len(), 4);
+    // The last preview is diffusers' AutoencoderTiny on the final latents.
+    let (shape, decoded) = read_npy_f32(&fixture("diffusers/sd-turbo/reference/preview_decoded.npy"));
+    let want = RgbImage::from_chw(&decoded, shape[2], shape[3], [-1.0, 1.0]);
+    let last = previews.last().unwrap();
+    let worst = last.pixels.iter().zip(&want.pixels).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+    assert!(worst <= 1, "the last tiny preview is up to {worst} levels from diffusers' AutoencoderTiny");
+    // It draws closer to that picture step by step, and the picture itself is the VAE's.
+    let distances: Vec<f64> = previews.iter().map(|p| mean_distance(p, &want)).collect();
+    assert!(distances[0] > distances[3], "{distances:?}");
+    assert_ne!(&generated.image, last, "the final picture comes from the full VAE, not the preview decoder");
+}
+
+#[test]
+fn tiny_is_refused_where_the_bundle_has_no_preview_decoder() {
+    let mut pipeline = Pipeline::load(&fixture("diffusers/sd-turbo/model-f32.toml"), Options::default()).unwrap();
+    let e = pipeline.set_preview(Some(PreviewKind::Tiny)).unwrap_err().to_string();
+    assert!(e.contains("no tiny preview decoder"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    let o = edgepaint_command()
+        .args(["generate", "a fox", "--preview-kind", "tiny", "--model"])
+        .arg(fixture("diffusers/sd-turbo/model-f32.toml"))
+        .arg("--output")
+        .arg(&out)
+        .arg("--preview")
+        .arg(dir.path().join("steps"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no tiny preview decoder"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_tiny_preview_without_its_file_or_of_the_wrong_shape_is_refused_naming_the_field() {
+    let src = fixture("diffusers/sd-turbo");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(src.join("model-tiny.toml")).unwrap();
+    let head = text.split("\n[preview]\n").next().unwrap().to_string();
+    let sha = |f: &str| edgepaint::bundle::sha256_file(&dir.path().join(f)).unwrap();
+    let cases = [
+        ("kind = \"tiny\"\n".to_string(), "preview.file"),
+        (format!("kind = \"tiny\"\nfile = \"preview_decoder.onnx\"\n"), "preview.sha256"),
+        (format!("kind = \"tiny\"\nfile = \"preview_decoder.onnx\"\nsha256 = \"{}\"\nscaling_factor = 0.0\n", sha("preview_decoder.onnx")), "preview.scaling_factor"),
+        // The full VAE's graph in tiled form would not be [1, 3, 64, 64]: a text encoder surely is not.
+        (format!("kind = \"tiny\"\nfile = \"text_encoder.onnx\"\nsha256 = \"{}\"\n", sha("text_encoder.onnx")), "preview"),
+    ];
+    for (table, field) in cases {
+        let manifest = dir.path().join("model-bad.toml");
+        std::fs::write(&manifest, format!("{head}\n[preview]\n{table}")).unwrap();
+        let e = match Pipeline::load(&manifest, Options::default()) {
+            Err(e) => e.to_string(),
+            Ok(mut p) => p.set_preview(Some(PreviewKind::Tiny)).err().expect(&table).to_string(),
+        };
+        assert!(e.contains(field), "{table}: {e}");
     }
 }

@@ -26,6 +26,9 @@ Families (defaults; every value is read from the folder's configs where it has o
 
 The decoder is the pipeline's VAE decoder (AutoencoderKL), or with --taesd DIR an
 AutoencoderTiny (TAESD) folder, or the pipeline's own vae/ when it is an AutoencoderTiny.
+With --preview-taesd DIR an AutoencoderTiny is exported beside the decoder as the
+`tiny` preview decoder (preview_decoder.onnx, f32): the picture develops on the
+screen at a fraction of a full VAE's cost (docs/bundle.md "Previews").
 Graph rewrites for tract are applied by `rewrite_for_tract` (see README "Op coverage").
 
 Memory: one torch module is in memory at a time (loaded just before its graph is
@@ -59,6 +62,7 @@ from scripts.export import preview_fit
 SEGMENT_MB = 40
 from scripts.export.manifest import card, manifest
 from scripts.export.memory import module_config, release_memory
+from scripts.hashing import sha256
 
 
 def load_decoder(pipeline_dir: str, taesd: str | None):
@@ -77,7 +81,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
            guidance: float | None = None, size: tuple[int, int] | None = None, scheduler: str | None = None,
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
            quantize: bool = True, int8_rewrite_for_tract: bool = True, attention_slice: int | None = None,
-           segment_mb: float = SEGMENT_MB, preview: str = "fast", int8_decoder: str = "auto", log=print) -> dict:
+           segment_mb: float = SEGMENT_MB, preview: str = "fast", int8_decoder: str = "auto",
+           preview_taesd: str | None = None, log=print) -> dict:
     """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
 
     Every check runs on the configs before any graph is written; then each torch
@@ -168,6 +173,9 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     release_memory()
     report["graphs"]["decoder"] = dict(rewrites=finish_graph(p))
     report = dict(family=family, decoder_kind=decoder_kind, **{k: v for k, v in report.items() if k != "family"})
+    tiny = export_preview_decoder(preview_taesd, out, lat_c, lh, lw, (ih, iw)) if preview_taesd else None
+    if tiny:
+        report["graphs"]["preview_decoder"] = dict(f32_bytes=graph_bytes(os.path.join(out, tiny["file"])))
 
     # int8. A TAESD decoder stays f32 in model.toml too ("auto"): its weights are
     # 5 MB, and tract runs it in int8 about 4x slower than in f32
@@ -220,10 +228,14 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
         report["preview"] = {k: fitted[k] for k in ("mean_error_levels", "flat_mean_error_levels")}
         for fname, _ in variants:
             preview_fit.write(os.path.join(out, fname), fitted)
-    elif preview != "decoder":
+    elif preview != "decoder" and not tiny:
         for fname, _ in variants:
             with open(os.path.join(out, fname), "a") as f:
                 f.write(f'\n[preview]\nkind = "{preview}"\n')
+    if tiny:
+        # The tiny decoder is the bundle's preview; a fitted map (above) stays as the `fast` choice.
+        for fname, _ in variants:
+            preview_fit.write_tiny(os.path.join(out, fname), tiny)
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(card(pipeline_dir, family, decoder_kind, sched_info, report, guidance,
                      f32_decoder_in_int8=quantize and not decoder_int8))
@@ -234,6 +246,27 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     log(f"{out}: {family}, decoder {decoder_kind}, latent {C}x{lh}x{lw}, image {iw}x{ih}, "
         f"scheduler {sched_section['kind']} {sched_info['timesteps']}")
     return report
+
+
+def export_preview_decoder(taesd: str, out: str, lat_c: int, lh: int, lw: int, image_hw: tuple) -> dict:
+    """An AutoencoderTiny's decoder as OUT/preview_decoder.onnx (f32, symbolic height and
+    width like the decoder); returns its [preview] fields."""
+    from diffusers import AutoencoderTiny
+
+    vae = AutoencoderTiny.from_pretrained(taesd).eval()
+    if int(vae.config.latent_channels) != lat_c:
+        raise ExportError(f"--preview-taesd {taesd}: {vae.config.latent_channels} latent channels, the pipeline has {lat_c}")
+    with torch.no_grad():
+        img = vae.decode(torch.zeros(1, lat_c, lh, lw), return_dict=False)[0]
+    if (int(img.shape[2]), int(img.shape[3])) != tuple(image_hw):
+        raise ExportError(f"--preview-taesd {taesd}: decodes {lh}x{lw} latents to {tuple(img.shape[2:])}, "
+                          f"the decoder to {tuple(image_hw)}")
+    p = os.path.join(out, "preview_decoder.onnx")
+    axes = {"latents": {2: "h", 3: "w"}, "image": {2: "image_h", 3: "image_w"}}
+    torch_export(DecoderGraph(vae), (torch.zeros(1, lat_c, lh, lw),), p, ["latents"], "image", dynamic_axes=axes)
+    finish_graph(p)
+    return dict(file="preview_decoder.onnx", sha256=sha256(p), scaling_factor=float(vae.config.scaling_factor),
+                shift_factor=float(getattr(vae.config, "shift_factor", None) or 0.0))
 
 
 def main(argv=None):
@@ -269,6 +302,9 @@ def main(argv=None):
     ap.add_argument("--preview", choices=["fast", "decoder", "none"], default="fast",
                     help="the bundle's preview kind (docs/bundle.md 'Previews'; default fast: a latent-to-RGB "
                          "map fitted on the decoder, since a decoder run per step can cost as much as a step)")
+    ap.add_argument("--preview-taesd", metavar="DIR",
+                    help="AutoencoderTiny (TAESD) folder exported beside the decoder as the bundle's `tiny` "
+                         "preview decoder (the bundle's preview kind becomes tiny)")
     a = ap.parse_args(argv)
     steps = [int(s) for s in a.steps.split(",")] if a.steps else None
     size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None
@@ -277,7 +313,7 @@ def main(argv=None):
                scheduler=a.scheduler, decoder_tile=a.decoder_tile, decoder_tile_overlap=a.decoder_tile_overlap,
                name=a.name, quantize=not a.no_int8, int8_rewrite_for_tract=not a.no_int8_rewrite,
                attention_slice=a.attention_slice, segment_mb=a.segment_mb, preview=a.preview,
-               int8_decoder=a.int8_decoder)
+               int8_decoder=a.int8_decoder, preview_taesd=a.preview_taesd)
     except ExportError as e:
         raise SystemExit(f"error: {e}")
 

@@ -103,6 +103,29 @@ def write(manifest_path: str, result: dict) -> None:
         f.write(text + "\n" + preview_table(result))
 
 
+def write_tiny(manifest_path: str, tiny: dict) -> None:
+    """Make the manifest's preview the `tiny` decoder (file, sha256, its scaling), keeping a
+    fitted map of an earlier [preview] table (the `fast` choice a board can still make)."""
+    with open(manifest_path) as f:
+        text = f.read()
+    match = re.search(r"(?ms)^\[preview\]\n.*?(?=^\[|\Z)", text)
+    kept = ""
+    if match:
+        kept = "".join(l + "\n" for l in match.group(0).splitlines()[1:] if not l.startswith("kind ="))
+        text = text[: match.start()] + text[match.end():]
+    table = (
+        "[preview]\n"
+        'kind = "tiny"\n'
+        f'file = "{tiny["file"]}"\n'
+        f'sha256 = "{tiny["sha256"]}"\n'
+        f"scaling_factor = {tiny['scaling_factor']!r}\n"
+        f"shift_factor = {tiny['shift_factor']!r}\n"
+        "output_range = [-1.0, 1.0]\n"
+    )
+    with open(manifest_path, "w") as f:
+        f.write(text.rstrip("\n") + "\n\n" + table + kept)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("manifest", help="a bundle's model.toml (or another manifest of the folder)")

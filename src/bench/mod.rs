@@ -181,6 +181,14 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         }
         previews.push(cost("fast", Samples::new(times).median));
     }
+    if m.preview.file.is_some() {
+        // `tiny`: its own decoder on the whole latent.
+        let tiny = load_graph(&bundle, Component::Preview)?;
+        let (c, h, w) = (m.latent.channels, m.latent.height, m.latent.width);
+        let x0 = [Input::F32(crate::tensor::Tensor::new(vec![1, c, h, w], vec![0.1; c * h * w]))];
+        let t = time_stage("preview decoder", 1, &tiny, options, || tiny.run(&x0))?;
+        previews.push(cost("tiny", t.times_ms.median));
+    }
     let image_flops = cfg_calls as u64 * text.flops + steps as u64 * step.flops + decode.flops;
     let image = Samples::new(image_ms);
     let image_median = image.median;

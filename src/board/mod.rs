@@ -86,7 +86,7 @@ pub struct ModelConfig {
     /// the rest loads for its stage (default: half of the board's memory).
     pub memory_mb: Option<u64>,
     /// Show the picture developing on the display after every step: "auto"
-    /// (the bundle's `[preview] kind`), "decoder", "fast" or "none".
+    /// (the bundle's `[preview] kind`), "decoder", "tiny", "fast" or "none".
     #[serde(default)]
     pub preview: PreviewChoice,
 }
@@ -98,6 +98,7 @@ pub enum PreviewChoice {
     #[default]
     Auto,
     Decoder,
+    Tiny,
     Fast,
     None,
 }
@@ -109,6 +110,7 @@ impl PreviewChoice {
         match self {
             PreviewChoice::Auto => bundle,
             PreviewChoice::Decoder => PreviewKind::Decoder,
+            PreviewChoice::Tiny => PreviewKind::Tiny,
             PreviewChoice::Fast => PreviewKind::Fast,
             PreviewChoice::None => PreviewKind::None,
         }

@@ -29,7 +29,7 @@ pub struct Manifest {
 }
 
 /// How a picture in the making is shown after each step (docs/bundle.md).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewSection {
     #[serde(default)]
@@ -40,6 +40,33 @@ pub struct PreviewSection {
     pub matrix: Vec<[f32; 3]>,
     #[serde(default)]
     pub bias: Option<[f32; 3]>,
+    /// `tiny`: a small decoder (e.g. TAESD) beside the bundle's full one,
+    /// run on x0 / scaling_factor + shift_factor (default 1 and 0: a TAESD
+    /// takes the denoiser's latents as they are).
+    pub file: Option<String>,
+    pub sha256: Option<String>,
+    #[serde(default = "one")]
+    pub scaling_factor: f32,
+    #[serde(default)]
+    pub shift_factor: f32,
+    #[serde(default = "minus_one_to_one")]
+    pub output_range: [f32; 2],
+}
+
+impl Default for PreviewSection {
+    /// No [preview] table: the field defaults above.
+    fn default() -> Self {
+        PreviewSection {
+            kind: PreviewKind::default(),
+            matrix: Vec::new(),
+            bias: None,
+            file: None,
+            sha256: None,
+            scaling_factor: one(),
+            shift_factor: 0.0,
+            output_range: minus_one_to_one(),
+        }
+    }
 }
 
 /// What decodes a preview of the current clean-latent estimate.
@@ -53,6 +80,8 @@ pub enum PreviewKind {
     /// A fitted latent-to-RGB linear map (`matrix`, `bias`): microseconds
     /// a step, at latent resolution, colours only roughly right.
     Fast,
+    /// A small preview decoder shipped beside a full VAE (`[preview] file`).
+    Tiny,
     /// No previews.
     None,
 }
@@ -233,14 +262,21 @@ pub struct GraphFiles<'a> {
 impl Manifest {
     /// Each graph section's files (its first file, then its segments), in
     /// pipeline order.
-    pub fn graph_files(&self) -> [Vec<GraphFiles<'_>>; 3] {
+    /// The tiny preview decoder's, last, when the bundle has one.
+    pub fn graph_files(&self) -> [Vec<GraphFiles<'_>>; 4] {
         let t = &self.text_encoder;
         let u = &self.denoiser;
         let d = &self.decoder;
+        let p = &self.preview;
+        let preview = match (&p.file, &p.sha256) {
+            (Some(file), Some(sha256)) => files("preview", file, sha256, &None, &None, &[]),
+            _ => Vec::new(),
+        };
         [
             files("text_encoder", &t.file, &t.sha256, &t.data, &t.data_sha256, &t.then),
             files("denoiser", &u.file, &u.sha256, &u.data, &u.data_sha256, &u.then),
             files("decoder", &d.file, &d.sha256, &d.data, &d.data_sha256, &d.then),
+            preview,
         ]
     }
 }

@@ -192,10 +192,29 @@ impl Bundle {
         Ok(())
     }
 
-    /// `fast` needs its map: one finite RGB row per latent channel and a bias.
+    /// `fast` needs its map: one finite RGB row per latent channel and a
+    /// bias; `tiny` its decoder file with its hash and sane numbers.
     fn validate_preview(&self) -> Result<(), BundleError> {
         let m = &self.manifest;
         let p = &m.preview;
+        match (&p.file, &p.sha256) {
+            (None, _) if p.kind == PreviewKind::Tiny => {
+                return Err(self.field_error("preview.file", "missing (kind = \"tiny\" needs its decoder graph)"))
+            }
+            (Some(_), None) => return Err(self.field_error("preview.sha256", "missing (preview.file is set)")),
+            (None, Some(_)) => return Err(self.field_error("preview.file", "missing (preview.sha256 is set)")),
+            _ => {}
+        }
+        if !(p.scaling_factor.is_finite() && p.scaling_factor.abs() > 1e-6 && p.scaling_factor.abs() < 1e6) {
+            return Err(self.field_error("preview.scaling_factor", "must be a finite number, not 0"));
+        }
+        if !p.shift_factor.is_finite() || p.shift_factor.abs() > 1e6 {
+            return Err(self.field_error("preview.shift_factor", "must be a finite number"));
+        }
+        let [lo, hi] = p.output_range;
+        if !(lo.is_finite() && hi.is_finite() && lo < hi && hi - lo < 1e6) {
+            return Err(self.field_error("preview.output_range", "must be [low, high] finite numbers with low < high"));
+        }
         let finite = |v: &[f32; 3]| v.iter().all(|x| x.is_finite() && x.abs() <= 1e6);
         if !p.matrix.is_empty() || p.bias.is_some() || p.kind == PreviewKind::Fast {
             if p.matrix.len() != m.latent.channels {

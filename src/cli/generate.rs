@@ -81,7 +81,7 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     let stamp = Stamp::new(args.key.as_deref(), args.device_id);
     let mut previews = match &args.preview {
         Some(dir) => {
-            pipeline.set_preview(Some(args.preview_kind.unwrap_or(pipeline.bundle_preview())));
+            pipeline.set_preview(Some(args.preview_kind.unwrap_or(pipeline.bundle_preview())))?;
             let bundle = pipeline.bundle();
             Some(PreviewWriter {
                 dir: dir.clone(),

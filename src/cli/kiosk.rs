@@ -82,7 +82,9 @@ pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
             .map_err(|e| KioskError::Model(format!("cannot load the model bundle {}: {e}", dir.display())))?;
         // Previews cost decoder runs: only where there is a screen to show them.
         if !matches!(board.display, DisplayConfig::None) {
-            pipeline.set_preview(Some(board.model.preview.kind(pipeline.bundle_preview())));
+            pipeline
+                .set_preview(Some(board.model.preview.kind(pipeline.bundle_preview())))
+                .map_err(|e| KioskError::Model(format!("board [model] preview: {e}")))?;
         }
         Ok(Box::new(pipeline) as Box<dyn Painter>)
     })?;

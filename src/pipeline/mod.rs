@@ -38,6 +38,8 @@ pub enum PipelineError {
     BadRequest(String),
     #[error("cancelled")]
     Cancelled,
+    #[error("{0}")]
+    Preview(String),
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,6 +80,8 @@ pub struct Pipeline {
     unreported_load_ms: f64,
     /// How previews are made after each step (None: no previews).
     preview: Option<PreviewKind>,
+    /// The `tiny` preview decoder, loaded when previews of that kind are asked for.
+    tiny_preview: Option<Graph>,
 }
 
 impl Pipeline {
@@ -108,6 +112,7 @@ impl Pipeline {
             decoder: None,
             unreported_load_ms: 0.0,
             preview: None,
+            tiny_preview: None,
         };
         let held = pipeline.plan.held.clone();
         for (which, graph) in held.iter().zip(models::load_many(&pipeline.bundle, &held)?) {
@@ -125,8 +130,26 @@ impl Pipeline {
     /// Report a preview of the picture after every step (`Progress::Preview`),
     /// made the way `kind` says (None, or `PreviewKind::None`: no previews).
     /// The bundle's own choice is [`Pipeline::bundle_preview`].
-    pub fn set_preview(&mut self, kind: Option<PreviewKind>) {
+    /// `Tiny` loads the bundle's preview decoder now (an error if it has none).
+    pub fn set_preview(&mut self, kind: Option<PreviewKind>) -> Result<(), PipelineError> {
         self.preview = kind.filter(|k| *k != PreviewKind::None);
+        if self.preview != Some(PreviewKind::Tiny) {
+            self.tiny_preview = None;
+        } else if self.tiny_preview.is_none() {
+            if self.bundle.manifest.preview.file.is_none() {
+                self.preview = None;
+                return Err(PipelineError::Preview(format!(
+                    "{} has no tiny preview decoder ([preview] file); choose decoder or fast",
+                    self.bundle.manifest_path.display()
+                )));
+            }
+            let t0 = Instant::now();
+            let graph = models::load(&self.bundle, Component::Preview)
+                .map_err(|e| PipelineError::Preview(format!("preview.file: {e}")))?;
+            self.tiny_preview = Some(graph);
+            self.unreported_load_ms += ms(t0);
+        }
+        Ok(())
     }
 
     /// The preview kind the bundle declares (`[preview] kind`).
@@ -234,9 +257,10 @@ impl Pipeline {
             let mut flow = progress(Progress::Step { step: i + 1, of: steps });
             if let (Some(x0), ControlFlow::Continue(())) = (x0, flow) {
                 let t0 = Instant::now();
-                let made = match &preview_decoder {
-                    Some(decoder) => self.decode(decoder, &x0),
-                    None => Ok(preview::fast(&m, &x0)),
+                let made = match (&preview_decoder, &self.tiny_preview) {
+                    (Some(decoder), _) => self.decode(decoder, &x0),
+                    (None, Some(tiny)) => self.decode_tiny(tiny, &x0),
+                    (None, None) => Ok(preview::fast(&m, &x0)),
                 };
                 // A failed preview is logged; it never stops the picture.
                 match made {
@@ -287,6 +311,15 @@ impl Pipeline {
         Ok(RgbImage::from_chw(&out.data, h, w, d.output_range))
     }
 
+    /// A `tiny` preview: the small decoder on the whole latent.
+    fn decode_tiny(&self, graph: &Graph, x0: &[f32]) -> Result<RgbImage, PipelineError> {
+        let p = &self.bundle.manifest.preview;
+        let input: Vec<f32> = x0.iter().map(|v| v / p.scaling_factor + p.shift_factor).collect();
+        let out = graph.run(&[Input::F32(Tensor::new(self.latent_shape(), input))])?;
+        let [w, h] = self.bundle.manifest.image_size;
+        Ok(RgbImage::from_chw(&out.data, h, w, p.output_range))
+    }
+
     /// Take a held graph, or load one that is not held now (counted as load
     /// time; a graph stored in segments is streamed: its segments load while
     /// it runs).
@@ -318,6 +351,7 @@ impl Pipeline {
             Component::TextEncoder => &mut self.text_encoder,
             Component::Denoiser => &mut self.denoiser,
             Component::Decoder => &mut self.decoder,
+            Component::Preview => &mut self.tiny_preview,
         }
     }
 }

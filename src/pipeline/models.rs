@@ -11,6 +11,8 @@ pub enum Component {
     TextEncoder,
     Denoiser,
     Decoder,
+    /// The `tiny` preview decoder (`[preview] file`), loaded only for previews.
+    Preview,
 }
 
 /// The latent height and width the decoder graph is run on: the whole latent,
@@ -84,6 +86,13 @@ pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
                 vec![InputSpec::new("latents", false, vec![1, m.latent.channels, h, w])],
                 vec![1, 3, h * f, w * f],
             )
+        }
+        Component::Preview => {
+            // Always the whole latent, to a picture of the bundle's size.
+            let [w, h] = m.image_size;
+            let file = m.preview.file.clone().unwrap_or_default();
+            let inputs = vec![InputSpec::new("latents", false, latent)];
+            return GraphSpec { file, data: None, then: Vec::new(), field: "preview", inputs, output_shape: vec![1, 3, h, w] };
         }
     };
     GraphSpec { file: file.clone(), data: data.clone(), then: then.clone(), field, inputs, output_shape }

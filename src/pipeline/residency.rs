@@ -147,6 +147,7 @@ pub fn name(c: Component) -> &'static str {
     match c {
         Component::TextEncoder => "text encoder",
         Component::Denoiser => "denoiser",
+        Component::Preview => "preview decoder",
         Component::Decoder => "decoder",
     }
 }
