@@ -27,8 +27,9 @@ Families (defaults; every value is read from the folder's configs where it has o
 The decoder is the pipeline's VAE decoder (AutoencoderKL), or with --taesd DIR an
 AutoencoderTiny (TAESD) folder, or the pipeline's own vae/ when it is an AutoencoderTiny.
 With --preview-taesd DIR an AutoencoderTiny is exported beside the decoder as the
-`tiny` preview decoder (preview_decoder.onnx, f32): the picture develops on the
-screen at a fraction of a full VAE's cost (docs/bundle.md "Previews").
+`tiny` preview decoder (preview_decoder.onnx, f32): the real picture develops on
+the screen at a fraction of a full VAE's cost (docs/bundle.md "Previews"); the
+default stays the fitted `fast` map, which costs far less.
 Graph rewrites for tract are applied by `rewrite_for_tract` (see README "Op coverage").
 
 Memory: one torch module is in memory at a time (loaded just before its graph is
@@ -233,7 +234,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
             with open(os.path.join(out, fname), "a") as f:
                 f.write(f'\n[preview]\nkind = "{preview}"\n')
     if tiny:
-        # The tiny decoder is the bundle's preview; a fitted map (above) stays as the `fast` choice.
+        # The tiny decoder joins the preview table; a fitted map (above) stays the default.
         for fname, _ in variants:
             preview_fit.write_tiny(os.path.join(out, fname), tiny)
     with open(os.path.join(out, "README.md"), "w") as f:
@@ -304,7 +305,7 @@ def main(argv=None):
                          "map fitted on the decoder, since a decoder run per step can cost as much as a step)")
     ap.add_argument("--preview-taesd", metavar="DIR",
                     help="AutoencoderTiny (TAESD) folder exported beside the decoder as the bundle's `tiny` "
-                         "preview decoder (the bundle's preview kind becomes tiny)")
+                         "preview decoder (a board or --preview-kind picks it; the default stays fast)")
     a = ap.parse_args(argv)
     steps = [int(s) for s in a.steps.split(",")] if a.steps else None
     size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None

@@ -104,8 +104,9 @@ def write(manifest_path: str, result: dict) -> None:
 
 
 def write_tiny(manifest_path: str, tiny: dict) -> None:
-    """Make the manifest's preview the `tiny` decoder (file, sha256, its scaling), keeping a
-    fitted map of an earlier [preview] table (the `fast` choice a board can still make)."""
+    """Add the `tiny` decoder (file, sha256, its scaling) to the manifest's [preview]. A
+    fitted map of an earlier table stays, and stays the default (`fast`: a TAESD run per
+    step costs most of a step at 512x512, README "Previews"); without one `tiny` is."""
     with open(manifest_path) as f:
         text = f.read()
     match = re.search(r"(?ms)^\[preview\]\n.*?(?=^\[|\Z)", text)
@@ -113,9 +114,10 @@ def write_tiny(manifest_path: str, tiny: dict) -> None:
     if match:
         kept = "".join(l + "\n" for l in match.group(0).splitlines()[1:] if not l.startswith("kind ="))
         text = text[: match.start()] + text[match.end():]
+    kind = "fast" if "matrix =" in kept else "tiny"
     table = (
         "[preview]\n"
-        'kind = "tiny"\n'
+        f'kind = "{kind}"\n'
         f'file = "{tiny["file"]}"\n'
         f'sha256 = "{tiny["sha256"]}"\n'
         f"scaling_factor = {tiny['scaling_factor']!r}\n"

@@ -34,3 +34,21 @@ def test_write_replaces_the_preview_table(tmp_path):
     del after["preview"]
     before.pop("preview", None)
     assert after == before
+
+
+def test_write_tiny_adds_the_decoder_and_keeps_a_fitted_map_the_default(tmp_path):
+    import tomllib
+
+    from scripts.export.preview_fit import write_tiny
+
+    tiny = dict(file="preview_decoder.onnx", sha256="ab" * 32, scaling_factor=1.0, shift_factor=0.0)
+    with_map = tmp_path / "a.toml"
+    with_map.write_text('name = "x"\n\n[preview]\nkind = "fast"\nmatrix = [[1.0, 0.0, 0.0]]\nbias = [0.0, 0.0, 0.0]\n')
+    write_tiny(str(with_map), tiny)
+    p = tomllib.loads(with_map.read_text())["preview"]
+    assert p["kind"] == "fast" and p["file"] == "preview_decoder.onnx" and p["matrix"] == [[1.0, 0.0, 0.0]]
+    bare = tmp_path / "b.toml"
+    bare.write_text('name = "x"\n')
+    write_tiny(str(bare), tiny)
+    p = tomllib.loads(bare.read_text())["preview"]
+    assert p["kind"] == "tiny" and p["sha256"] == "ab" * 32 and p["output_range"] == [-1.0, 1.0]

@@ -89,15 +89,15 @@ impl Link {
     /// returned observer publishes the status (and pictures) and says goodbye.
     pub fn start(self, tx: Sender<Msg>, source: SourceId) -> Box<dyn Observer> {
         let Link { client, connection, topics, broker, pictures, shared } = self;
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let observer = StatusPublisher {
             client: client.clone(),
             status_topic: topics.status(),
             picture_topic: pictures.then(|| topics.picture()),
             last_picture: None,
             shared: shared.clone(),
-            done: None,
+            done: Some(done_rx),
         };
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let thread = LinkThread { client, connection, topics, broker, tx, source, shared };
         std::thread::Builder::new()
             .name("kiosk-mqtt".into())
@@ -106,7 +106,7 @@ impl Link {
                 drop(done_tx);
             })
             .expect("spawn mqtt thread");
-        Box::new(StatusPublisher { done: Some(done_rx), ..observer })
+        Box::new(observer)
     }
 }
 
