@@ -280,7 +280,6 @@ impl Board {
         }
     }
 
-    /// The name the feedback log gives this kiosk.
     /// The kiosk's name on a broker: `[mqtt] name`, else the kiosk id.
     pub fn mqtt_name(&self) -> Result<String, String> {
         let name = self.mqtt.name.clone().unwrap_or_else(|| self.kiosk_id().to_string());
@@ -288,6 +287,7 @@ impl Board {
         Ok(name)
     }
 
+    /// The name the feedback log gives this kiosk.
     pub fn kiosk_id(&self) -> &str {
         self.provenance.kiosk_id.as_deref().unwrap_or(&self.name)
     }
