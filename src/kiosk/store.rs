@@ -43,7 +43,9 @@ impl ImageStore {
         }
         let mut pictures = pictures(&self.dir)?;
         pictures.sort();
-        let sizes: Vec<u64> = pictures.iter().map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len())).collect();
+        // Sizes only with a size cap: `keep` alone needs no stat of every picture after each new one.
+        let size = |p: &PathBuf| if self.keep_mb.is_some() { std::fs::metadata(p).map_or(0, |m| m.len()) } else { 0 };
+        let sizes: Vec<u64> = pictures.iter().map(|(_, p)| size(p)).collect();
         let (mut count, mut bytes) = (pictures.len(), sizes.iter().sum::<u64>());
         let max_bytes = self.keep_mb.map_or(u64::MAX, |mb| mb.saturating_mul(1_000_000));
         let mut removed = Vec::new();
