@@ -119,7 +119,7 @@ impl Kiosk {
     /// An input that sends its own [`Msg::Line`]s to [`Kiosk::sender`] (the
     /// broker link): replies to it go to `writer`; it never closes.
     pub fn add_output(&mut self, name: &str, writer: Box<dyn Write + Send>) -> SourceId {
-        self.open_inputs += 1;
+        self.keep_open();
         self.controller.add_output(name, writer)
     }
 

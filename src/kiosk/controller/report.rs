@@ -17,7 +17,7 @@ impl Controller {
             None => (None, None, None),
         };
         Event::Status {
-            state: if self.queue.current().is_some() { "generating" } else { "idle" },
+            state: self.state(),
             current,
             step,
             of,
@@ -28,6 +28,15 @@ impl Controller {
             blocked: self.blocked,
             free_mb: self.low_disk(),
             dropped_events: self.dropped_events.as_ref().map(|d| d.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// "idle" or "generating", for `/status` and the snapshot alike.
+    fn state(&self) -> &'static str {
+        if self.queue.current().is_some() {
+            "generating"
+        } else {
+            "idle"
         }
     }
 
@@ -47,7 +56,7 @@ impl Controller {
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            state: if self.queue.current().is_some() { "generating" } else { "idle" },
+            state: self.state(),
             current: self.queue.current().map(|r| r.id),
             queue: self.queue.waiting(),
             generated: self.generated,
