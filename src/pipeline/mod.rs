@@ -297,27 +297,35 @@ impl Pipeline {
     /// Decode clean latents (the final ones, or a step's estimate) into a
     /// picture, in tiles when the manifest says so.
     fn decode(&self, decoder: &Graph, latents: &[f32]) -> Result<RgbImage, PipelineError> {
-        let m = &self.bundle.manifest;
-        let d = &m.decoder;
-        let input: Vec<f32> = latents.iter().map(|v| v / d.scaling_factor + d.shift_factor).collect();
-        let input = Tensor::new(self.latent_shape(), input);
-        let out = match d.tiling() {
-            Some((tile, overlap)) if input.shape[2] > tile || input.shape[3] > tile => {
-                tiled_decode::decode(decoder, &input, tile, overlap)?
-            }
-            _ => decoder.run(&[Input::F32(input)])?,
-        };
-        let [w, h] = m.image_size;
-        Ok(RgbImage::from_chw(&out.data, h, w, d.output_range))
+        let d = &self.bundle.manifest.decoder;
+        self.run_decoder(decoder, latents, (d.scaling_factor, d.shift_factor, d.output_range), d.tiling())
     }
 
     /// A `tiny` preview: the small decoder on the whole latent.
     fn decode_tiny(&self, graph: &Graph, x0: &[f32]) -> Result<RgbImage, PipelineError> {
         let p = &self.bundle.manifest.preview;
-        let input: Vec<f32> = x0.iter().map(|v| v / p.scaling_factor + p.shift_factor).collect();
-        let out = graph.run(&[Input::F32(Tensor::new(self.latent_shape(), input))])?;
+        self.run_decoder(graph, x0, (p.scaling_factor, p.shift_factor, p.output_range), None)
+    }
+
+    /// Latents / scaling + shift through `graph` (in tiles of `tiling`,
+    /// when the latent is larger), its output mapped from `range` to RGB.
+    fn run_decoder(
+        &self,
+        graph: &Graph,
+        latents: &[f32],
+        (scaling, shift, range): (f32, f32, [f32; 2]),
+        tiling: Option<(usize, usize)>,
+    ) -> Result<RgbImage, PipelineError> {
+        let input: Vec<f32> = latents.iter().map(|v| v / scaling + shift).collect();
+        let input = Tensor::new(self.latent_shape(), input);
+        let out = match tiling {
+            Some((tile, overlap)) if input.shape[2] > tile || input.shape[3] > tile => {
+                tiled_decode::decode(graph, &input, tile, overlap)?
+            }
+            _ => graph.run(&[Input::F32(input)])?,
+        };
         let [w, h] = self.bundle.manifest.image_size;
-        Ok(RgbImage::from_chw(&out.data, h, w, p.output_range))
+        Ok(RgbImage::from_chw(&out.data, h, w, range))
     }
 
     /// Take a held graph, or load one that is not held now (counted as load
