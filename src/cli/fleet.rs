@@ -3,9 +3,8 @@
 
 use super::broker_args::BrokerArgs;
 use crate::fleet::remote::Remote;
-use crate::fleet::{BoardStatus, Topics};
+use crate::fleet::Topics;
 use anyhow::Result;
-use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct FleetArgs {
@@ -20,26 +19,7 @@ pub fn run(args: FleetArgs) -> Result<()> {
     let config = args.broker.config();
     let prefix = config.prefix().to_string();
     let mut remote = Remote::connect(&config, &[Topics::every(&prefix, "status")]).map_err(anyhow::Error::msg)?;
-    let mut boards = std::collections::BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    // Retained messages arrive right after the subscription: stop after a quiet 500 ms.
-    while let Some(m) =
-        remote.next(deadline.min(Instant::now() + Duration::from_millis(500))).map_err(anyhow::Error::msg)?
-    {
-        let Some((name, _)) = Topics::split(&prefix, &m.topic) else {
-            continue;
-        };
-        match serde_json::from_slice::<BoardStatus>(&m.payload) {
-            Ok(s) => {
-                boards.insert(name.to_string(), s);
-            }
-            // An empty retained message clears a kiosk (mosquitto_pub -r -n).
-            Err(_) if m.payload.is_empty() => {
-                boards.remove(name);
-            }
-            Err(e) => log::warn!("{}: not a status message: {e}", m.topic),
-        }
-    }
+    let boards = remote.statuses(&prefix).map_err(anyhow::Error::msg)?;
     remote.disconnect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&boards.values().collect::<Vec<_>>())?);

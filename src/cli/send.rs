@@ -6,7 +6,7 @@
 use super::broker_args::BrokerArgs;
 use crate::fleet::follow::{Follower, State};
 use crate::fleet::remote::Remote;
-use crate::fleet::{BoardStatus, Topics};
+use crate::fleet::Topics;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -130,16 +130,8 @@ fn send(args: SendArgs) -> Result<i32, String> {
 /// The kiosks a waiting send follows: `to` itself, or every kiosk whose
 /// retained status says online (read for up to 2 s after subscribing).
 fn addressed(remote: &mut Remote, prefix: &str, to: &str) -> Result<Vec<String>, String> {
-    let mut online = std::collections::BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    // Retained messages come at once after the subscription; stop after a quiet 300 ms.
-    while let Some(m) = remote.next(deadline.min(Instant::now() + Duration::from_millis(300)))? {
-        if let (Some((name, "status")), Ok(s)) =
-            (Topics::split(prefix, &m.topic), serde_json::from_slice::<BoardStatus>(&m.payload))
-        {
-            online.insert(name.to_string(), s.online);
-        }
-    }
+    let online: std::collections::BTreeMap<String, bool> =
+        remote.statuses(prefix)?.into_iter().map(|(name, s)| (name, s.online)).collect();
     if to != crate::fleet::topics::ALL {
         match online.get(to) {
             Some(true) => {}

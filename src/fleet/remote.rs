@@ -3,6 +3,8 @@
 
 use super::client::{explain, options, MAX_PICTURE_BYTES};
 use super::config::MqttConfig;
+use super::{BoardStatus, Topics};
+use std::collections::BTreeMap;
 use rumqttc::{Client, Connection, Event, Packet, QoS, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -77,6 +79,29 @@ impl Remote {
                 Err(RecvTimeoutError::Disconnected) => return Err("the MQTT client stopped".into()),
             }
         }
+    }
+
+    /// The retained status of every kiosk under `prefix` (the client must be
+    /// subscribed to PREFIX/+/status). They arrive right after the
+    /// subscription: read until 500 ms pass without one (3 s at most). An
+    /// empty retained message clears a kiosk (mosquitto_pub -r -n); other
+    /// messages are skipped.
+    pub fn statuses(&mut self, prefix: &str) -> Result<BTreeMap<String, BoardStatus>, String> {
+        let mut boards = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while let Some(m) = self.next(deadline.min(Instant::now() + Duration::from_millis(500)))? {
+            let Some((name, "status")) = Topics::split(prefix, &m.topic) else { continue };
+            match serde_json::from_slice::<BoardStatus>(&m.payload) {
+                Ok(s) => {
+                    boards.insert(name.to_string(), s);
+                }
+                Err(_) if m.payload.is_empty() => {
+                    boards.remove(name);
+                }
+                Err(e) => log::warn!("{}: not a status message: {e}", m.topic),
+            }
+        }
+        Ok(boards)
     }
 
     pub fn disconnect(mut self) {
