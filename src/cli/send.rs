@@ -128,7 +128,7 @@ fn send(args: SendArgs) -> Result<i32, String> {
 }
 
 /// The kiosks a waiting send follows: `to` itself, or every kiosk whose
-/// retained status says online (read for up to 2 s after subscribing).
+/// retained status says online (`Remote::statuses`).
 fn addressed(remote: &mut Remote, prefix: &str, to: &str) -> Result<Vec<String>, String> {
     let online: std::collections::BTreeMap<String, bool> =
         remote.statuses(prefix)?.into_iter().map(|(name, s)| (name, s.online)).collect();
