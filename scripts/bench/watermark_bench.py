@@ -63,23 +63,79 @@ def scale(s):
     return plain(lambda im: im.resize((round(im.width * s), round(im.height * s)), Image.BICUBIC))
 
 
-def crop10(im):
-    # Keep the central 90 % of each side (5 % off every edge).
-    dx, dy = round(im.width * 0.05), round(im.height * 0.05)
-    return im.crop((dx, dy, im.width - dx, im.height - dy))
+def crop(fx0, fy0, fx1, fy1):
+    """Keep the box given as fractions of the width and height."""
+    return lambda im: im.crop((round(fx0 * im.width), round(fy0 * im.height), round(fx1 * im.width),
+                               round(fy1 * im.height)))
 
 
+def random_crop(area, one_side):
+    """Keep `area` of the picture at a random offset: a strip of one side
+    (`one_side`) or the same share of both sides. The offsets come from the
+    picture itself (its bytes), so every run attacks the same way."""
+    def f(im):
+        rng = np.random.default_rng(int.from_bytes(im.tobytes()[:4096:97], "little") % 2**32)
+        if one_side:
+            o = rng.uniform(0, 1 - area)
+            box = (o, 0, o + area, 1) if rng.integers(2) else (0, o, 1, o + area)
+        else:
+            s = math.sqrt(area)
+            ox, oy = rng.uniform(0, 1 - s, 2)
+            box = (ox, oy, ox + s, oy + s)
+        return crop(*box)(im)
+    return f
+
+
+def gamma(g):
+    return lambda im: im.point(lambda v: round(255 * (v / 255) ** g))
+
+
+def bright(s):
+    return lambda im: ImageEnhance.Brightness(im).enhance(s)
+
+
+def contrast(s):
+    return lambda im: ImageEnhance.Contrast(im).enhance(s)
+
+
+def then_jpeg(transform, q):
+    return lambda im: jpeg(q)(transform(im))
+
+
+def screenshot(im):
+    # Resize to 1.37x, JPEG 85, crop 7 % (3.5 % off every edge).
+    out, _, _ = jpeg(85)(im.resize((round(im.width * 1.37), round(im.height * 1.37)), Image.BICUBIC))
+    return crop(0.035, 0.035, 0.965, 0.965)(out)
+
+
+# (name, attack, goal): the goal is issue 20's detection rate for the row.
 ATTACKS = [
-    ("PNG round trip", plain(lambda im: im)),
-    ("JPEG 90 (4:2:0)", jpeg(90)),
-    ("JPEG 75 (4:2:0)", jpeg(75)),
-    ("JPEG 50 (4:2:0)", jpeg(50)),
-    ("resize 0.75x", scale(0.75)),
-    ("resize 0.5x", scale(0.5)),
-    ("crop 10 % (central 90 %)", plain(crop10)),
-    ("brightness +20 %", plain(lambda im: ImageEnhance.Brightness(im).enhance(1.2))),
-    ("brightness -20 %", plain(lambda im: ImageEnhance.Brightness(im).enhance(0.8))),
-    ("screenshot-like 1.5x upscale", scale(1.5)),
+    ("PNG round trip", plain(lambda im: im), 0.99),
+    ("JPEG 90 (4:2:0)", jpeg(90), 0.99),
+    ("JPEG 75 (4:2:0)", jpeg(75), 0.99),
+    ("JPEG 50 (4:2:0)", jpeg(50), 0.95),
+    ("crop 20 % off the left (80 % kept)", plain(crop(0.2, 0, 1, 1)), 0.95),
+    ("crop 20 % off the bottom (80 % kept)", plain(crop(0, 0, 1, 0.8)), 0.95),
+    ("crop 80 % kept, random offset", plain(random_crop(0.8, False)), 0.95),
+    ("crop 80 % kept, one side, random offset", plain(random_crop(0.8, True)), 0.95),
+    ("crop 50 % kept, random offset", plain(random_crop(0.5, False)), 0.90),
+    ("crop 50 % kept, one side, random offset", plain(random_crop(0.5, True)), 0.90),
+    ("brightness +30 %", plain(bright(1.3)), 0.95),
+    ("brightness -30 %", plain(bright(0.7)), 0.95),
+    ("contrast +30 %", plain(contrast(1.3)), 0.95),
+    ("contrast -30 %", plain(contrast(0.7)), 0.95),
+    ("gamma 0.7", plain(gamma(0.7)), 0.95),
+    ("gamma 1.4", plain(gamma(1.4)), 0.95),
+    ("brightness +30 %, contrast +30 %, JPEG 75", then_jpeg(lambda im: contrast(1.3)(bright(1.3)(im)), 75), 0.95),
+    ("brightness -30 %, gamma 1.4, JPEG 75", then_jpeg(lambda im: gamma(1.4)(bright(0.7)(im)), 75), 0.95),
+    ("rotation +2°", plain(lambda im: im.rotate(2, resample=Image.BICUBIC)), 0.90),
+    ("rotation -1.3°", plain(lambda im: im.rotate(-1.3, resample=Image.BICUBIC)), 0.90),
+    ("resize 0.5x", scale(0.5), 0.90),
+    ("resize 0.63x", scale(0.63), 0.90),
+    ("resize 0.75x", scale(0.75), 0.99),
+    ("resize 1.5x", scale(1.5), 0.90),
+    ("resize 2x", scale(2.0), 0.90),
+    ("screenshot-like: resize 1.37x, JPEG 85, crop 7 %", plain(screenshot), 0.90),
 ]
 
 
@@ -186,14 +242,14 @@ def main():
     # 3. attacks at native size and at a 4x upscale.
     results = {}
     for size_name, factor in [("128", 1), ("512 (4x up)", 4)]:
-        files = {name: [] for name, _ in ATTACKS}
+        files = {name: [] for name, _, _ in ATTACKS}
         d = os.path.join(work, f"att{factor}")
         os.makedirs(d, exist_ok=True)
         for i, im in enumerate(marked):
             base = im if factor == 1 else im.resize((128 * factor, 128 * factor), Image.BICUBIC)
-            for k, (name, attack) in enumerate(ATTACKS):
+            for k, (name, attack, _) in enumerate(ATTACKS):
                 files[name].append(save_attacked(base, attack, os.path.join(d, f"{i}-{k}")))
-        for name, _ in ATTACKS:
+        for name, _, _ in ATTACKS:
             hits = verify(binary, files[name])
             results[(size_name, name)] = sum(hits) / len(hits)
 
@@ -240,7 +296,7 @@ def main():
     for who, paths in [("edgepaint", ours), ("dwtDct", theirs)]:
         imgs = [Image.open(p).convert("RGB") for p in paths]
         cmp[(who, "PSNR (dB, mean)")] = np.mean([psnr(Image.open(r).convert("RGB"), m) for r, m in zip(raw256, imgs)])
-        for k, (name, attack) in enumerate(ATTACKS):
+        for k, (name, attack, _) in enumerate(ATTACKS):
             files = [save_attacked(im, attack, os.path.join(cmp_dir, f"{who}-{i}-{k}")) for i, im in enumerate(imgs)]
             hits = verify(binary, files) if who == "edgepaint" else [sdxl_detected(f) for f in files]
             cmp[(who, name)] = sum(hits) / len(hits)
@@ -257,10 +313,12 @@ def main():
     pct = lambda v: f"{100 * v:.1f} %"
     print(f"\n{args.n} pictures from models/scenes (4 steps, scenes captions, seeds {seeds[0]}..{seeds[-1]}), "
           f"build profile {args.profile}\n")
-    print("| attack | detected at 128×128 | detected at 512×512 (4× upscale) |")
-    print("|---|---|---|")
-    for name, _ in ATTACKS:
-        print(f"| {name} | {pct(results[('128', name)])} | {pct(results[('512 (4x up)', name)])} |")
+    print("| attack | goal | detected at 128×128 | detected at 512×512 (4× upscale) |")
+    print("|---|---|---|---|")
+    for name, _, goal in ATTACKS:
+        cells = [results[(size, name)] for size in ("128", "512 (4x up)")]
+        shown = [pct(v) if v >= goal else f"**{pct(v)}** (missed)" for v in cells]
+        print(f"| {name} | ≥ {100 * goal:.0f} % | {shown[0]} | {shown[1]} |")
     print(f"\nPSNR of the marked picture against the unmarked one (128×128): mean {np.mean(psnrs):.1f} dB, "
           f"min {np.min(psnrs):.1f} dB")
     print(f"Cost: watermark time / 4-step generation time (same process): median {100 * np.median(ratio):.2f} %, "
@@ -272,7 +330,7 @@ def main():
     print("| | edgepaint | dwtDct (SDXL) |")
     print("|---|---|---|")
     print(f"| PSNR (dB, mean) | {cmp[('edgepaint', 'PSNR (dB, mean)')]:.1f} | {cmp[('dwtDct', 'PSNR (dB, mean)')]:.1f} |")
-    for name, _ in ATTACKS:
+    for name, _, _ in ATTACKS:
         print(f"| {name} | {pct(cmp[('edgepaint', name)])} | {pct(cmp[('dwtDct', name)])} |")
     print(f"| false positives (of {n_un256} unmarked, 256×256) | {cmp[('edgepaint', 'false positives')]} | "
           f"{cmp[('dwtDct', 'false positives')]} |")

@@ -4,9 +4,8 @@
 
 use crate::image::read_png_text;
 use crate::image::{read_image, sniff, Format};
-use crate::watermark::mark::{false_positive_bound, DEFAULT_KEY};
 use crate::watermark::xmp::digital_source_type;
-use crate::watermark::{detect, Detection, Key};
+use crate::watermark::{detect, false_positive_bound, Detection, Key, Mark, DEFAULT_KEY};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -89,7 +88,16 @@ fn print_json(name: &str, image: &crate::image::RgbImage, found: Option<&Detecti
             "device_id": d.payload.device_id,
         })),
         "corrected_bytes": found.map(|d| d.corrected),
-        "level": found.map(|d| d.level),
+        "scheme": found.map(|d| match d.mark { Mark::Tiled(_) => "tiled", Mark::Legacy { .. } => "legacy" }),
+        "transform": found.and_then(|d| match &d.mark {
+            Mark::Tiled(f) => Some(json!({
+                "period_px": f.period_px,
+                "rotation_degrees": f.rotation_degrees,
+                "offset_px": f.offset_px,
+            })),
+            Mark::Legacy { .. } => None,
+        }),
+        "sync_z": found.and_then(|d| match &d.mark { Mark::Tiled(f) => Some(f.sync_z), Mark::Legacy { .. } => None }),
         "false_positive_bound": false_positive_bound(),
         "metadata": meta,
     });

@@ -1,4 +1,6 @@
-//! The invisible watermark: the ECC-coded payload (128 bits) spread over
+//! The first watermark (edgepaint 0.1, embedded until the tiled mark in
+//! tiled.rs replaced it): kept so `verify` still reads pictures made
+//! before. The ECC-coded payload (128 bits) spread over
 //! low-to-mid DCT frequencies of the luminance at a canonical 128×128 scale,
 //! each bit on its own key-chosen set of coefficients with key-chosen signs.
 //!
@@ -18,7 +20,7 @@ use super::transform::{dct_rows, resample, Mat};
 use crate::image::RgbImage;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use sha2::{Digest, Sha256};
+use super::key::Key;
 
 /// The scale the mark is defined at (the shipped model's native size).
 pub const CANONICAL: usize = 128;
@@ -46,35 +48,8 @@ const ROUNDS: usize = 3;
 /// Tag and version bits every edgepaint payload has.
 const FIXED_BITS: u32 = 24;
 
-/// The detection key. Without one set by the operator it is the built-in
-/// default, which anyone with the source has: it lets everyone check a
-/// picture, not keep a secret.
-#[derive(Clone)]
-pub struct Key([u8; 32]);
-
-pub const DEFAULT_KEY: &str = "edgepaint-open-default-key";
-
-impl Key {
-    pub fn new(text: &str) -> Key {
-        let mut h = Sha256::new();
-        h.update(b"edgepaint watermark key v1\0");
-        h.update(text.as_bytes());
-        Key(h.finalize().into())
-    }
-
-    /// `text` or the default key.
-    pub fn or_default(text: Option<&str>) -> Key {
-        Key::new(text.unwrap_or(DEFAULT_KEY))
-    }
-}
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Key(..)")
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// A first-generation mark found.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
     pub payload: Payload,
     /// Payload bytes the error correction repaired (of 16).
@@ -99,7 +74,7 @@ struct Carrier {
 
 fn layout(key: &Key) -> Vec<Carrier> {
     let mut coefs: Vec<usize> = (0..BAND * BAND).filter(|i| FREQ_SUM.contains(&(i / BAND + i % BAND))).collect();
-    let mut rng = ChaCha20Rng::from_seed(key.0);
+    let mut rng = ChaCha20Rng::from_seed(*key.bytes());
     for i in (1..coefs.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         coefs.swap(i, j);
@@ -244,29 +219,8 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{picture, psnr};
     use super::*;
-
-    /// A smooth test picture with some texture, `w`×`h`.
-    pub fn picture(w: usize, h: usize, seed: u64) -> RgbImage {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let mut pixels = Vec::with_capacity(w * h * 3);
-        let (fx, fy) = (1.0 + (rng.next_u32() % 5) as f32, 1.0 + (rng.next_u32() % 5) as f32);
-        for y in 0..h {
-            for x in 0..w {
-                let (u, v) = (x as f32 / w as f32, y as f32 / h as f32);
-                let base = 120.0 + 60.0 * (6.28 * fx * u).sin() * (3.14 * fy * v).cos();
-                let noise = (rng.next_u32() % 9) as f32 - 4.0;
-                pixels.extend([base + noise, base * 0.8 + 20.0, 255.0 - base].map(|c| c.clamp(0.0, 255.0) as u8));
-            }
-        }
-        RgbImage { width: w, height: h, pixels }
-    }
-
-    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-        let mse: f64 = a.pixels.iter().zip(&b.pixels).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>()
-            / a.pixels.len() as f64;
-        10.0 * (255.0f64.powi(2) / mse).log10()
-    }
 
     #[test]
     fn round_trip_is_invisible_deterministic_and_keyed() {

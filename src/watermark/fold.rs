@@ -1,0 +1,121 @@
+//! What the tiled detector looks at: the picture's luminance at a working
+//! size, with the picture itself mostly removed (the residual), folded onto
+//! one tile for a guessed period and rotation.
+
+use super::tile::TILE;
+use crate::image::RgbImage;
+
+/// A single-channel image, row-major.
+pub struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+/// Residual values beyond this many robust standard deviations are cut:
+/// edges and flat-to-black borders (a rotation's corners) would otherwise
+/// drown the mark, which is small everywhere.
+const CLIP_SIGMAS: f32 = 1.0;
+/// Median window: the mark is fine-grained, objects and edges are not.
+const MEDIAN_RADIUS: usize = 2;
+
+pub fn luminance(image: &RgbImage) -> Plane {
+    let data =
+        image.pixels.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
+    Plane { width: image.width, height: image.height, data }
+}
+
+/// The plane brought to a short side within [128, 256) (box-averaged down
+/// by a whole factor, or bilinearly up), and the size of a working pixel in
+/// picture pixels. The mark's period is at least half the short side, so a
+/// working period always has at least TILE pixels.
+pub fn working(plane: Plane) -> (Plane, f32) {
+    let short = plane.width.min(plane.height);
+    if short >= 256 {
+        let f = short / 128;
+        let (w, h) = (plane.width / f, plane.height / f);
+        let mut data = vec![0.0; w * h];
+        for y in 0..h * f {
+            for x in 0..w * f {
+                data[(y / f) * w + x / f] += plane.data[y * plane.width + x];
+            }
+        }
+        let n = (f * f) as f32;
+        data.iter_mut().for_each(|v| *v /= n);
+        (Plane { width: w, height: h, data }, f as f32)
+    } else if short < 128 {
+        let u = 128.0 / short as f32;
+        let (w, h) = ((plane.width as f32 * u).round() as usize, (plane.height as f32 * u).round() as usize);
+        let mut data = Vec::with_capacity(w * h);
+        let at = |x: usize, y: usize| plane.data[y.min(plane.height - 1) * plane.width + x.min(plane.width - 1)];
+        for y in 0..h {
+            let sy = ((y as f32 + 0.5) / u - 0.5).max(0.0);
+            let (y0, fy) = (sy as usize, sy.fract());
+            for x in 0..w {
+                let sx = ((x as f32 + 0.5) / u - 0.5).max(0.0);
+                let (x0, fx) = (sx as usize, sx.fract());
+                let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+                let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+                data.push(top * (1.0 - fy) + bottom * fy);
+            }
+        }
+        (Plane { width: w, height: h, data }, 1.0 / u)
+    } else {
+        (plane, 1.0)
+    }
+}
+
+/// The plane minus its 5×5 median, clipped to CLIP_SIGMAS robust standard
+/// deviations.
+pub fn residual(plane: &Plane) -> Plane {
+    let (w, h) = (plane.width, plane.height);
+    let r = MEDIAN_RADIUS as isize;
+    let mut window = Vec::with_capacity((2 * MEDIAN_RADIUS + 1).pow(2));
+    let mut data = Vec::with_capacity(w * h);
+    for y in 0..h as isize {
+        for x in 0..w as isize {
+            window.clear();
+            for dy in -r..=r {
+                let yy = (y + dy).clamp(0, h as isize - 1) as usize;
+                for dx in -r..=r {
+                    let xx = (x + dx).clamp(0, w as isize - 1) as usize;
+                    window.push(plane.data[yy * w + xx]);
+                }
+            }
+            let mid = window.len() / 2;
+            let (_, median, _) = window.select_nth_unstable_by(mid, f32::total_cmp);
+            data.push(plane.data[y as usize * w + x as usize] - *median);
+        }
+    }
+    let mut magnitudes: Vec<f32> = data.iter().map(|v: &f32| v.abs()).collect();
+    let mid = magnitudes.len() / 2;
+    let mad = if magnitudes.is_empty() { 0.0 } else { *magnitudes.select_nth_unstable_by(mid, f32::total_cmp).1 };
+    let limit = CLIP_SIGMAS * (1.4826 * mad + 0.5);
+    data.iter_mut().for_each(|v| *v = v.clamp(-limit, limit));
+    Plane { width: w, height: h, data }
+}
+
+/// The plane folded onto one tile: the mean of every pixel that falls on
+/// each cell when the tile grid has `period` pixels per tile and is turned
+/// by `angle` radians; cells nothing falls on stay 0, the rest have mean 0.
+pub fn fold(plane: &Plane, period: f32, angle: f32) -> Vec<f32> {
+    let mut sum = vec![0.0f32; TILE * TILE];
+    let mut count = vec![0u32; TILE * TILE];
+    let scale = TILE as f32 / period;
+    let (c, s) = (angle.cos() * scale, angle.sin() * scale);
+    for y in 0..plane.height {
+        let row = &plane.data[y * plane.width..(y + 1) * plane.width];
+        let (yf, t) = (y as f32, TILE as i64);
+        for (x, &v) in row.iter().enumerate() {
+            let xf = x as f32;
+            let u = (c * xf + s * yf).floor() as i64;
+            let w = (c * yf - s * xf).floor() as i64;
+            let i = w.rem_euclid(t) as usize * TILE + u.rem_euclid(t) as usize;
+            sum[i] += v;
+            count[i] += 1;
+        }
+    }
+    let covered = count.iter().filter(|&&n| n > 0).count().max(1);
+    let mean: f32 = sum.iter().zip(&count).filter(|(_, &n)| n > 0).map(|(s, &n)| s / n as f32).sum::<f32>() / covered as f32;
+    sum.iter().zip(&count).map(|(s, &n)| if n > 0 { s / n as f32 - mean } else { 0.0 }).collect()
+}

@@ -1,0 +1,307 @@
+//! The watermark every picture gets: a tile of key-chosen mid-frequency
+//! Fourier coefficients (tile.rs), repeated over the luminance two times
+//! across the picture's short side, carrying a synchronisation pattern and
+//! the Reed-Solomon-coded payload (128 bits).
+//!
+//! Because the mark repeats, any part of the picture holds the whole tile,
+//! only shifted: a crop is a cyclic shift of the folded tile, which the sync
+//! pattern's correlation finds (an FFT over all shifts at once). A resize
+//! changes the period and a rotation turns the grid; the detector tries
+//! periods from half to all of the short side (a crop keeping at least half
+//! of each side) and small angles. Detection is a pure function of the
+//! picture and the key: no original is stored.
+//!
+//! The detector works on the residual (the luminance minus its 5×5 median,
+//! clipped; fold.rs), where the picture is small and the mark is not, and
+//! reads bit signs, which brightness, contrast and gamma changes keep.
+
+use super::ecc::{self, CODEWORD_BITS, CODEWORD_BYTES};
+use super::fft2::{Complex32, Fft2};
+use super::fold::{fold, luminance, residual, working, Plane};
+use super::key::Key;
+use super::payload::Payload;
+use super::tile::{Layout, TILE};
+use crate::image::RgbImage;
+
+/// Tiles across the picture's short side at embedding.
+const TILES_PER_SHORT_SIDE: f32 = 2.0;
+/// Strength: the mark's luminance change is this many dB below peak (its
+/// PSNR before rounding and clipping, which only lower the change).
+const PSNR_DB: f32 = 40.6;
+/// Tile samples per cell when painting it onto the picture (bilinear).
+const OVERSAMPLE: usize = 2;
+/// Rotations tried, degrees, most likely first.
+const ANGLES: [f32; 11] = [0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 2.0, -2.0, 2.5, -2.5];
+/// Ratio between neighbouring periods tried: the grid drifts by at most a
+/// cell across the picture between two of them.
+const PERIOD_STEP: f32 = 1.012;
+/// Sync correlation (in standard deviations over all shifts) a hypothesis
+/// needs before its payload is decoded.
+const MIN_SYNC_Z: f32 = 5.0;
+/// Hypotheses decoded per angle (the strongest syncs).
+const DECODES_PER_ANGLE: usize = 3;
+/// Hypotheses decoded before the search: no crop, no rotation.
+const QUICK_DECODES: usize = 2;
+/// Tag and version bits every edgepaint payload has.
+const FIXED_BITS: u32 = 24;
+
+/// Where the mark was found in the picture.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Found {
+    /// The tile's period in this picture's pixels; an uncropped picture has
+    /// a short side of twice this.
+    pub period_px: f32,
+    /// How far the picture was turned, counter-clockwise.
+    pub rotation_degrees: f32,
+    /// Where this picture's top-left corner lies in the tile grid (x, y),
+    /// modulo the period: how far a crop cut into the first tile.
+    pub offset_px: [f32; 2],
+    /// The sync pattern's correlation peak in standard deviations over
+    /// every shift (about 4 on pictures without the mark).
+    pub sync_z: f32,
+}
+
+/// Upper bound of the chance that an unmarked picture is reported marked:
+/// the ECC bound with the 24 fixed bits (ecc.rs) per payload decoded, times
+/// the most decodes one detection makes.
+pub fn false_positive_bound() -> f64 {
+    ecc::false_positive_bound(FIXED_BITS) * (QUICK_DECODES + ANGLES.len() * DECODES_PER_ANGLE) as f64
+}
+
+/// The picture with `payload` embedded. Deterministic: the same picture,
+/// payload and key give the same bytes.
+pub fn embed(image: &RgbImage, payload: &Payload, key: &Key) -> RgbImage {
+    let (w, h) = (image.width, image.height);
+    if w == 0 || h == 0 {
+        return image.clone();
+    }
+    let bits = ecc::to_bits(&ecc::encode(&payload.to_bytes()));
+    let tile = Layout::new(key, CODEWORD_BITS).tile(&bits, OVERSAMPLE);
+    let n = TILE * OVERSAMPLE;
+    // Tile samples per picture pixel.
+    let rate = TILES_PER_SHORT_SIDE * n as f32 / w.min(h) as f32;
+    let taps = |len: usize| -> Vec<(usize, usize, f32)> {
+        (0..len)
+            .map(|i| {
+                let t = ((i as f32 + 0.5) * rate).rem_euclid(n as f32);
+                let i0 = (t.floor() as usize).min(n - 1);
+                (i0, (i0 + 1) % n, t - i0 as f32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (taps(w), taps(h));
+    let mut mark = Vec::with_capacity(w * h);
+    for &(y0, y1, fy) in &ys {
+        for &(x0, x1, fx) in &xs {
+            let top = tile[y0 * n + x0] * (1.0 - fx) + tile[y0 * n + x1] * fx;
+            let bottom = tile[y1 * n + x0] * (1.0 - fx) + tile[y1 * n + x1] * fx;
+            mark.push(top * (1.0 - fy) + bottom * fy);
+        }
+    }
+    let rms = (mark.iter().map(|v| v * v).sum::<f32>() / mark.len() as f32).sqrt().max(1e-6);
+    let gain = 255.0 / 10f32.powf(PSNR_DB / 20.0) / rms;
+    let mut out = image.clone();
+    for (px, m) in out.pixels.chunks_exact_mut(3).zip(&mark) {
+        for c in px {
+            *c = (*c as f32 + gain * m).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
+
+/// One (period, angle) hypothesis, evaluated.
+struct Hypothesis {
+    period: f32,
+    angle: f32,
+    sync_z: f32,
+    /// Where the sync pattern lines up: the folded tile starts this many
+    /// cells (y, x) into the tile.
+    offset: (f32, f32),
+    spectrum: Vec<Complex32>,
+}
+
+struct Search {
+    residual: Plane,
+    layout: Layout,
+    filter: Vec<Complex32>,
+    fft: Fft2,
+}
+
+impl Search {
+    fn evaluate(&self, period: f32, angle_degrees: f32) -> Hypothesis {
+        let folded = fold(&self.residual, period, angle_degrees.to_radians());
+        let mut g: Vec<Complex32> = folded.iter().map(|&v| Complex32::new(v, 0.0)).collect();
+        self.fft.forward(&mut g);
+        let mut c: Vec<Complex32> = g.iter().zip(&self.filter).map(|(a, b)| a * b.conj()).collect();
+        self.fft.inverse(&mut c);
+        let corr: Vec<f32> = c.iter().map(|v| v.re).collect();
+        let n = corr.len() as f32;
+        let mean = corr.iter().sum::<f32>() / n;
+        let std = (corr.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt().max(1e-12);
+        let best = (0..corr.len()).max_by(|&a, &b| corr[a].total_cmp(&corr[b])).unwrap_or(0);
+        let (by, bx) = (best / TILE, best % TILE);
+        // Sub-cell peak position along each axis (parabola through the
+        // neighbours), so the bits' phases are right between cells.
+        let refine = |at: &dyn Fn(usize) -> f32, i: usize| -> f32 {
+            let (m, c0, p) = (at((i + TILE - 1) % TILE), at(i), at((i + 1) % TILE));
+            let den = m - 2.0 * c0 + p;
+            i as f32 + if den < 0.0 { 0.5 * (m - p) / den } else { 0.0 }
+        };
+        let fy = refine(&|y| corr[y * TILE + bx], by);
+        let fx = refine(&|x| corr[by * TILE + x], bx);
+        Hypothesis {
+            period,
+            angle: angle_degrees,
+            sync_z: (corr[best] - mean) / std,
+            offset: (-fy, -fx),
+            spectrum: g,
+        }
+    }
+
+    /// The neighbouring hypothesis with the strongest sync, climbing in
+    /// angle and period steps from `h`: the error correction often accepts
+    /// a hypothesis one step away from the true one, and the transform
+    /// reported should be the true one.
+    fn sharpen(&self, mut h: Hypothesis) -> Hypothesis {
+        const ANGLE_STEP: f32 = 0.5;
+        loop {
+            let neighbours = [(1.0, ANGLE_STEP), (1.0, -ANGLE_STEP), (PERIOD_STEP, 0.0), (1.0 / PERIOD_STEP, 0.0)];
+            let best = neighbours
+                .iter()
+                .map(|&(p, a)| self.evaluate(h.period * p, h.angle + a))
+                .filter(|n| n.angle.abs() <= ANGLES.iter().fold(0f32, |m, a| m.max(a.abs())))
+                .max_by(|a, b| a.sync_z.total_cmp(&b.sync_z));
+            match best {
+                Some(n) if n.sync_z > h.sync_z => h = n,
+                _ => break,
+            }
+        }
+        // Between angle steps: the vertex of the parabola through three.
+        let m = self.evaluate(h.period, h.angle - ANGLE_STEP).sync_z;
+        let p = self.evaluate(h.period, h.angle + ANGLE_STEP).sync_z;
+        let den = m - 2.0 * h.sync_z + p;
+        if den < 0.0 {
+            h.angle += (0.5 * (m - p) / den).clamp(-0.5, 0.5) * ANGLE_STEP;
+        }
+        h
+    }
+
+    fn decode(&self, h: &Hypothesis) -> Option<(Payload, usize)> {
+        let bits: Vec<bool> = self.layout.soft_bits(&h.spectrum, h.offset).iter().map(|&s| s > 0.0).collect();
+        let mut word = [0u8; CODEWORD_BYTES];
+        word.copy_from_slice(&ecc::from_bits(&bits));
+        let (bytes, corrected) = ecc::decode(&word)?;
+        Some((Payload::from_bytes(&bytes)?, corrected))
+    }
+}
+
+/// The payload, the bytes the error correction repaired and where the mark
+/// was found; None when no hypothesis decodes to an edgepaint payload.
+pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
+    if image.width.min(image.height) < 16 {
+        return None;
+    }
+    let (plane, pixel) = working(luminance(image));
+    let search = Search {
+        residual: residual(&plane),
+        layout: Layout::new(key, CODEWORD_BITS),
+        filter: Layout::new(key, CODEWORD_BITS).sync_filter(),
+        fft: Fft2::new(TILE),
+    };
+    let (short, long) = (plane.width.min(plane.height) as f32, plane.width.max(plane.height) as f32);
+    let found = |h: &Hypothesis, (payload, corrected): (Payload, usize)| {
+        let cell = h.period / TILE as f32 * pixel;
+        // One cell less: embedding samples the tile at pixel centres (half a
+        // cell) and a folded cell holds the pixels from its start (another).
+        let at = |o: f32| ((o - 1.0) * cell).rem_euclid(h.period * pixel);
+        let offset_px = [at(h.offset.1), at(h.offset.0)];
+        let where_ = Found { period_px: h.period * pixel, rotation_degrees: -h.angle, offset_px, sync_z: h.sync_z };
+        (payload, corrected, where_)
+    };
+    // Uncropped (only resized, recoloured, compressed): the period is half
+    // the short side (or, cropped along the short side only, the long side).
+    let mut periods = vec![short / TILES_PER_SHORT_SIDE];
+    if long / TILES_PER_SHORT_SIDE <= short {
+        periods.push(long / TILES_PER_SHORT_SIDE);
+    }
+    for &p in &periods[..QUICK_DECODES.min(periods.len())] {
+        let h = search.evaluate(p, 0.0);
+        if let Some(d) = search.decode(&h) {
+            return Some(found(&h, d));
+        }
+    }
+    let steps = (2f32.ln() / PERIOD_STEP.ln()).ceil() as i32;
+    periods.extend((1..=steps).map(|i| short / TILES_PER_SHORT_SIDE * PERIOD_STEP.powi(i)));
+    for angle in ANGLES {
+        let mut scored: Vec<(f32, f32)> = periods.iter().map(|&p| (search.evaluate(p, angle).sync_z, p)).collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for &(z, p) in scored.iter().take(DECODES_PER_ANGLE) {
+            if z < MIN_SYNC_Z {
+                break;
+            }
+            let h = search.evaluate(p, angle);
+            if let Some(d) = search.decode(&h) {
+                return Some(found(&search.sharpen(h), d));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{crop, picture, psnr, rotate, tone};
+    use super::*;
+
+    #[test]
+    fn round_trip_is_invisible_deterministic_and_keyed() {
+        let key = Key::new("museum-42");
+        let payload = Payload::new("3fa2beef", 4711);
+        for (w, h, seed) in [(128, 128, 1), (256, 192, 3), (64, 64, 4), (512, 512, 5)] {
+            let img = picture(w, h, seed);
+            let out = embed(&img, &payload, &key);
+            assert_eq!(out, embed(&img, &payload, &key), "embedding is not deterministic");
+            assert!(psnr(&img, &out) >= 40.0, "{w}x{h}: PSNR {:.1}", psnr(&img, &out));
+            let (found, _, at) = detect(&out, &key).unwrap_or_else(|| panic!("{w}x{h}: not detected"));
+            assert_eq!(found, payload);
+            assert_eq!((at.period_px, at.rotation_degrees), (w.min(h) as f32 / 2.0, 0.0), "{w}x{h}");
+            assert!(detect(&out, &Key::new("another key")).is_none(), "{w}x{h}: detected with the wrong key");
+        }
+    }
+
+    #[test]
+    fn survives_crops_rotation_and_tone_changes_and_says_where() {
+        let key = Key::or_default(None);
+        let payload = Payload::new("beef", 7);
+        let marked = embed(&picture(128, 128, 9), &payload, &key);
+        let cases = [
+            ("crop 20 % off the left", crop(&marked, 26, 0, 102, 128)),
+            ("crop to half, offset", crop(&marked, 21, 37, 90, 91)),
+            ("rotate 2°", rotate(&marked, 2.0)),
+            ("brightness +30 %", tone(&marked, |v| v * 1.3)),
+            ("gamma 1.4", tone(&marked, |v| 255.0 * (v / 255.0).powf(1.4))),
+        ];
+        for (name, attacked) in cases {
+            let (found, _, at) = detect(&attacked, &key).unwrap_or_else(|| panic!("{name}: not detected"));
+            assert_eq!(found, payload, "{name}");
+            assert!((at.period_px - 64.0).abs() < 1.5, "{name}: period {}", at.period_px);
+            if name.starts_with("crop 20") {
+                // The picture now starts 26 px into the first tile.
+                let off = |v: f32, want: f32| ((v - want).rem_euclid(64.0)).min((want - v).rem_euclid(64.0));
+                assert!(off(at.offset_px[0], 26.0) < 1.5 && off(at.offset_px[1], 0.0) < 1.5, "{name}: {:?}", at.offset_px);
+            }
+            if name.starts_with("rotate") {
+                assert!((at.rotation_degrees - 2.0).abs() <= 0.5, "{name}: {}", at.rotation_degrees);
+            }
+        }
+    }
+
+    #[test]
+    fn unmarked_pictures_do_not_decode() {
+        let key = Key::or_default(None);
+        for seed in 0..12 {
+            assert!(detect(&picture(96, 96, 1000 + seed), &key).is_none(), "false positive on {seed}");
+        }
+        assert!(false_positive_bound() < 1e-12, "{}", false_positive_bound());
+    }
+}
