@@ -1,5 +1,5 @@
 //! Provenance end to end: the watermark on pictures from the shipped model
-//! after PNG, JPEG and resizing; `verify` on PNG and JPEG with its exit
+//! after compression, resizes, crops, rotation and tone changes; `verify` on PNG and JPEG with its exit
 //! codes; the metadata read back with the png crate.
 
 mod common;
@@ -7,6 +7,7 @@ use common::fixture;
 use edgepaint::image::{encode_png, read_png, read_png_text, RgbImage};
 use edgepaint::pipeline::{Options, Pipeline, Request};
 use edgepaint::image::read_image;
+use edgepaint::watermark::attacks::{crop, rotate, tone};
 use edgepaint::watermark::{detect, Key, Payload, Stamp};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -71,7 +72,7 @@ fn resize(image: &RgbImage, w: usize, h: usize) -> RgbImage {
 }
 
 #[test]
-fn watermark_survives_png_jpeg_and_resizing_and_is_keyed() {
+fn watermark_survives_compression_resizes_crops_rotation_and_tone_changes_and_is_keyed() {
     let (images, sha) = pictures();
     let stamp = Stamp::new(Some("test-key"), 4711);
     let want = Payload::new(&sha, 4711);
@@ -89,6 +90,19 @@ fn watermark_survives_png_jpeg_and_resizing_and_is_keyed() {
             ("resize 0.75", resize(&marked, 96, 96)),
             ("resize 0.5", resize(&marked, 64, 64)),
             ("upscale 2", resize(&marked, 256, 256)),
+            // Issue 20's attacks, one of each kind.
+            ("crop 20 % off the left", crop(&marked, 26, 0, 102, 128)),
+            ("crop 20 % off the bottom", crop(&marked, 0, 0, 128, 102)),
+            ("crop to half the area, offset", crop(&marked, 11 + 5 * i, 30 - 4 * i, 90, 91)),
+            ("brightness +30 %", tone(&marked, |v| v * 1.3)),
+            ("contrast -30 %", tone(&marked, |v| 128.0 + (v - 128.0) * 0.7)),
+            ("gamma 0.7", tone(&marked, |v| 255.0 * (v / 255.0).powf(0.7))),
+            ("brightness +30 %, JPEG 75", read_image(&jpeg(&tone(&marked, |v| v * 1.3), 75)).unwrap()),
+            ("rotate -2°", rotate(&marked, -2.0)),
+            ("screenshot: 1.37x, JPEG 85, crop 7 %", {
+                let shot = read_image(&jpeg(&resize(&marked, 175, 175), 85)).unwrap();
+                crop(&shot, 6, 6, 163, 163)
+            }),
         ];
         for (name, attacked) in cases {
             let found = detect(&attacked, &stamp.key);

@@ -219,7 +219,7 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<Detection> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{picture, psnr};
+    use super::super::attacks::{picture, psnr};
     use super::*;
 
     #[test]

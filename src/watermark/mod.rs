@@ -6,14 +6,13 @@
 //! resizes, small rotations and colour changes; the detector also reads the
 //! first mark (legacy.rs) of pictures made by edgepaint 0.1.
 
+pub mod attacks;
 pub mod ecc;
 mod fft2;
 mod fold;
 pub mod key;
 pub mod legacy;
 pub mod payload;
-#[cfg(test)]
-mod testing;
 mod tile;
 pub mod tiled;
 pub mod transform;
@@ -87,7 +86,7 @@ impl Stamp {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::picture;
+    use super::attacks::picture;
     use super::*;
 
     #[test]

@@ -250,7 +250,7 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{crop, picture, psnr, rotate, tone};
+    use super::super::attacks::{crop, picture, psnr, rotate, tone};
     use super::*;
 
     #[test]

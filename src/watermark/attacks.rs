@@ -1,4 +1,6 @@
-//! Test pictures and attacks for the watermark's unit tests.
+//! What the robustness tests do to a marked picture (crop, tone change,
+//! rotation) and a synthetic test picture: shared by the unit tests and
+//! tests/provenance.rs, so both attack the same way.
 
 use crate::image::RgbImage;
 use rand_chacha::ChaCha20Rng;
