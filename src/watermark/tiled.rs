@@ -11,7 +11,7 @@
 //! of each side) and small angles. Detection is a pure function of the
 //! picture and the key: no original is stored.
 //!
-//! The detector works on the residual (the luminance minus its 5×5 median,
+//! The detector works on the residual (the luminance minus its 9×9 median,
 //! clipped; fold.rs), where the picture is small and the mark is not, and
 //! reads bit signs, which brightness, contrast and gamma changes keep.
 
