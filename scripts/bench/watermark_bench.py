@@ -14,7 +14,9 @@ not CI dependencies. Steps:
      4 steps, each without and with the watermark, timing both (one process,
      model loaded once); checks that `edgepaint generate` saves the same pixels;
   3. attacks each marked picture at 128x128 and at a 4x upscale (512x512)
-     with Pillow and runs `edgepaint verify --json` on the results;
+     with Pillow (compression, crops at fixed and random offsets, tone
+     changes, rotations, resizes, a screenshot-like chain; each row carries
+     issue 20's goal) and runs `edgepaint verify --json` on the results;
   4. runs verify on pictures that were never marked: the raw pictures,
      renders of scripts/scenes and noise;
   5. SDXL comparison: the raw pictures upscaled 2x (256x256, dwtDct needs
