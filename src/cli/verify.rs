@@ -113,6 +113,12 @@ fn print_text(name: &str, found: Option<&Detection>, metadata: &[(String, String
                 d.payload.device_id,
                 d.corrected
             );
+            if let Mark::Tiled(f) = &d.mark {
+                println!(
+                    "  found at: tile period {:.1} px, turned {:.1}°, corner {:.1},{:.1} px into the tile grid (sync {:.1}σ)",
+                    f.period_px, f.rotation_degrees, f.offset_px[0], f.offset_px[1], f.sync_z
+                );
+            }
         }
         None => println!("{name}: no edgepaint watermark found"),
     }

@@ -54,7 +54,8 @@ pub struct Found {
     /// How far the picture was turned, counter-clockwise.
     pub rotation_degrees: f32,
     /// Where this picture's top-left corner lies in the tile grid (x, y),
-    /// modulo the period: how far a crop cut into the first tile.
+    /// modulo the period (within ± half of it): how far a crop cut into the
+    /// first tile; about 0 for an uncropped picture.
     pub offset_px: [f32; 2],
     /// The sync pattern's correlation peak in standard deviations over
     /// every shift (about 4 on pictures without the mark).
@@ -213,9 +214,10 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
         let cell = h.period / TILE as f32 * pixel;
         // One cell less: embedding samples the tile at pixel centres (half a
         // cell) and a folded cell holds the pixels from its start (another).
-        let at = |o: f32| ((o - 1.0) * cell).rem_euclid(h.period * pixel);
+        let period = h.period * pixel;
+        let at = |o: f32| ((o - 1.0) * cell + period / 2.0).rem_euclid(period) - period / 2.0;
         let offset_px = [at(h.offset.1), at(h.offset.0)];
-        let where_ = Found { period_px: h.period * pixel, rotation_degrees: -h.angle, offset_px, sync_z: h.sync_z };
+        let where_ = Found { period_px: period, rotation_degrees: 0.0 - h.angle, offset_px, sync_z: h.sync_z };
         (payload, corrected, where_)
     };
     // Uncropped (only resized, recoloured, compressed): the period is half
