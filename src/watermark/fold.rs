@@ -3,14 +3,8 @@
 //! one tile for a guessed period and rotation.
 
 use super::tile::TILE;
+use super::transform::{luminance, resample, Mat};
 use crate::image::RgbImage;
-
-/// A single-channel image, row-major.
-pub struct Plane {
-    pub width: usize,
-    pub height: usize,
-    pub data: Vec<f32>,
-}
 
 /// Residual values beyond this many robust standard deviations are cut:
 /// edges and flat-to-black borders (a rotation's corners) would otherwise
@@ -22,56 +16,28 @@ const CLIP_SIGMAS: f32 = 1.5;
 /// 95 %).
 const MEDIAN_RADIUS: usize = 4;
 
-pub fn luminance(image: &RgbImage) -> Plane {
-    let data =
-        image.pixels.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
-    Plane { width: image.width, height: image.height, data }
-}
-
-/// The plane brought to a short side within [128, 256) (box-averaged down
-/// by a whole factor, or bilinearly up), and the size of a working pixel in
-/// picture pixels. The mark's period is at least half the short side, so a
-/// working period always has at least TILE pixels.
-pub fn working(plane: Plane) -> (Plane, f32) {
-    let short = plane.width.min(plane.height);
-    if short >= 256 {
-        let f = short / 128;
-        let (w, h) = (plane.width / f, plane.height / f);
-        let mut data = vec![0.0; w * h];
-        for y in 0..h * f {
-            for x in 0..w * f {
-                data[(y / f) * w + x / f] += plane.data[y * plane.width + x];
-            }
-        }
-        let n = (f * f) as f32;
-        data.iter_mut().for_each(|v| *v /= n);
-        (Plane { width: w, height: h, data }, f as f32)
-    } else if short < 128 {
-        let u = 128.0 / short as f32;
-        let (w, h) = ((plane.width as f32 * u).round() as usize, (plane.height as f32 * u).round() as usize);
-        let mut data = Vec::with_capacity(w * h);
-        let at = |x: usize, y: usize| plane.data[y.min(plane.height - 1) * plane.width + x.min(plane.width - 1)];
-        for y in 0..h {
-            let sy = ((y as f32 + 0.5) / u - 0.5).max(0.0);
-            let (y0, fy) = (sy as usize, sy.fract());
-            for x in 0..w {
-                let sx = ((x as f32 + 0.5) / u - 0.5).max(0.0);
-                let (x0, fx) = (sx as usize, sx.fract());
-                let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
-                let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
-                data.push(top * (1.0 - fy) + bottom * fy);
-            }
-        }
-        (Plane { width: w, height: h, data }, 1.0 / u)
-    } else {
-        (plane, 1.0)
-    }
+/// The luminance brought to a short side within [128, 256) (by the
+/// watermark's resampler: averaged down, or bilinearly up), and the size of
+/// a working pixel in picture pixels. The mark's period is at least half
+/// the short side, so a working period always has at least TILE pixels.
+pub fn working(image: &RgbImage) -> (Mat, f32) {
+    let plane = luminance(image);
+    let short = plane.rows.min(plane.cols);
+    let shrink = match short {
+        0..=127 => short as f32 / 128.0,
+        128..=255 => return (plane, 1.0),
+        _ => (short / 128) as f32,
+    };
+    let (rows, cols) = ((plane.rows as f32 / shrink).round() as usize, (plane.cols as f32 / shrink).round() as usize);
+    let down = |out: usize, inp: usize| resample(out, inp, 0.0, out as f64);
+    let scaled = plane.sandwich(&down(rows, plane.rows), &down(cols, plane.cols));
+    (scaled, plane.cols as f32 / cols as f32)
 }
 
 /// The plane minus its 9×9 median, clipped to CLIP_SIGMAS robust standard
 /// deviations.
-pub fn residual(plane: &Plane) -> Plane {
-    let (w, h) = (plane.width, plane.height);
+pub fn residual(plane: &Mat) -> Mat {
+    let (w, h) = (plane.cols, plane.rows);
     let r = MEDIAN_RADIUS as isize;
     let mut window = Vec::with_capacity((2 * MEDIAN_RADIUS + 1).pow(2));
     let mut data = Vec::with_capacity(w * h);
@@ -95,19 +61,19 @@ pub fn residual(plane: &Plane) -> Plane {
     let mad = if magnitudes.is_empty() { 0.0 } else { *magnitudes.select_nth_unstable_by(mid, f32::total_cmp).1 };
     let limit = CLIP_SIGMAS * (1.4826 * mad + 0.5);
     data.iter_mut().for_each(|v| *v = v.clamp(-limit, limit));
-    Plane { width: w, height: h, data }
+    Mat { rows: h, cols: w, data }
 }
 
 /// The plane folded onto one tile: the mean of every pixel that falls on
 /// each cell when the tile grid has `period` pixels per tile and is turned
 /// by `angle` radians; cells nothing falls on stay 0, the rest have mean 0.
-pub fn fold(plane: &Plane, period: f32, angle: f32) -> Vec<f32> {
+pub fn fold(plane: &Mat, period: f32, angle: f32) -> Vec<f32> {
     let mut sum = vec![0.0f32; TILE * TILE];
     let mut count = vec![0u32; TILE * TILE];
     let scale = TILE as f32 / period;
     let (c, s) = (angle.cos() * scale, angle.sin() * scale);
-    for y in 0..plane.height {
-        let row = &plane.data[y * plane.width..(y + 1) * plane.width];
+    for y in 0..plane.rows {
+        let row = &plane.data[y * plane.cols..(y + 1) * plane.cols];
         let (yf, t) = (y as f32, TILE as i64);
         for (x, &v) in row.iter().enumerate() {
             let xf = x as f32;

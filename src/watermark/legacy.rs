@@ -15,12 +15,12 @@
 //! Resizing is undone by working at the canonical scale.
 
 use super::ecc::{self, CODEWORD_BITS, CODEWORD_BYTES};
+use super::key::Key;
 use super::payload::Payload;
-use super::transform::{dct_rows, resample, Mat};
+use super::transform::{dct_rows, luminance, resample, Mat};
 use crate::image::RgbImage;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use super::key::Key;
 
 /// The scale the mark is defined at (the shipped model's native size).
 pub const CANONICAL: usize = 128;
@@ -86,15 +86,6 @@ fn layout(key: &Key) -> Vec<Carrier> {
         carriers[t % CODEWORD_BITS].coefs.push((c, sign));
     }
     carriers
-}
-
-fn luminance(image: &RgbImage) -> Mat {
-    let data = image
-        .pixels
-        .chunks_exact(3)
-        .map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32)
-        .collect();
-    Mat { rows: image.height, cols: image.width, data }
 }
 
 /// Unit-norm projections of the band coefficients on each bit's pattern.

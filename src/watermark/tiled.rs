@@ -17,10 +17,11 @@
 
 use super::ecc::{self, CODEWORD_BITS, CODEWORD_BYTES};
 use super::fft2::{Complex32, Fft2};
-use super::fold::{fold, luminance, residual, working, Plane};
+use super::fold::{fold, residual, working};
 use super::key::Key;
 use super::payload::Payload;
 use super::tile::{Layout, TILE};
+use super::transform::Mat;
 use crate::image::RgbImage;
 
 /// Tiles across the picture's short side at embedding.
@@ -122,7 +123,7 @@ struct Hypothesis {
 }
 
 struct Search {
-    residual: Plane,
+    residual: Mat,
     layout: Layout,
     filter: Vec<Complex32>,
     fft: Fft2,
@@ -202,14 +203,14 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
     if image.width.min(image.height) < 16 {
         return None;
     }
-    let (plane, pixel) = working(luminance(image));
+    let (plane, pixel) = working(image);
     let search = Search {
         residual: residual(&plane),
         layout: Layout::new(key, CODEWORD_BITS),
         filter: Layout::new(key, CODEWORD_BITS).sync_filter(),
         fft: Fft2::new(TILE),
     };
-    let (short, long) = (plane.width.min(plane.height) as f32, plane.width.max(plane.height) as f32);
+    let (short, long) = (plane.cols.min(plane.rows) as f32, plane.cols.max(plane.rows) as f32);
     let found = |h: &Hypothesis, (payload, corrected): (Payload, usize)| {
         let cell = h.period / TILE as f32 * pixel;
         // One cell less: embedding samples the tile at pixel centres (half a

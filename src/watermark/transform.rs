@@ -1,11 +1,19 @@
 //! The linear maps the watermark lives in, as small dense matrices: a
-//! partial orthonormal DCT-II (only the lowest frequencies) and a resampler
-//! between an image's size and the canonical size.
+//! partial orthonormal DCT-II (only the lowest frequencies), a resampler
+//! between an image's size and the canonical (or the tiled detector's
+//! working) size, and the luminance both marks are read from.
 //!
 //! Written by hand rather than with rustdct: the watermark needs only the
 //! lowest ~32 of 128 frequencies per axis, and as matrices the resampling
 //! folds into the DCT (coefficients = (D·R) · Y · (D·R)ᵀ), so any image size,
 //! and any crop hypothesis, is two small matrix products.
+
+/// The luminance (BT.601 weights) of a picture, as a `height × width` matrix.
+pub fn luminance(image: &crate::image::RgbImage) -> Mat {
+    let data =
+        image.pixels.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
+    Mat { rows: image.height, cols: image.width, data }
+}
 
 /// A row-major `rows × cols` matrix of f32.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,9 +61,16 @@ impl Mat {
         out
     }
 
-    /// `left · self · rightᵀ`, the separable 2-D map of a plane.
+    /// `left · self · rightᵀ`, the separable 2-D map of a plane. When it
+    /// shrinks the plane, `left` goes first: `mul` skips its zeros (a
+    /// resampler's rows are mostly zeros), so a large picture costs about
+    /// one pass over its pixels instead of one per output column.
     pub fn sandwich(&self, left: &Mat, right: &Mat) -> Mat {
-        left.mul(&self.mul(&right.transpose()))
+        if left.rows <= self.rows {
+            left.mul(self).mul(&right.transpose())
+        } else {
+            left.mul(&self.mul(&right.transpose()))
+        }
     }
 }
 
