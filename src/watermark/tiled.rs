@@ -41,7 +41,8 @@ const PERIOD_STEP: f32 = 1.012;
 const MIN_SYNC_Z: f32 = 5.0;
 /// Hypotheses decoded per angle (the strongest syncs).
 const DECODES_PER_ANGLE: usize = 3;
-/// Hypotheses decoded before the search: no crop, no rotation.
+/// Hypotheses decoded before the search: no crop, no rotation (the period
+/// from the short side, and from the long side when it fits).
 const QUICK_DECODES: usize = 2;
 /// Tag and version bits every edgepaint payload has.
 const FIXED_BITS: u32 = 24;
@@ -166,26 +167,27 @@ impl Search {
     /// reported should be the true one.
     fn sharpen(&self, mut h: Hypothesis) -> Hypothesis {
         const ANGLE_STEP: f32 = 0.5;
+        let max_angle = ANGLES.iter().fold(0f32, |m, a| m.max(a.abs()));
         loop {
-            let neighbours = [(1.0, ANGLE_STEP), (1.0, -ANGLE_STEP), (PERIOD_STEP, 0.0), (1.0 / PERIOD_STEP, 0.0)];
-            let best = neighbours
-                .iter()
-                .map(|&(p, a)| self.evaluate(h.period * p, h.angle + a))
-                .filter(|n| n.angle.abs() <= ANGLES.iter().fold(0f32, |m, a| m.max(a.abs())))
-                .max_by(|a, b| a.sync_z.total_cmp(&b.sync_z));
+            let steps = [(1.0, -ANGLE_STEP), (1.0, ANGLE_STEP), (PERIOD_STEP, 0.0), (1.0 / PERIOD_STEP, 0.0)];
+            let mut around: Vec<Hypothesis> = steps.iter().map(|&(p, a)| self.evaluate(h.period * p, h.angle + a)).collect();
+            let best = (0..around.len())
+                .filter(|&i| around[i].angle.abs() <= max_angle)
+                .max_by(|&a, &b| around[a].sync_z.total_cmp(&around[b].sync_z));
             match best {
-                Some(n) if n.sync_z > h.sync_z => h = n,
-                _ => break,
+                Some(i) if around[i].sync_z > h.sync_z => h = around.swap_remove(i),
+                _ => {
+                    // Between angle steps: the vertex of the parabola
+                    // through h and its two angle neighbours.
+                    let (m, p) = (around[0].sync_z, around[1].sync_z);
+                    let den = m - 2.0 * h.sync_z + p;
+                    if den < 0.0 {
+                        h.angle += (0.5 * (m - p) / den).clamp(-0.5, 0.5) * ANGLE_STEP;
+                    }
+                    return h;
+                }
             }
         }
-        // Between angle steps: the vertex of the parabola through three.
-        let m = self.evaluate(h.period, h.angle - ANGLE_STEP).sync_z;
-        let p = self.evaluate(h.period, h.angle + ANGLE_STEP).sync_z;
-        let den = m - 2.0 * h.sync_z + p;
-        if den < 0.0 {
-            h.angle += (0.5 * (m - p) / den).clamp(-0.5, 0.5) * ANGLE_STEP;
-        }
-        h
     }
 
     fn decode(&self, h: &Hypothesis) -> Option<(Payload, usize)> {
@@ -204,12 +206,8 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
         return None;
     }
     let (plane, pixel) = working(image);
-    let search = Search {
-        residual: residual(&plane),
-        layout: Layout::new(key, CODEWORD_BITS),
-        filter: Layout::new(key, CODEWORD_BITS).sync_filter(),
-        fft: Fft2::new(TILE),
-    };
+    let layout = Layout::new(key, CODEWORD_BITS);
+    let search = Search { residual: residual(&plane), filter: layout.sync_filter(), layout, fft: Fft2::new(TILE) };
     let (short, long) = (plane.cols.min(plane.rows) as f32, plane.cols.max(plane.rows) as f32);
     let found = |h: &Hypothesis, (payload, corrected): (Payload, usize)| {
         let cell = h.period / TILE as f32 * pixel;
@@ -227,22 +225,21 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
     if long / TILES_PER_SHORT_SIDE <= short {
         periods.push(long / TILES_PER_SHORT_SIDE);
     }
-    for &p in &periods[..QUICK_DECODES.min(periods.len())] {
+    for &p in &periods {
         let h = search.evaluate(p, 0.0);
         if let Some(d) = search.decode(&h) {
             return Some(found(&h, d));
         }
     }
+    let quick = periods.len();
     let steps = (2f32.ln() / PERIOD_STEP.ln()).ceil() as i32;
     periods.extend((1..=steps).map(|i| short / TILES_PER_SHORT_SIDE * PERIOD_STEP.powi(i)));
     for angle in ANGLES {
-        let mut scored: Vec<(f32, f32)> = periods.iter().map(|&p| (search.evaluate(p, angle).sync_z, p)).collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for &(z, p) in scored.iter().take(DECODES_PER_ANGLE) {
-            if z < MIN_SYNC_Z {
-                break;
-            }
-            let h = search.evaluate(p, angle);
+        // At 0° the uncropped periods were decoded above already.
+        let from = if angle == 0.0 { quick } else { 0 };
+        let mut scored: Vec<Hypothesis> = periods[from..].iter().map(|&p| search.evaluate(p, angle)).collect();
+        scored.sort_by(|a, b| b.sync_z.total_cmp(&a.sync_z));
+        for h in scored.into_iter().take(DECODES_PER_ANGLE).take_while(|h| h.sync_z >= MIN_SYNC_Z) {
             if let Some(d) = search.decode(&h) {
                 return Some(found(&search.sharpen(h), d));
             }
