@@ -76,6 +76,15 @@ fn check(path: &PathBuf, key: &Key, as_json: bool) -> Outcome {
 fn print_json(name: &str, image: &crate::image::RgbImage, found: Option<&Detection>, metadata: &[(String, String)]) {
     let meta: serde_json::Map<String, serde_json::Value> =
         metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    let (scheme, transform, sync_z) = match found.map(|d| &d.mark) {
+        Some(Mark::Tiled(f)) => (
+            json!("tiled"),
+            json!({ "period_px": f.period_px, "rotation_degrees": f.rotation_degrees, "offset_px": f.offset_px }),
+            json!(f.sync_z),
+        ),
+        Some(Mark::Legacy { .. }) => (json!("legacy"), json!(null), json!(null)),
+        None => (json!(null), json!(null), json!(null)),
+    };
     let obj = json!({
         "file": name,
         "width": image.width,
@@ -88,16 +97,9 @@ fn print_json(name: &str, image: &crate::image::RgbImage, found: Option<&Detecti
             "device_id": d.payload.device_id,
         })),
         "corrected_bytes": found.map(|d| d.corrected),
-        "scheme": found.map(|d| match d.mark { Mark::Tiled(_) => "tiled", Mark::Legacy { .. } => "legacy" }),
-        "transform": found.and_then(|d| match &d.mark {
-            Mark::Tiled(f) => Some(json!({
-                "period_px": f.period_px,
-                "rotation_degrees": f.rotation_degrees,
-                "offset_px": f.offset_px,
-            })),
-            Mark::Legacy { .. } => None,
-        }),
-        "sync_z": found.and_then(|d| match &d.mark { Mark::Tiled(f) => Some(f.sync_z), Mark::Legacy { .. } => None }),
+        "scheme": scheme,
+        "transform": transform,
+        "sync_z": sync_z,
         "false_positive_bound": false_positive_bound(),
         "metadata": meta,
     });
