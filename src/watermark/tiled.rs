@@ -237,9 +237,18 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
     for angle in ANGLES {
         // At 0° the uncropped periods were decoded above already.
         let from = if angle == 0.0 { quick } else { 0 };
-        let mut scored: Vec<Hypothesis> = periods[from..].iter().map(|&p| search.evaluate(p, angle)).collect();
-        scored.sort_by(|a, b| b.sync_z.total_cmp(&a.sync_z));
-        for h in scored.into_iter().take(DECODES_PER_ANGLE).take_while(|h| h.sync_z >= MIN_SYNC_Z) {
+        // Only the strongest few are kept: holding every hypothesis's
+        // spectrum made a search over an unmarked picture 30 % slower.
+        let mut strongest: Vec<Hypothesis> = Vec::with_capacity(DECODES_PER_ANGLE + 1);
+        for &p in &periods[from..] {
+            let h = search.evaluate(p, angle);
+            if h.sync_z >= MIN_SYNC_Z {
+                strongest.push(h);
+                strongest.sort_by(|a, b| b.sync_z.total_cmp(&a.sync_z));
+                strongest.truncate(DECODES_PER_ANGLE);
+            }
+        }
+        for h in strongest {
             if let Some(d) = search.decode(&h) {
                 return Some(found(&search.sharpen(h), d));
             }
