@@ -8,7 +8,12 @@ handed on, not the whole graph. SD-Turbo's int8 UNet is 867 MB of weights: in
 How: the nodes of an ONNX graph are in topological order. The cuts fall where
 the weights read so far pass k/K of the total; each cut moves a little to the
 nearby position (within a few % of the nodes) where the fewest activation
-bytes cross it. A segment's inputs are the graph inputs and earlier
+bytes cross it, and only to a position where every tensor crossing it is a
+float activation: a quantized tensor, its zero point, an integer product
+before its rescale or a shape handed to a later segment leaves tract unable
+to fuse the int8 chain or to fix the shapes at load, and such a segment ran
+tens of times slower than the whole graph (the SD-Turbo UNet cut by weight
+alone: minutes per step instead of seconds). A segment's inputs are the graph inputs and earlier
 segments' tensors it reads; its outputs are the tensors later segments (or
 the graph's outputs) read. Weights and constants are copied into every
 segment that uses them. The runtime keeps every handed-on tensor by name until
@@ -101,9 +106,29 @@ class Facts(NamedTuple):
     body: list  # indices of the other nodes, the ones cut into segments
 
 
+_FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+
+
+def _is_float(vi: onnx.ValueInfoProto | None) -> bool:
+    return vi is not None and vi.type.tensor_type.elem_type in _FLOATS
+
+
+def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with every tensor's type and shape. onnxruntime's symbolic
+    shape inference fixes the shapes onnx's own leaves open (40 % of the tiny
+    int8 UNet's tensors: Reshape targets computed by Shape, quantized
+    tensors), which weighing a cut needs; onnx's is the fallback."""
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # an operator it does not know: fewer shapes, same cuts rule
+        return shape_inference.infer_shapes(model)
+
+
 def analyse(model: onnx.ModelProto) -> Facts:
     g = model.graph
-    inferred = shape_inference.infer_shapes(model)
+    inferred = _infer_shapes(model)
     value_info = {vi.name: vi for vi in [*inferred.graph.value_info, *g.input, *g.output]}
     const = _constant_nodes(g)
     return Facts(value_info, const, [ix for ix in range(len(g.node)) if ix not in const])
@@ -131,17 +156,32 @@ def plan_cuts(model: onnx.ModelProto, segments: int, facts: Facts | None = None)
     for o in g.output:
         last_use[o.name] = len(body)
 
-    def crossing(pos: int) -> int:
-        """Activation bytes produced before body node `pos` and read at or after it."""
-        return sum(sizes.get(name, 0) for name, p in producer.items() if p < pos and last_use.get(name, -1) >= pos)
+    # Per position: the bytes handed on by a cut before it, and how many of
+    # the tensors crossing it are not floats (sums over each tensor's span).
+    handed = np.zeros(len(body) + 2, np.int64)
+    not_float = np.zeros(len(body) + 2, np.int64)
+    for name, p in producer.items():
+        u = last_use.get(name, -1)
+        if u > p:
+            handed[p + 1] += sizes.get(name, 0)
+            handed[u + 1] -= sizes.get(name, 0)
+            if not _is_float(facts.value_info.get(name)):
+                not_float[p + 1] += 1
+                not_float[u + 1] -= 1
+    handed, not_float = np.cumsum(handed), np.cumsum(not_float)
 
     cuts, acc, k = [], 0, 1
     window = max(2, len(body) // (segments * 20))
     for pos, w in enumerate(weights):
         if acc >= total * k / segments and k < segments:
-            lo = max(pos - window, (cuts[-1] + 1) if cuts else 1)
-            best = min(range(lo, min(pos + window, len(body))), key=lambda p: (crossing(p), abs(p - pos)))
-            cuts.append(best)
+            lo = (cuts[-1] + 1) if cuts else 1
+            near = [p for p in range(max(pos - window, lo), min(pos + window, len(body))) if not_float[p] == 0]
+            if near:  # the cheapest nearby cut
+                cuts.append(min(near, key=lambda p: (handed[p], abs(p - pos))))
+            else:  # else the nearest one that hands on floats only
+                anywhere = [p for p in range(lo, len(body)) if not_float[p] == 0]
+                if anywhere:
+                    cuts.append(min(anywhere, key=lambda p: (abs(p - pos), handed[p])))
             k += 1
         acc += w
     return sorted(set(cuts))

@@ -99,3 +99,23 @@ def test_exporter_writes_the_unet_in_segments(tmp_path):
     with pytest.raises(export_diffusers.ExportError, match="--segment-mb"):
         export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "bad"), "sd-turbo", segment_mb=-1,
                                 log=lambda *a: None)
+
+
+@pytest.mark.parametrize("graph,segments", [("denoiser", 6), ("text_encoder", 3)])
+def test_only_float_activations_cross_a_cut(bundle, graph, segments):
+    """A quantized tensor, its zero point, an int32 product before its rescale
+    or a shape handed to a later segment leaves tract unable to fuse the int8
+    chain or fix the shapes at load (the real UNet cut by weight alone ran
+    minutes per step): every value a segment reads from an earlier one is a
+    float tensor with a fixed shape."""
+    entries = split_bundle_graph(str(bundle), "model.toml", graph, segments)
+    assert len(entries) == segments
+    produced = set()
+    for e in entries:
+        g = onnx.load(str(bundle / e["file"]), load_external_data=False).graph
+        for i in g.input:
+            if i.name in produced:
+                tt = i.type.tensor_type
+                assert tt.elem_type == onnx.TensorProto.FLOAT, (e["file"], i.name, tt.elem_type)
+                assert all(d.HasField("dim_value") for d in tt.shape.dim), (e["file"], i.name, tt.shape)
+        produced.update(o.name for o in g.output)
