@@ -8,6 +8,7 @@ pub mod bench;
 pub mod board;
 pub mod bundle;
 pub mod cli;
+pub mod credentials;
 #[cfg(feature = "onnx")]
 pub mod convert;
 pub mod data_home;

@@ -4,7 +4,8 @@
 //! same file.
 
 use crate::bundle::Bundle;
-use crate::image::{write_png, ImageError, RgbImage};
+use crate::credentials::Signer;
+use crate::image::{encode_png, write_atomically, ImageError, RgbImage};
 use crate::watermark::xmp::{self, XMP_KEYWORD};
 use crate::watermark::Stamp;
 use sha2::{Digest, Sha256};
@@ -20,25 +21,45 @@ pub struct Saved {
     pub sha256: String,
     /// Time spent embedding the watermark.
     pub watermark_ms: f64,
+    /// Whether it carries signed Content Credentials (C2PA).
+    pub signed: bool,
+    /// Why signing failed (the picture was saved without them).
+    pub sign_error: Option<String>,
 }
 
 /// Watermark `image` with `stamp` for the model whose model.toml has sha256
 /// `model_sha256`, and write it to `path` as a PNG with `metadata`
-/// (atomically: a temp file, then a rename).
+/// (atomically: a temp file, then a rename), signed with Content
+/// Credentials by `signer` when given. A picture that cannot be signed (a
+/// certificate expired, a wrong clock) is saved unsigned with a warning:
+/// the picture is never lost.
 pub fn save(
     path: &Path,
     image: &RgbImage,
     stamp: &Stamp,
     model_sha256: &str,
     metadata: &[(String, String)],
+    signer: Option<&Signer>,
 ) -> Result<Saved, ImageError> {
     // The watermark goes on after the pipeline, so the golden tests still
     // see the model's own picture; every saved picture carries it.
     let started = Instant::now();
     let marked = stamp.mark(image, model_sha256);
     let watermark_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let bytes = write_png(path, &marked, metadata)?;
-    Ok(Saved { image: marked, sha256: hex::encode(Sha256::digest(&bytes)), watermark_ms })
+    let png = encode_png(&marked, metadata)
+        .map_err(|e| ImageError::Write { path: path.display().to_string(), message: e.to_string() })?;
+    // Signed last: the manifest hashes every other byte of the file.
+    let (bytes, sign_error) = match signer.map(|s| s.sign_png(&png, &stamp.payload(model_sha256))) {
+        None => (png, None),
+        Some(Ok(signed)) => (signed, None),
+        Some(Err(e)) => {
+            log::warn!("{}: {e}; saved without Content Credentials", path.display());
+            (png, Some(e.to_string()))
+        }
+    };
+    write_atomically(path, &bytes)?;
+    let signed = signer.is_some() && sign_error.is_none();
+    Ok(Saved { image: marked, sha256: hex::encode(Sha256::digest(&bytes)), watermark_ms, signed, sign_error })
 }
 
 /// (keyword, text) pairs for the PNG's iTXt chunks: prompt, seed, steps,

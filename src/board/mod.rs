@@ -71,6 +71,26 @@ pub struct ProvenanceConfig {
     /// folder above the output folder, else the output folder; a relative
     /// one is under the data home).
     pub data_dir: Option<PathBuf>,
+    /// Content Credentials (C2PA): sign every picture with this certificate
+    /// chain (PEM, signing certificate first) and key (PKCS#8 PEM); relative
+    /// paths are next to the board file. Unset: pictures are not signed.
+    pub c2pa_cert: Option<PathBuf>,
+    pub c2pa_key: Option<PathBuf>,
+    /// Their signature algorithm (default es256).
+    pub c2pa_alg: Option<String>,
+}
+
+impl ProvenanceConfig {
+    /// The C2PA signer the board names, if any (the files are read now).
+    pub fn signer(&self) -> Result<Option<crate::credentials::Signer>, String> {
+        match (&self.c2pa_cert, &self.c2pa_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => crate::credentials::Signer::from_pem_files(cert, key, self.c2pa_alg.as_deref().unwrap_or("es256"))
+                .map(Some)
+                .map_err(|e| format!("provenance.c2pa_cert: {e}")),
+            _ => Err("provenance: c2pa_cert and c2pa_key go together".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -231,10 +251,11 @@ impl Board {
             .map_err(|e| BoardError::Read { path: name.clone(), message: e.to_string() })?;
         let mut board = Board::parse(&text, &name)?;
         board.place_files_in_data_home(&name)?;
-        // Filter lists sit next to the board file wherever it is installed.
+        // Filter lists and C2PA files sit next to the board file wherever it is installed.
         let dir = path.parent().unwrap_or(Path::new(""));
         board.mqtt.resolve_files(dir);
-        for f in board.filter.block_files.iter_mut().chain(board.filter.allow_files.iter_mut()) {
+        let c2pa = board.provenance.c2pa_cert.iter_mut().chain(board.provenance.c2pa_key.iter_mut());
+        for f in board.filter.block_files.iter_mut().chain(board.filter.allow_files.iter_mut()).chain(c2pa) {
             if f.is_relative() {
                 *f = dir.join(&*f);
             }

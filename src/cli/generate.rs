@@ -2,6 +2,7 @@
 
 use super::{progress_bar::ProgressBar, ModelArg};
 use crate::bundle::{locate, PreviewKind};
+use crate::credentials::Signer;
 use crate::noise::random_seed;
 use crate::picture;
 use crate::pipeline::{Options, Pipeline, Progress, Request};
@@ -54,6 +55,33 @@ pub struct GenerateArgs {
     /// Device id carried in the watermark (0..=16777215).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=MAX_DEVICE_ID as i64))]
     pub device_id: u32,
+    #[command(flatten)]
+    pub c2pa: C2paArgs,
+}
+
+/// Content Credentials (C2PA) signing, shared by `generate` and `kiosk`.
+#[derive(clap::Args, Debug, Default)]
+pub struct C2paArgs {
+    /// Sign the picture with Content Credentials (C2PA): the certificate
+    /// chain, PEM, signing certificate first (README "Content Credentials").
+    #[arg(long, value_name = "CERT.pem", env = "EDGEPAINT_C2PA_CERT", requires = "c2pa_key")]
+    pub c2pa_cert: Option<PathBuf>,
+    /// Its private key, PKCS#8 PEM.
+    #[arg(long, value_name = "KEY.pem", env = "EDGEPAINT_C2PA_KEY", requires = "c2pa_cert")]
+    pub c2pa_key: Option<PathBuf>,
+    /// Its signature algorithm: es256 (P-256), es384, es512, ps256, ps384, ps512, ed25519.
+    #[arg(long, value_name = "ALG", default_value = "es256")]
+    pub c2pa_alg: String,
+}
+
+impl C2paArgs {
+    /// The signer, if a certificate and key were given (checked now, before any work).
+    pub fn signer(&self) -> Result<Option<Signer>> {
+        match (&self.c2pa_cert, &self.c2pa_key) {
+            (Some(cert), Some(key)) => Ok(Some(Signer::from_pem_files(cert, key, &self.c2pa_alg)?)),
+            _ => Ok(None),
+        }
+    }
 }
 
 pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
@@ -71,6 +99,7 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     if let Some(dir) = &args.preview {
         check_preview_dir(dir)?;
     }
+    let signer = args.c2pa.signer()?;
 
     let dir = locate(args.model.model.as_deref());
     let mut pipeline = Pipeline::load(&dir, Options::new(args.low_memory, args.memory_mb))
@@ -109,8 +138,11 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
 
     let bundle = pipeline.bundle();
     let metadata = picture::metadata(bundle, &prompt, seed, generated.steps);
-    let saved = picture::save(&output, &generated.image, &stamp, &bundle.manifest_sha256, &metadata)?;
+    let saved = picture::save(&output, &generated.image, &stamp, &bundle.manifest_sha256, &metadata, signer.as_ref())?;
     let (sha, watermark_ms) = (saved.sha256, saved.watermark_ms);
+    if let (Some(e), false) = (&saved.sign_error, args.json) {
+        eprintln!("warning: {e}; the picture was saved without Content Credentials");
+    }
 
     let t = &generated.timings;
     if args.json {
@@ -126,6 +158,10 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
             "height": generated.image.height,
             "timings": t,
             "watermark_ms": watermark_ms,
+            "c2pa": if signer.is_none() { serde_json::Value::Null } else { serde_json::json!({
+                "signed": saved.signed,
+                "error": saved.sign_error,
+            }) },
         });
         println!("{obj}");
     } else {
@@ -159,7 +195,8 @@ impl PreviewWriter<'_> {
         let path = self.dir.join(format!("step-{step}.png"));
         let mut metadata = self.metadata.clone();
         metadata.push(("preview_step".to_string(), format!("{step}/{of}")));
-        if let Err(e) = picture::save(&path, image, self.stamp, &self.model_sha256, &metadata) {
+        // Previews are not signed: only the finished picture is a claim.
+        if let Err(e) = picture::save(&path, image, self.stamp, &self.model_sha256, &metadata, None) {
             eprintln!("warning: cannot write the preview {}: {e}", path.display());
         }
     }

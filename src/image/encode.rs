@@ -31,19 +31,26 @@ pub fn encode_png(image: &RgbImage, metadata: &[(String, String)]) -> Result<Vec
 /// Write the PNG atomically (temp file + rename), so a crash or a full disk
 /// never leaves a half-written picture under the final name.
 pub fn write_png(path: &Path, image: &RgbImage, metadata: &[(String, String)]) -> Result<Vec<u8>, ImageError> {
+    let bytes = encode_png(image, metadata)
+        .map_err(|e| ImageError::Write { path: path.display().to_string(), message: e.to_string() })?;
+    write_atomically(path, &bytes)?;
+    Ok(bytes)
+}
+
+/// Write `bytes` to `path` through a temp file and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
     let fail = |message: String| ImageError::Write { path: path.display().to_string(), message };
-    let bytes = encode_png(image, metadata).map_err(|e| fail(e.to_string()))?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| fail("not a file name".into()))?;
     let tmp = dir.join(format!(".{}{TEMP_MARK}{}", name.to_string_lossy(), std::process::id()));
     let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
         .and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(fail(e.to_string()));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// Temp files of [`write_png`] are `.NAME.tmpPID`.

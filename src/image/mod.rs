@@ -6,7 +6,7 @@ mod decode;
 mod encode;
 
 pub use decode::{read_image, read_png, read_png_text, sniff, Format, ReadError, MAX_PIXELS, MAX_SIDE};
-pub use encode::{encode_png, remove_interrupted_writes, write_png, ImageError};
+pub use encode::{encode_png, remove_interrupted_writes, write_atomically, write_png, ImageError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbImage {

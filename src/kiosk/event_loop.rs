@@ -77,11 +77,12 @@ impl Kiosk {
         let (job_tx, job_rx) = channel();
         let events = tx.clone();
         let stamp = Stamp::new(board.provenance.key.as_deref(), board.provenance.device_id);
+        let signer = board.provenance.signer().map_err(KioskError::Setup)?;
         let backlog = worker::Backlog::default();
         let worker_backlog = backlog.clone();
         let worker = std::thread::Builder::new()
             .name("kiosk-worker".into())
-            .spawn(move || worker::run(painter, stamp, job_rx, events, Msg::Worker, worker_backlog))
+            .spawn(move || worker::run(painter, stamp, signer, job_rx, events, Msg::Worker, worker_backlog))
             .expect("spawn worker thread");
         let controller = Controller::new(board, info, store, job_tx, display, feedback, filter, backlog);
         let stop = Stopper { flag: Arc::new(AtomicBool::new(false)), tx: tx.clone() };

@@ -2,6 +2,7 @@
 //! step, writes the picture to disk (atomically) and only then reports it
 //! done. A job's cancel flag is checked between steps.
 
+use crate::credentials::Signer;
 use crate::image::RgbImage;
 use crate::picture;
 use crate::pipeline::{Generated, Pipeline, PipelineError, Progress, Request};
@@ -79,10 +80,12 @@ pub enum WorkerEvent {
 }
 
 /// Run jobs until the job channel closes. `send` wraps events for the kiosk's channel.
-/// Every picture is watermarked with `stamp` before it is saved or shown.
+/// Every picture is watermarked with `stamp` before it is saved or shown,
+/// and signed by `signer` (Content Credentials) when there is one.
 pub fn run<M: Send + 'static>(
     mut painter: Box<dyn Painter>,
     stamp: Stamp,
+    signer: Option<Signer>,
     jobs: Receiver<Job>,
     events: Sender<M>,
     wrap: fn(WorkerEvent) -> M,
@@ -116,7 +119,7 @@ pub fn run<M: Send + 'static>(
         let event = match painter.paint(&request, &mut on_progress) {
             Ok(generated) => {
                 let metadata = painter.metadata(&request.prompt, request.seed, generated.steps);
-                match picture::save(&job.path, &generated.image, &stamp, &model_sha256, &metadata) {
+                match picture::save(&job.path, &generated.image, &stamp, &model_sha256, &metadata, signer.as_ref()) {
                     Ok(saved) => WorkerEvent::Done {
                         id: job.id,
                         ms: started.elapsed().as_millis() as u64,

@@ -80,7 +80,12 @@ impl Stamp {
     /// The picture watermarked with this device's payload for the model
     /// whose model.toml has sha256 `model_sha256`.
     pub fn mark(&self, image: &RgbImage, model_sha256: &str) -> RgbImage {
-        embed(image, &Payload::new(model_sha256, self.device_id), &self.key)
+        embed(image, &self.payload(model_sha256), &self.key)
+    }
+
+    /// What [`Stamp::mark`] embeds for the model whose model.toml has sha256 `model_sha256`.
+    pub fn payload(&self, model_sha256: &str) -> Payload {
+        Payload::new(model_sha256, self.device_id)
     }
 }
 
