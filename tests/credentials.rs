@@ -120,6 +120,28 @@ fn generate_signs_and_verify_reads_trusts_and_notices_an_edit() {
     assert_eq!(e["c2pa"]["state"], "invalid", "{}", e["c2pa"]);
     assert!(e["c2pa"]["failures"].to_string().contains("assertion.dataHash.mismatch"), "{}", e["c2pa"]);
 
+    // A certificate C2PA refuses (no extended key usage): the picture is
+    // saved all the same, unsigned, and --json says why.
+    std::fs::write(
+        dir.path().join("noeku.ext"),
+        "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n",
+    )
+    .unwrap();
+    openssl(
+        dir.path(),
+        "x509 -req -in signer.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 30 -extfile noeku.ext -out noeku.pem",
+    );
+    let unsigned = dir.path().join("unsigned.png");
+    let noeku = dir.path().join("noeku.pem");
+    let out = generate(&unsigned, &["--c2pa-cert".as_ref(), noeku.as_os_str(), "--c2pa-key".as_ref(), chain.key.as_os_str(), "--json".as_ref()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["c2pa"]["signed"], false);
+    assert!(reply["c2pa"]["error"].as_str().unwrap().contains("extended key usage"), "{reply}");
+    let v = verify(&unsigned, None);
+    assert_eq!((v["watermark"].clone(), v["c2pa"].clone()), (Value::Bool(true), Value::Null));
+
     // Unsigned pictures have none, and say nothing about them.
     let plain = dir.path().join("plain.png");
     assert!(generate(&plain, &[]).status.success());

@@ -88,7 +88,12 @@ impl Signer {
             builder.sign(&self.inner, "image/png", &mut Cursor::new(png), &mut out)?;
             Ok(out.into_inner())
         };
-        sign().map_err(|e| CredentialsError::Sign(e.to_string()))
+        sign().map_err(|e| {
+            CredentialsError::Sign(format!(
+                "{e} (C2PA asks of a signing certificate: not a CA, key usage digitalSignature, an extended key \
+                 usage such as emailProtection, an O= in its subject, and valid now by this device's clock)"
+            ))
+        })
     }
 }
 
