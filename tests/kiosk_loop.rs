@@ -391,6 +391,54 @@ fn previews_show_the_picture_developing_and_a_cancel_brings_back_the_last_pictur
     s.finish();
 }
 
+/// The same on a framebuffer (a file standing in for /dev/fb0, 32 bpp
+/// XRGB): each step's preview reaches the screen memory, and the finished
+/// picture replaces it.
+#[test]
+fn a_framebuffer_shows_the_picture_developing() {
+    use edgepaint::display::fb::FbDisplay;
+    use edgepaint::display::{FbConfig, Rotation};
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (160u32, 120u32);
+    let path = dir.path().join("fb0");
+    std::fs::write(&path, vec![0u8; (w * h * 4) as usize]).unwrap();
+    let config = FbConfig {
+        device: path.clone(),
+        width: Some(w),
+        height: Some(h),
+        bpp: Some(32),
+        line_length: Some(w * 4),
+        rotation: Rotation::Deg0,
+    };
+    let fb = FbDisplay::open(&config).unwrap();
+    // Pixels of the screen memory in R, G, B order (XRGB8888 is B, G, R, X in memory).
+    let holds = |colour: [u8; 3]| std::fs::read(&path).unwrap().chunks(4).any(|p| [p[2], p[1], p[0]] == colour);
+    let mut s = Session::with_display("", true, Some(Box::new(fb)));
+    s.one();
+    // Four steps: each of the first three previews stays on the screen until
+    // the test lets the next step go, so it can be seen there.
+    s.send(b"/steps 4\npreview a lighthouse\n");
+    s.next(2);
+    for step in 1..=3 {
+        s.gate.send(()).unwrap();
+        assert_eq!(s.next(1)[0]["event"], "progress");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !holds(preview_colour(step)) {
+            assert!(Instant::now() < deadline, "step {step}'s preview never reached the framebuffer");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    s.gate.send(()).unwrap();
+    assert_eq!(s.next(1)[0]["event"], "progress");
+    assert_eq!(s.next(1)[0]["event"], "done");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (1..=4).any(|step| holds(preview_colour(step))) {
+        assert!(Instant::now() < deadline, "the finished picture never replaced the preview");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.finish();
+}
+
 /// A screen that works for `ok` frames, then fails (unplugged).
 struct FlakyDisplay {
     ok: usize,
