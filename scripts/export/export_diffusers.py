@@ -53,6 +53,7 @@ from scripts.export.graphs import (DecoderGraph, DenoiserGraph, TextEncoderGraph
 from scripts.export.int8_quantize import quantize_dynamic_int8  # noqa: F401 (imported from here by scripts/tests)
 from scripts.export.attention import HeadSlicedAttention
 from scripts.export.int8_quantize import quantize_int8
+from scripts.export.int8_weight_only import quantize_weight_only
 from scripts.export.onnx_data import store_weights_apart
 from scripts.export.segments import split_bundle_graph
 from scripts.export import preview_fit
@@ -83,7 +84,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
            quantize: bool = True, int8_rewrite_for_tract: bool = True, attention_slice: int | None = None,
            segment_mb: float = SEGMENT_MB, preview: str = "fast", int8_decoder: str = "auto",
-           preview_taesd: str | None = None, log=print) -> dict:
+           preview_taesd: str | None = None, weight_only_int8: bool = False, log=print) -> dict:
     """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
 
     Every check runs on the configs before any graph is written; then each torch
@@ -189,10 +190,17 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
                                                      rewrite=int8_rewrite_for_tract)
         # Weights of a big graph apart, so that the runtime holds them once at load.
         report["graphs"][g]["int8"]["data"] = store_weights_apart(os.path.join(out, g + ".int8.onnx"))
+    # Weight-only int8 (model-w8.toml, int8_weight_only.py): for CPUs where tract's
+    # integer kernels are slow. The decoder follows the int8 manifest's choice.
+    w8 = [g for g in quantized if weight_only_int8]
+    for g in w8:
+        report["graphs"][g]["w8"] = quantize_weight_only(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".w8.onnx"))
     for g in names:
         report["graphs"][g]["f32_bytes"] = graph_bytes(os.path.join(out, g + ".onnx"))
         if g in quantized:
             report["graphs"][g]["int8_bytes"] = graph_bytes(os.path.join(out, g + ".int8.onnx"))
+        if g in w8:
+            report["graphs"][g]["w8_bytes"] = graph_bytes(os.path.join(out, g + ".w8.onnx"))
 
     # Tokenizer files (HF layout) and pad id.
     for f in ("vocab.json", "merges.txt"):
@@ -208,20 +216,24 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
                          guidance=guidance if cond is None else 1.0, tile=decoder_tile,
                          overlap=decoder_tile_overlap, decoder_kind=decoder_kind, out=out,
                          int8_decoder=decoder_int8)
-    variants = [("model-f32.toml", "")] + ([("model.toml", ".int8")] if quantize else [])
+    variants = [("model-f32.toml", "")] + ([("model.toml", ".int8")] if quantize else []) + \
+        ([("model-w8.toml", ".w8")] if w8 else [])
     if not quantize:
         variants.append(("model.toml", ""))
     for fname, suffix in variants:
         with open(os.path.join(out, fname), "w") as f:
             f.write(manifest(suffix=suffix, **manifest_args))
-    for g in ("text_encoder", "denoiser") if quantize and segment_mb else ():
+    big = [("model.toml", "int8", g) for g in quantized] + [("model-w8.toml", "w8", g) for g in w8]
+    for fname, kind, g in big if segment_mb else ():
+        if g == "decoder":
+            continue
         # Big int8 graphs in segments of about segment_mb MB of weights (segments.py):
         # tract optimizes them several times faster than one graph, and
         # --low-memory loads one at a time.
-        k = int(report["graphs"][g]["int8_bytes"] // (segment_mb * (1 << 20)))
+        k = int(report["graphs"][g][kind + "_bytes"] // (segment_mb * (1 << 20)))
         if k >= 2:
-            entries = split_bundle_graph(out, "model.toml", g, int(k))
-            report["graphs"][g]["int8"]["segments"] = [e["file"] for e in entries]
+            entries = split_bundle_graph(out, fname, g, int(k))
+            report["graphs"][g][kind]["segments"] = [e["file"] for e in entries]
     if preview == "fast":
         # One latent-to-RGB map fitted on the f32 decoder, for every manifest
         # (docs/bundle.md "Previews": a decoder run per step can cost a step).
@@ -287,6 +299,9 @@ def main(argv=None):
     ap.add_argument("--decoder-tile-overlap", type=int, help="tile overlap in latent pixels (default tile/4)")
     ap.add_argument("--name", help="bundle name (default: OUT's folder name)")
     ap.add_argument("--no-int8", action="store_true", help="f32 graphs only")
+    ap.add_argument("--weight-only-int8", action="store_true",
+                    help="also write weight-only int8 graphs (*.w8.onnx, model-w8.toml): int8 weights, f32 "
+                         "arithmetic, for CPUs without int8 dot products (x86 without VNNI)")
     ap.add_argument("--no-int8-rewrite", action="store_true",
                     help="keep the int8 graphs exactly as onnxruntime's quantizer writes them (no split of "
                          "wide weights: tract then re-sums them at every call; README 'Real-size models')")
@@ -312,7 +327,7 @@ def main(argv=None):
     try:
         export(a.pipeline, a.out, a.family, taesd=a.taesd, steps=steps, guidance=a.guidance, size=size,
                scheduler=a.scheduler, decoder_tile=a.decoder_tile, decoder_tile_overlap=a.decoder_tile_overlap,
-               name=a.name, quantize=not a.no_int8, int8_rewrite_for_tract=not a.no_int8_rewrite,
+               name=a.name, quantize=not a.no_int8, weight_only_int8=a.weight_only_int8, int8_rewrite_for_tract=not a.no_int8_rewrite,
                attention_slice=a.attention_slice, segment_mb=a.segment_mb, preview=a.preview,
                int8_decoder=a.int8_decoder, preview_taesd=a.preview_taesd)
     except ExportError as e:

@@ -27,7 +27,7 @@ def manifest(*, suffix, name, family, L, hidden, pad_id, prediction, scaling, sh
     tiling = ""
     if tile:
         tiling = f"tile = {tile}\ntile_overlap = {overlap if overlap is not None else tile // 4}\n"
-    precision = "int8 (dynamic)" if suffix else "f32"
+    precision = {"": "f32", ".int8": "int8 (dynamic)", ".w8": "int8 (weights only)"}[suffix]
     spacing_line = f'timestep_spacing = "{sched["timestep_spacing"]}"\n' if "timestep_spacing" in sched else ""
     # The description names the exporter by its path before scripts/ had rooms: the committed
     # fixtures record it (and their model.toml sha256), so it stays byte for byte.
@@ -92,5 +92,6 @@ def card(pipeline_dir, family, decoder_kind, sched_info, report, guidance, f32_d
              f"- prediction: {sched_info['prediction']}",
              f"- decoder: {decoder_kind}",
              f"- guidance: {guidance}" + (" (embedded in the denoiser)" if "embedded_guidance" in report else ""),
-             "- model.toml: int8 (dynamic) graphs" + decoder_note + "; model-f32.toml: the f32 graphs", ""]
+             "- model.toml: int8 (dynamic) graphs" + decoder_note + "; model-f32.toml: the f32 graphs"
+             + ("; model-w8.toml: weight-only int8 graphs (int8 weights, f32 arithmetic)" if "w8" in report["graphs"].get("denoiser", {}) else ""), ""]
     return "\n".join(lines)

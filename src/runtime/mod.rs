@@ -20,6 +20,7 @@ mod contain;
 mod conv3x3;
 mod dynamic_quantize;
 mod graph_checks;
+mod int8_speed;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod matmul;
 mod nnef;
