@@ -44,12 +44,14 @@ import argparse
 import json
 import os
 import shutil
+import sys
+import time
 
 import torch
 
 from scripts.export.families import FAMILIES, ExportError, load_scheduler, scheduler_section
 from scripts.export.graphs import (DecoderGraph, DenoiserGraph, TextEncoderGraph, finish_graph, graph_bytes,
-                                   guidance_embedding, torch_export)
+                                   guidance_embedding, token_table_set_aside, torch_export)
 from scripts.export.int8_quantize import quantize_dynamic_int8  # noqa: F401 (imported from here by scripts/tests)
 from scripts.export.attention import HeadSlicedAttention
 from scripts.export.int8_quantize import quantize_int8
@@ -65,6 +67,12 @@ SEGMENT_MB = 40
 from scripts.export.manifest import card, manifest
 from scripts.export.memory import module_config, release_memory
 from scripts.hashing import sha256
+
+
+def _phase(started: float, message: str) -> None:
+    """One line per finished phase on stderr: a real-size export takes minutes
+    (and scripts/bench/rss_trace.py attributes the memory peak to phases by them)."""
+    print(f"[{time.monotonic() - started:6.0f} s] {message}", file=sys.stderr, flush=True)
 
 
 def load_decoder(pipeline_dir: str, taesd: str | None):
@@ -92,6 +100,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    started = time.monotonic()
     fam = FAMILIES[family]
     if int8_decoder not in ("auto", "yes", "no"):
         raise ExportError(f"int8_decoder must be auto, yes or no, not {int8_decoder!r}")
@@ -136,10 +145,12 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     te = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", attn_implementation="eager").eval()
     ids = torch.zeros(1, L, dtype=torch.int64)
     p = os.path.join(out, "text_encoder.onnx")
-    torch_export(TextEncoderGraph(te), (ids,), p, ["input_ids"], "last_hidden_state", consume=True)
+    with token_table_set_aside(te, p):
+        torch_export(TextEncoderGraph(te), (ids,), p, ["input_ids"], "last_hidden_state", consume=True)
     del te
     release_memory()
     report["graphs"]["text_encoder"] = dict(rewrites=finish_graph(p))
+    _phase(started, "text encoder: f32 ONNX written")
     # Denoiser
     cond = None
     if unet_config.time_cond_proj_dim:
@@ -157,6 +168,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     del den, unet, args
     release_memory()
     report["graphs"]["denoiser"] = dict(rewrites=finish_graph(p))
+    _phase(started, "denoiser: f32 ONNX written")
     # Decoder: height and width stay symbolic, so the runtime can run it on the
     # whole latent or on tiles of it (decoder.tile in model.toml).
     vae, decoder_kind = load_decoder(pipeline_dir, taesd)
@@ -174,6 +186,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     del vae
     release_memory()
     report["graphs"]["decoder"] = dict(rewrites=finish_graph(p))
+    _phase(started, "decoder: f32 ONNX written")
     report = dict(family=family, decoder_kind=decoder_kind, **{k: v for k, v in report.items() if k != "family"})
     tiny = export_preview_decoder(preview_taesd, out, lat_c, lh, lw, (ih, iw)) if preview_taesd else None
     if tiny:
@@ -190,11 +203,13 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
                                                      rewrite=int8_rewrite_for_tract)
         # Weights of a big graph apart, so that the runtime holds them once at load.
         report["graphs"][g]["int8"]["data"] = store_weights_apart(os.path.join(out, g + ".int8.onnx"))
+        _phase(started, f"{g}: int8 written")
     # Weight-only int8 (model-w8.toml, int8_weight_only.py): for CPUs where tract's
     # integer kernels are slow. The decoder follows the int8 manifest's choice.
     w8 = [g for g in quantized if weight_only_int8]
     for g in w8:
         report["graphs"][g]["w8"] = quantize_weight_only(os.path.join(out, g + ".onnx"), os.path.join(out, g + ".w8.onnx"))
+        _phase(started, f"{g}: weight-only int8 written")
     for g in names:
         report["graphs"][g]["f32_bytes"] = graph_bytes(os.path.join(out, g + ".onnx"))
         if g in quantized:
@@ -234,11 +249,13 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
         if k >= 2:
             entries = split_bundle_graph(out, fname, g, int(k))
             report["graphs"][g][kind]["segments"] = [e["file"] for e in entries]
+            _phase(started, f"{g}: {kind} split into {len(entries)} segments")
     if preview == "fast":
         # One latent-to-RGB map fitted on the f32 decoder, for every manifest
         # (docs/bundle.md "Previews": a decoder run per step can cost a step).
         fitted = preview_fit.fit(os.path.join(out, "model-f32.toml"), samples=2)
         report["preview"] = {k: fitted[k] for k in ("mean_error_levels", "flat_mean_error_levels")}
+        _phase(started, "fast preview map fitted")
         for fname, _ in variants:
             preview_fit.write(os.path.join(out, fname), fitted)
     elif preview != "decoder" and not tiny:

@@ -72,3 +72,29 @@ def test_consuming_export_writes_the_same_graph(tmp_path):
     _export(a)
     _export(b, consume=True)
     assert _read(a) == _read(b)
+
+
+def test_text_encoder_exported_without_its_token_table_gets_it_back(tmp_path):
+    """graphs.token_table_set_aside: the graph is traced with a one-row token table
+    (a lower export peak) and written with the real one; onnxruntime then gives
+    torch's hidden states for ids all over the vocabulary."""
+    import numpy as np
+    import onnxruntime as ort
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from scripts.export.graphs import TextEncoderGraph, token_table_set_aside
+
+    torch.manual_seed(0)
+    config = CLIPTextConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=2, max_position_embeddings=16)
+    te = CLIPTextModel(config).eval()
+    ids = torch.tensor([[49, 998, 3, 500, 0, 7, 123, 999, 1, 2, 3, 4, 5, 6, 7, 8]])
+    with torch.no_grad():
+        expected = te(ids, return_dict=False)[0].numpy()
+    path = str(tmp_path / "text_encoder.onnx")
+    with token_table_set_aside(te, path):
+        export_diffusers.torch_export(TextEncoderGraph(te), (torch.zeros_like(ids),), path, ["input_ids"],
+                                      "last_hidden_state", consume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text_encoder.onnx"]
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids.numpy()})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
