@@ -51,7 +51,8 @@ import torch
 
 from scripts.export.families import FAMILIES, ExportError, load_scheduler, scheduler_section
 from scripts.export.graphs import (DecoderGraph, DenoiserGraph, TextEncoderGraph, finish_graph, graph_bytes,
-                                   guidance_embedding, token_table_set_aside, torch_export)
+                                   guidance_embedding, put_token_table_back, set_token_table_aside,
+                                   torch_export)
 from scripts.export.int8_quantize import quantize_dynamic_int8  # noqa: F401 (imported from here by scripts/tests)
 from scripts.export.attention import HeadSlicedAttention
 from scripts.export.int8_quantize import quantize_int8
@@ -145,10 +146,11 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     te = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", attn_implementation="eager").eval()
     ids = torch.zeros(1, L, dtype=torch.int64)
     p = os.path.join(out, "text_encoder.onnx")
-    with token_table_set_aside(te, p):
-        torch_export(TextEncoderGraph(te), (ids,), p, ["input_ids"], "last_hidden_state", consume=True)
+    aside = set_token_table_aside(te, p)
+    torch_export(TextEncoderGraph(te), (ids,), p, ["input_ids"], "last_hidden_state", consume=True)
     del te
     release_memory()
+    put_token_table_back(p, aside)
     report["graphs"]["text_encoder"] = dict(rewrites=finish_graph(p))
     _phase(started, "text encoder: f32 ONNX written")
     # Denoiser

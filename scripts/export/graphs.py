@@ -164,14 +164,14 @@ def torch_export(module, args, path, input_names, output_name, dynamic_axes=None
                           input_names=input_names, output_names=[output_name], dynamic_axes=dynamic_axes)
 
 
-@contextlib.contextmanager
-def token_table_set_aside(te, path: str):
-    """Export a CLIP text encoder without its token table, then put the table into
-    the written graph: torch's serialization holds every weight four times (the
-    parameters, its C++ ModelProto, the string and the Python bytes), and the table
-    is 202 MB of OpenCLIP-H's 1.36 GB, so this lowers the export's peak by about
-    0.8 GB. While the graph is traced the table is one row (the traced input ids
-    are all 0); the real table waits in a file beside the graph."""
+def set_token_table_aside(te, path: str) -> str:
+    """Shrink a CLIP text encoder's token table to one row before it is exported,
+    keeping the table in a file beside `path` (returned) for put_token_table_back.
+
+    Why: torch's serialization holds every weight several times (the parameters,
+    its C++ ModelProto, the string and the Python bytes), and the table is 202 MB
+    of OpenCLIP-H's 1.36 GB: the export's peak drops by about 0.8 GB. The traced
+    input ids are all 0, so one row traces the same graph."""
     import numpy as np
 
     embedding = te.text_model.embeddings.token_embedding
@@ -180,8 +180,15 @@ def token_table_set_aside(te, path: str):
     with torch.no_grad():
         embedding.weight.data = embedding.weight.data[:1].clone()
     release_memory()
+    return aside
+
+
+def put_token_table_back(path: str, aside: str) -> None:
+    """The graph at `path` with its one-row token table replaced by the one in
+    `aside` (then removed). Call it once the module is gone: it loads the graph."""
+    import numpy as np
+
     try:
-        yield
         _put_token_table(path, np.load(aside))
     finally:
         os.remove(aside)

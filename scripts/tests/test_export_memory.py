@@ -75,14 +75,14 @@ def test_consuming_export_writes_the_same_graph(tmp_path):
 
 
 def test_text_encoder_exported_without_its_token_table_gets_it_back(tmp_path):
-    """graphs.token_table_set_aside: the graph is traced with a one-row token table
+    """graphs.set_token_table_aside / put_token_table_back: the graph is traced with a one-row token table
     (a lower export peak) and written with the real one; onnxruntime then gives
     torch's hidden states for ids all over the vocabulary."""
     import numpy as np
     import onnxruntime as ort
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from scripts.export.graphs import TextEncoderGraph, token_table_set_aside
+    from scripts.export.graphs import TextEncoderGraph, put_token_table_back, set_token_table_aside
 
     torch.manual_seed(0)
     config = CLIPTextConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -92,9 +92,11 @@ def test_text_encoder_exported_without_its_token_table_gets_it_back(tmp_path):
     with torch.no_grad():
         expected = te(ids, return_dict=False)[0].numpy()
     path = str(tmp_path / "text_encoder.onnx")
-    with token_table_set_aside(te, path):
-        export_diffusers.torch_export(TextEncoderGraph(te), (torch.zeros_like(ids),), path, ["input_ids"],
-                                      "last_hidden_state", consume=True)
+    aside = set_token_table_aside(te, path)
+    export_diffusers.torch_export(TextEncoderGraph(te), (torch.zeros_like(ids),), path, ["input_ids"],
+                                  "last_hidden_state", consume=True)
+    del te
+    put_token_table_back(path, aside)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text_encoder.onnx"]
     got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids.numpy()})[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
