@@ -240,10 +240,9 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     for fname, suffix in variants:
         with open(os.path.join(out, fname), "w") as f:
             f.write(manifest(suffix=suffix, **manifest_args))
-    big = [("model.toml", "int8", g) for g in quantized] + [("model-w8.toml", "w8", g) for g in w8]
-    for fname, kind, g in big if segment_mb else ():
-        if g == "decoder":
-            continue
+    splittable = [("model.toml", "int8", g) for g in quantized if g != "decoder"] + \
+        [("model-w8.toml", "w8", g) for g in w8 if g != "decoder"]
+    for fname, kind, g in splittable if segment_mb else ():
         # Big int8 graphs in segments of about segment_mb MB of weights (segments.py):
         # tract optimizes them several times faster than one graph, and
         # --low-memory loads one at a time.

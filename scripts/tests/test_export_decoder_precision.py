@@ -43,3 +43,24 @@ def test_vae_decoder_is_quantized_unless_asked(tmp_path):
     with pytest.raises(export_diffusers.ExportError, match="int8_decoder"):
         export_diffusers.export(str(tmp_path / "pipe"), str(tmp_path / "bad"), "sd-turbo", int8_decoder="maybe",
                                 **QUIET)
+
+
+def test_weight_only_int8_gets_its_own_manifest_and_segments(tmp_path):
+    """--weight-only-int8: model-w8.toml names *.w8 graphs (split like the int8 ones
+    when big; a tiny segment size forces it here), every file it names exists with
+    its sha256, and the decoder follows the int8 manifest's choice."""
+    from scripts.hashing import sha256
+
+    fx.build_pipeline("sd-turbo").save_pretrained(tmp_path / "pipe")
+    out = tmp_path / "w8"
+    report = export_diffusers.export(str(tmp_path / "pipe"), str(out), "sd-turbo", weight_only_int8=True,
+                                     segment_mb=0.05, **QUIET)
+    w8 = tomllib.loads((out / "model-w8.toml").read_text())
+    assert "int8 (weights only)" in w8["description"]
+    assert w8["decoder"]["file"] == "decoder.w8.onnx"
+    assert w8["denoiser"]["file"].startswith("denoiser.w8.seg1") and w8["denoiser"]["then"]
+    assert report["graphs"]["denoiser"]["w8"]["quantized_weights"] > 0
+    for section in ("text_encoder", "denoiser", "decoder"):
+        for part in [w8[section]] + w8[section].get("then", []):
+            assert sha256(str(out / part["file"])) == part["sha256"], part["file"]
+    assert "model-w8.toml" in (out / "README.md").read_text()
