@@ -11,6 +11,7 @@ import onnx
 
 from scripts.export import int8_rewrite
 from scripts.export.memory import release_memory
+from scripts.export.onnx_data import inline_copy
 
 
 def quantize_gather_tables(path: str, min_size: int = 1 << 16, report: dict | None = None) -> int:
@@ -114,7 +115,7 @@ def _quantizer_without_copies(src: str):
     import importlib
     from pathlib import Path
 
-    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
     qu = importlib.import_module("onnxruntime.quantization.quant_utils")
     onnx_quantizer = importlib.import_module("onnxruntime.quantization.onnx_quantizer")
@@ -149,16 +150,7 @@ def _quantizer_without_copies(src: str):
         def tensor_proto_to_array(initializer):
             if not uses_external_data(initializer):
                 return to_array(initializer)
-            info = ExternalDataInfo(initializer)
-            with open(os.path.join(tmp, info.location), "rb") as f:
-                f.seek(info.offset or 0)
-                data = f.read(info.length) if info.length else f.read()
-            t = onnx.TensorProto()
-            t.CopyFrom(initializer)
-            del t.external_data[:]
-            t.data_location = onnx.TensorProto.DEFAULT
-            t.raw_data = data
-            return to_array(t)
+            return to_array(inline_copy(initializer, tmp))
 
         def save_with_weights(self, output_path, use_external_data_format=False):
             load_external_data_for_model(self.model, tmp)

@@ -43,6 +43,25 @@ def _external(t: TensorProto) -> dict | None:
     return {e.key: e.value for e in t.external_data}
 
 
+def inline_copy(t: TensorProto, folder: str) -> TensorProto:
+    """A copy of `t` with its external data (in `folder`) read in; `t` itself
+    stays as it is. Read into `t`, the weights would stay in its model's memory
+    even after `t` is removed (a protobuf message frees its parts only when the
+    whole message goes): the quantizers read tensor by tensor through this."""
+    copy = TensorProto()
+    copy.CopyFrom(t)  # the metadata only: the weights are not read yet
+    info = _external(t)
+    if info is None:
+        return copy
+    with open(os.path.join(folder, info["location"]), "rb") as f:
+        f.seek(int(info.get("offset", 0)))
+        length = info.get("length")
+        copy.raw_data = f.read(int(length)) if length is not None else f.read()
+    del copy.external_data[:]
+    copy.data_location = TensorProto.DEFAULT
+    return copy
+
+
 def external_files(path: str) -> set[str]:
     """The external-data locations the ONNX file at `path` references."""
     m = onnx.load(path, load_external_data=False)
