@@ -9,10 +9,10 @@ stores every matrix and convolution weight as int8 with one scale per output
 channel and a DequantizeLinear in front: the file and the weights in memory
 stay int8 (tract dequantizes a weight of more than 1 Mi elements at every
 call and folds a smaller one into f32 at load), the arithmetic is f32.
-The shipped scenes model uses the same form (scripts/factory/quantize.py
-`weight_only`); this module does it for real-size graphs whose weights are
-ONNX external data, one tensor at a time, so the f32 weights are never all
-in memory.
+The shipped scenes model uses the same form and the same quantizer
+(scripts/factory/quantize.py `int8_behind_dequantize`); this module applies
+it to real-size graphs whose weights are ONNX external data, one tensor at a
+time, so the f32 weights are never all in memory.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import os
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 from onnx.external_data_helper import load_external_data_for_model
 
 from scripts.export.int8_quantize import quantize_gather_tables
 from scripts.export.memory import release_memory
-from scripts.export.onnx_data import store_weights_apart
+from scripts.export.onnx_data import inline_copy, store_weights_apart
+from scripts.factory.quantize import int8_behind_dequantize
 
 
 def _output_axis(node: onnx.NodeProto, k: int, ndim: int) -> int | None:
@@ -41,24 +42,6 @@ def _output_axis(node: onnx.NodeProto, k: int, ndim: int) -> int | None:
         trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
         return 0 if trans_b else 1
     return None
-
-
-def _read(init: onnx.TensorProto, folder: str) -> np.ndarray:
-    """The tensor's values. External data is read into a copy: read into `init`
-    itself it would stay in the model's memory after `init` is removed (a
-    protobuf message frees its parts only when the whole message goes), and
-    all the f32 weights would be in memory at the end (7.4 GB for SD-Turbo's UNet)."""
-    if init.data_location != onnx.TensorProto.EXTERNAL:
-        return numpy_helper.to_array(init)
-    t = onnx.TensorProto()
-    t.CopyFrom(init)  # the metadata only: the weights are not read yet
-    info = {e.key: e.value for e in t.external_data}
-    with open(os.path.join(folder, info["location"]), "rb") as f:
-        f.seek(int(info.get("offset", 0)))
-        t.raw_data = f.read(int(info["length"])) if "length" in info else f.read()
-    del t.external_data[:]
-    t.data_location = onnx.TensorProto.DEFAULT
-    return numpy_helper.to_array(t)
 
 
 def quantize_weight_only(src: str, dst: str, min_size: int = 256) -> dict:
@@ -83,24 +66,12 @@ def quantize_weight_only(src: str, dst: str, min_size: int = 256) -> dict:
         if (not uses or len(axes) != 1 or None in axes or init.data_type != onnx.TensorProto.FLOAT
                 or ndim < 2 or int(np.prod(init.dims)) < min_size):
             continue
-        axis = axes.pop()
-        w = _read(init, folder)
-        reduce = tuple(i for i in range(ndim) if i != axis)
-        scale = np.maximum(np.abs(w).max(axis=reduce), 1e-12) / 127.0
-        shape = [1] * ndim
-        shape[axis] = -1
-        q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-        del w
-        name = init.name
+        tensors, dq = int8_behind_dequantize(init.name, numpy_helper.to_array(inline_copy(init, folder)), axes.pop())
         graph.initializer.remove(init)
-        graph.initializer.extend([numpy_helper.from_array(q, name + "_q"),
-                                  numpy_helper.from_array(scale.astype(np.float32), name + "_scale"),
-                                  numpy_helper.from_array(np.zeros(scale.shape, np.int8), name + "_zp")])
-        dq = helper.make_node("DequantizeLinear", [name + "_q", name + "_scale", name + "_zp"], [name],
-                              name=name + "_dq", axis=axis)
+        graph.initializer.extend(tensors)
         before.setdefault(min(ix for ix, _, _ in uses), []).append(dq)
         quantized += 1
-        int8_bytes += q.nbytes
+        int8_bytes += len(tensors[0].raw_data)
     nodes = []
     for ix, node in enumerate(graph.node):
         nodes.extend(before.get(ix, []))

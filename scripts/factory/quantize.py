@@ -15,7 +15,6 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from scripts.factory import common as C
 
 
 def _init_names(m):
@@ -64,6 +63,24 @@ def _wq_axis(us, w):
     return w.ndim - 1 if axis is None else axis
 
 
+def int8_behind_dequantize(name, w, axis):
+    """The f32 weight `w` as int8 (symmetric, one scale per index of `axis`):
+    its three initializers (NAME_q, NAME_scale, NAME_zp) and the
+    DequantizeLinear node that gives NAME back. Also used by the exporter's
+    weight-only graphs (scripts/export/int8_weight_only.py)."""
+    red = tuple(i for i in range(w.ndim) if i != axis)
+    scale = np.maximum(np.abs(w).max(axis=red), 1e-12) / 127.0
+    shp = [1] * w.ndim
+    shp[axis] = -1
+    q = np.clip(np.round(w / scale.reshape(shp)), -127, 127).astype(np.int8)
+    tensors = [numpy_helper.from_array(q, name + "_q"),
+               numpy_helper.from_array(scale.astype(np.float32), name + "_scale"),
+               numpy_helper.from_array(np.zeros(scale.shape, np.int8), name + "_zp")]
+    dq = helper.make_node("DequantizeLinear", [name + "_q", name + "_scale", name + "_zp"], [name],
+                          name=name + "_dq", axis=axis)
+    return tensors, dq
+
+
 def weight_only(src, dst, min_size=256):
     m = onnx.load(src)
     inits = {i.name: i for i in m.graph.initializer}
@@ -87,18 +104,10 @@ def weight_only(src, dst, min_size=256):
         axis = _wq_axis(us, w)
         if axis is None or w.dtype != np.float32 or w.size < min_size or w.ndim < 2:
             continue
-        red = tuple(i for i in range(w.ndim) if i != axis)
-        scale = np.maximum(np.abs(w).max(axis=red), 1e-12) / 127.0
-        shp = [1] * w.ndim
-        shp[axis] = -1
-        q = np.clip(np.round(w / scale.reshape(shp)), -127, 127).astype(np.int8)
         m.graph.initializer.remove(init)
-        m.graph.initializer.extend([
-            numpy_helper.from_array(q, name + "_q"),
-            numpy_helper.from_array(scale.astype(np.float32), name + "_scale"),
-            numpy_helper.from_array(np.zeros(scale.shape, np.int8), name + "_zp")])
-        new_nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_scale", name + "_zp"], [name],
-                                          name=name + "_dq", axis=axis))
+        tensors, dq = int8_behind_dequantize(name, w, axis)
+        m.graph.initializer.extend(tensors)
+        new_nodes.append(dq)
         n_q += 1
     for i, nd in enumerate(new_nodes):
         m.graph.node.insert(i, nd)
@@ -131,6 +140,8 @@ def measure(odir, feeds_per_model):
 
 
 def quantize_all(odir, log=None):
+    from scripts.factory import common as C  # torch: not needed by the quantizers the exporter shares
+
     info = {}
     for name in ("text_encoder", "denoiser", "decoder"):
         src = os.path.join(odir, name + ".onnx")
