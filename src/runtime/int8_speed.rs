@@ -36,7 +36,8 @@ pub(crate) fn fast_int8() -> bool {
 /// products and this CPU runs them slowly.
 pub(crate) fn warn_if_slow(model: &TypedModel, path: &std::path::Path) {
     static WARNED: Once = Once::new();
-    if fast_int8() || integer_products(model) == 0 {
+    // Once warned, the other graphs and segments are not scanned again.
+    if WARNED.is_completed() || fast_int8() || integer_products(model) == 0 {
         return;
     }
     WARNED.call_once(|| {
