@@ -7,18 +7,11 @@
 mod common;
 use common::*;
 use edgepaint::bundle::Bundle;
-use edgepaint::pipeline::{Options, Pipeline, Request};
-use std::ops::ControlFlow;
+use edgepaint::pipeline::{Options, Pipeline};
 use std::path::{Path, PathBuf};
 
 const EXTERNAL: &str = "model-external.toml";
 const DATA: &str = "denoiser.external.onnx.data";
-
-fn picture(manifest: &Path) -> Vec<u8> {
-    let mut pipeline = Pipeline::load(manifest, Options::default()).unwrap();
-    let request = Request { prompt: "a red fox in the snow".into(), seed: 5, steps: None, initial_latents: None };
-    pipeline.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap().image.pixels
-}
 
 /// The sd-turbo fixture's files (not its reference outputs) in a temp folder.
 fn copy_fixture() -> (tempfile::TempDir, PathBuf) {
@@ -49,7 +42,7 @@ fn external_data_bundle_makes_the_same_picture() {
     let external = fixture("diffusers/sd-turbo").join(EXTERNAL);
     let bundle = Bundle::load(&external).unwrap();
     assert_eq!(bundle.manifest.denoiser.data.as_deref(), Some(DATA));
-    assert_eq!(picture(&external), picture(&fixture("diffusers/sd-turbo/model-f32.toml")));
+    assert_eq!(fox_picture(&external), fox_picture(&fixture("diffusers/sd-turbo/model-f32.toml")));
 }
 
 #[test]

@@ -4,14 +4,10 @@
 //! the f32 manifest's within int8 weight rounding, closer than the dynamic
 //! int8 manifest's (which also rounds the activations).
 mod common;
-use common::fixture;
-use edgepaint::pipeline::{Options, Pipeline, Request};
-use std::ops::ControlFlow;
+use common::{fixture, fox_picture};
 
 fn picture(manifest: &str) -> Vec<u8> {
-    let mut pipeline = Pipeline::load(&fixture(&format!("diffusers/sd-turbo/{manifest}")), Options::default()).unwrap();
-    let request = Request { prompt: "a red fox in the snow".into(), seed: 5, steps: None, initial_latents: None };
-    pipeline.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap().image.pixels
+    fox_picture(&fixture(&format!("diffusers/sd-turbo/{manifest}")))
 }
 
 fn mean_levels(a: &[u8], b: &[u8]) -> f64 {

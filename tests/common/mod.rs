@@ -106,3 +106,12 @@ impl std::io::Write for Replies {
         Ok(())
     }
 }
+
+/// The pixels `manifest` paints for "a red fox in the snow", seed 5, its
+/// default steps: the picture the SD-fixture manifests are compared by.
+pub fn fox_picture(manifest: &std::path::Path) -> Vec<u8> {
+    use edgepaint::pipeline::{Options, Pipeline, Request};
+    let mut pipeline = Pipeline::load(manifest, Options::default()).unwrap();
+    let request = Request { prompt: "a red fox in the snow".into(), seed: 5, steps: None, initial_latents: None };
+    pipeline.generate(&request, &mut |_| std::ops::ControlFlow::Continue(())).unwrap().image.pixels
+}
