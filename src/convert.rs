@@ -8,7 +8,7 @@
 
 use crate::bundle::{sha256_file, Bundle, BundleError};
 use crate::noise::Noise;
-use crate::pipeline::{graph_spec, Component};
+use crate::pipeline::{graph_spec, scorer_specs, Component};
 use crate::runtime::{Graph, Input, InputSpec, RuntimeError, SegmentFile, NNEF_SUFFIX};
 use crate::tensor::Tensor;
 use std::path::{Path, PathBuf};
@@ -54,8 +54,8 @@ pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, Conve
 
     let mut converted = Vec::new();
     let preview = bundle.manifest.preview.file.is_some().then_some(Component::Preview);
-    for which in [Component::TextEncoder, Component::Denoiser, Component::Decoder].into_iter().chain(preview) {
-        let spec = graph_spec(bundle, which);
+    let components = [Component::TextEncoder, Component::Denoiser, Component::Decoder].into_iter().chain(preview);
+    for spec in components.map(|c| graph_spec(bundle, c)).chain(scorer_specs(bundle)) {
         let sources = spec.files(bundle);
         // `denoiser.nnef.tgz`, then `denoiser.seg2.nnef.tgz` ... for segments.
         let files: Vec<String> = (1..=sources.len())
@@ -71,9 +71,11 @@ pub fn to_nnef(bundle: &Bundle, out: &Path) -> Result<Vec<ConvertedGraph>, Conve
         let mut bytes = 0;
         for (k, (file, dest)) in files.iter().zip(&dests).enumerate() {
             let hash = sha256_file(dest).map_err(|e| io(dest, e))?;
+            // A dotted field (`scorer.image`) is a table inside a table.
+            let table = spec.field.split('.').fold(doc.as_item_mut(), |item, key| &mut item[key]);
             let section = match k {
-                0 => doc[spec.field].as_table_like_mut(),
-                k => doc[spec.field]["then"].as_array_of_tables_mut().and_then(|a| a.get_mut(k - 1)).map(|t| t as _),
+                0 => table.as_table_like_mut(),
+                k => table["then"].as_array_of_tables_mut().and_then(|a| a.get_mut(k - 1)).map(|t| t as _),
             };
             let section = section.ok_or_else(|| ConvertError::Io {
                 path: bundle.manifest_path.clone(),

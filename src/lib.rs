@@ -25,6 +25,7 @@ pub mod noise;
 pub mod pipeline;
 pub mod runtime;
 pub mod scheduler;
+pub mod scorer;
 pub mod tensor;
 pub mod tokenizer;
 pub mod watermark;

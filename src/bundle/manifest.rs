@@ -26,6 +26,28 @@ pub struct Manifest {
     pub guidance: GuidanceSection,
     #[serde(default)]
     pub preview: PreviewSection,
+    /// The optional self-check scorer (`generate --best-of`, `score`).
+    pub scorer: Option<ScorerSection>,
+}
+
+/// A self-check scorer (docs/bundle.md): an image tower and a text tower
+/// whose embeddings' cosine says how well a picture matches a prompt (the
+/// CLIP idea). The text tower reads the bundle's tokenizer's ids.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScorerSection {
+    /// `pixel_values` [1, 3, H, W] → [1, embed_dim].
+    pub image: SegmentSection,
+    /// `input_ids` [1, tokenizer.max_length] → [1, embed_dim].
+    pub text: SegmentSection,
+    /// Width, height of the image tower's input (pictures are resized to it).
+    pub image_size: [usize; 2],
+    /// Per channel, the tower sees (RGB in 0..1 − mean) / std.
+    #[serde(default)]
+    pub mean: [f32; 3],
+    #[serde(default = "ones")]
+    pub std: [f32; 3],
+    pub embed_dim: usize,
 }
 
 /// How a picture in the making is shown after each step (docs/bundle.md).
@@ -109,7 +131,8 @@ pub struct TokenizerSection {
     pub pad_id: i64,
 }
 
-/// One more segment of a graph stored in segments (docs/bundle.md).
+/// One more segment of a graph stored in segments (docs/bundle.md), or one
+/// graph file with its hash (a scorer tower).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentSection {
@@ -232,6 +255,9 @@ impl Default for GuidanceSection {
 fn one() -> f32 {
     1.0
 }
+fn ones() -> [f32; 3] {
+    [1.0; 3]
+}
 fn minus_one_to_one() -> [f32; 2] {
     [-1.0, 1.0]
 }
@@ -262,8 +288,9 @@ pub struct GraphFiles<'a> {
 impl Manifest {
     /// Each graph section's files (its first file, then its segments), in
     /// pipeline order.
-    /// The tiny preview decoder's, last, when the bundle has one.
-    pub fn graph_files(&self) -> [Vec<GraphFiles<'_>>; 4] {
+    /// The tiny preview decoder's, then the scorer's two towers, when the
+    /// bundle has them.
+    pub fn graph_files(&self) -> [Vec<GraphFiles<'_>>; 6] {
         let t = &self.text_encoder;
         let u = &self.denoiser;
         let d = &self.decoder;
@@ -272,11 +299,20 @@ impl Manifest {
             (Some(file), Some(sha256)) => files("preview", file, sha256, &None, &None, &[]),
             _ => Vec::new(),
         };
+        let tower = |name: &str, pick: fn(&ScorerSection) -> &SegmentSection| match &self.scorer {
+            Some(s) => {
+                let t = pick(s);
+                files(&format!("scorer.{name}"), &t.file, &t.sha256, &t.data, &t.data_sha256, &[])
+            }
+            None => Vec::new(),
+        };
         [
             files("text_encoder", &t.file, &t.sha256, &t.data, &t.data_sha256, &t.then),
             files("denoiser", &u.file, &u.sha256, &u.data, &u.data_sha256, &u.then),
             files("decoder", &d.file, &d.sha256, &d.data, &d.data_sha256, &d.then),
             preview,
+            tower("image", |s| &s.image),
+            tower("text", |s| &s.text),
         ]
     }
 }

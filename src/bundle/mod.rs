@@ -139,6 +139,7 @@ impl Bundle {
             }
         }
         self.validate_preview()?;
+        self.validate_scorer()?;
         if !(m.guidance.scale >= 1.0 && m.guidance.scale <= MAX_GUIDANCE) {
             return Err(self.field_error(
                 "guidance.scale",
@@ -231,6 +232,26 @@ impl Bundle {
                 Some(_) => return Err(self.field_error("preview.bias", "must hold finite numbers")),
                 None => return Err(self.field_error("preview.bias", "missing (preview.matrix is set)")),
             }
+        }
+        Ok(())
+    }
+
+    /// The scorer's numbers: a real input size and embedding, finite
+    /// normalisation with no zero divisor.
+    fn validate_scorer(&self) -> Result<(), BundleError> {
+        let Some(s) = &self.manifest.scorer else { return Ok(()) };
+        let [w, h] = s.image_size;
+        if !(1..=4096).contains(&w) || !(1..=4096).contains(&h) {
+            return Err(self.field_error("scorer.image_size", "width and height must be 1 to 4096"));
+        }
+        if s.embed_dim == 0 {
+            return Err(self.field_error("scorer.embed_dim", "must be positive"));
+        }
+        if !s.mean.iter().all(|m| m.is_finite() && m.abs() <= 1e3) {
+            return Err(self.field_error("scorer.mean", "must hold finite numbers"));
+        }
+        if !s.std.iter().all(|d| d.is_finite() && d.abs() >= 1e-6 && d.abs() <= 1e3) {
+            return Err(self.field_error("scorer.std", "must hold finite numbers, none of them 0"));
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use crate::bundle::{locate, PreviewKind};
 use crate::credentials::Signer;
 use crate::noise::random_seed;
 use crate::picture;
-use crate::pipeline::{Options, Pipeline, Progress, Request};
+use crate::pipeline::{check_best_of, Options, Pipeline, Progress, Request};
 use crate::watermark::payload::MAX_DEVICE_ID;
 use crate::watermark::Stamp;
 use crate::tensor::Tensor;
@@ -46,6 +46,10 @@ pub struct GenerateArgs {
     /// How previews are made (default: the bundle's `[preview] kind`).
     #[arg(long, value_name = "KIND", requires = "preview")]
     pub preview_kind: Option<PreviewKind>,
+    /// Make N candidates (seeds SEED, SEED+1, …) and keep the one the
+    /// bundle's scorer ranks highest (1 to 16; the bundle needs a [scorer]).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub best_of: usize,
     /// Print one JSON object (seed, steps, timings, output) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +110,10 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
         .with_context(|| format!("cannot load the model bundle {}", dir.display()))?;
     let request = Request { prompt: prompt.clone(), seed, steps: args.steps, initial_latents };
     let steps = pipeline.check(&request)?;
+    check_best_of(args.best_of, &request)?;
+    if args.best_of > 1 {
+        pipeline.load_scorer().context("cannot use --best-of")?;
+    }
 
     let stamp = Stamp::new(args.key.as_deref(), args.device_id);
     let mut previews = match &args.preview {
@@ -121,13 +129,20 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
         }
         None => None,
     };
-    let mut bar = ProgressBar::new(steps, !args.json);
-    let generated = pipeline.generate(&request, &mut |p| {
+    let mut bar = ProgressBar::new(steps * args.best_of, !args.json);
+    let mut report = |p: Progress| {
         if let (Progress::Preview { step, of, image }, Some(w)) = (&p, previews.as_mut()) {
             w.write(*step, *of, image);
         }
         bar.update(p)
-    })?;
+    };
+    let (generated, best) = match args.best_of {
+        1 => (pipeline.generate(&request, &mut report)?, None),
+        n => {
+            let best = pipeline.generate_best_of(&request, n, &mut report)?;
+            (best.kept.clone(), Some(best))
+        }
+    };
     bar.finish();
     if generated.prompt_truncated {
         log::warn!("the prompt is longer than the model reads; only its beginning was used");
@@ -137,7 +152,11 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
     }
 
     let bundle = pipeline.bundle();
-    let metadata = picture::metadata(bundle, &prompt, seed, generated.steps);
+    let mut metadata = picture::metadata(bundle, &prompt, generated.seed, generated.steps);
+    if let Some(best) = &best {
+        metadata.push(("best_of".to_string(), best.candidates.len().to_string()));
+        metadata.push(("score".to_string(), format!("{:.4}", best.kept_score)));
+    }
     let saved = picture::save(&output, &generated.image, &stamp, &bundle.manifest_sha256, &metadata, signer.as_ref())?;
     let (sha, watermark_ms) = (saved.sha256, saved.watermark_ms);
     if let (Some(e), false) = (&saved.sign_error, args.json) {
@@ -149,7 +168,7 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
         let obj = serde_json::json!({
             "prompt": prompt,
             "prompt_truncated": generated.prompt_truncated,
-            "seed": seed,
+            "seed": generated.seed,
             "steps": generated.steps,
             "model": bundle.id(),
             "output": output.display().to_string(),
@@ -158,6 +177,13 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
             "height": generated.image.height,
             "timings": t,
             "watermark_ms": watermark_ms,
+            "best_of": best.as_ref().map(|b| serde_json::json!({
+                "n": b.candidates.len(),
+                "score": b.kept_score,
+                "candidates": b.candidates,
+                "score_ms": b.score_ms,
+                "total_ms": b.total_ms,
+            })),
             "c2pa": if signer.is_none() { serde_json::Value::Null } else { serde_json::json!({
                 "signed": saved.signed,
                 "error": saved.sign_error,
@@ -165,7 +191,17 @@ pub fn run(args: GenerateArgs, verbose: bool) -> Result<()> {
         });
         println!("{obj}");
     } else {
-        println!("wrote {} (seed {seed}, {} steps)", output.display(), generated.steps);
+        match &best {
+            Some(b) => println!(
+                "wrote {} (seed {}, {} steps; best of {}, score {:.3})",
+                output.display(),
+                generated.seed,
+                generated.steps,
+                b.candidates.len(),
+                b.kept_score
+            ),
+            None => println!("wrote {} (seed {}, {} steps)", output.display(), generated.seed, generated.steps),
+        }
         if verbose {
             let steps: Vec<String> = t.steps_ms.iter().map(|s| format!("{s:.1}")).collect();
             eprintln!(

@@ -30,7 +30,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
     println!("scheduler:   {:?}, steps {} (default {})", m.scheduler.kind, steps.join(", "), m.scheduler.default_steps);
     println!("guidance:    {}", m.guidance.scale);
     let size = |file: &str| std::fs::metadata(bundle.path(file)).map(|md| md.len()).unwrap_or(0) as f64 / 1e6;
-    let parts = ["text encoder", "denoiser", "decoder", "preview"];
+    let parts = ["text encoder", "denoiser", "decoder", "preview", "scorer image", "scorer text"];
     for (part, files) in parts.into_iter().zip(m.graph_files()).filter(|(_, f)| !f.is_empty()) {
         let mb: f64 = files.iter().map(|g| size(g.file) + g.data.map(size).unwrap_or(0.0)).sum();
         let g = &files[0];

@@ -11,6 +11,7 @@ mod generate;
 mod info;
 mod kiosk;
 mod progress_bar;
+mod score;
 #[cfg(feature = "mqtt")]
 mod send;
 mod verify;
@@ -42,6 +43,8 @@ pub enum Command {
     Kiosk(kiosk::KioskArgs),
     /// Time each stage of a model (text encoder, denoiser step, decoder, whole image).
     Bench(bench::BenchArgs),
+    /// How well a picture matches one or more prompts (the bundle's self-check scorer).
+    Score(score::ScoreArgs),
     /// Check files (PNG, JPEG) for the edgepaint watermark and show their metadata.
     Verify(verify::VerifyArgs),
     /// The kiosk's thumbs-up/down log (export it for fine-tuning).
@@ -105,6 +108,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
             generate::run(args, cli.verbose)
         }
         Command::Info(args) => info::run(args),
+        Command::Score(args) => {
+            crate::runtime::set_threads(threads);
+            score::run(args)
+        }
         // The kiosk starts its threads itself, after blocking signals.
         Command::Kiosk(args) => kiosk::run(args, threads),
         Command::Bench(args) => {

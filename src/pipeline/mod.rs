@@ -2,13 +2,17 @@
 //! [`Request`] and a progress callback go in, a [`Generated`] image with
 //! timings comes out.
 
+mod best_of;
 mod models;
 pub mod preview;
 mod request;
 pub mod residency;
 pub mod tiled_decode;
 
-pub use models::{decoder_input_hw, load as load_graph, spec as graph_spec, stream as stream_graph, Component, GraphSpec};
+pub use models::{
+    decoder_input_hw, load as load_graph, load_specs, scorer_specs, spec as graph_spec, stream as stream_graph, Component, GraphSpec,
+};
+pub use best_of::{check_best_of, BestOf, Candidate, MAX_BEST_OF};
 pub use request::{Generated, Progress, Request, Timings};
 pub use residency::Memory;
 
@@ -40,6 +44,8 @@ pub enum PipelineError {
     Cancelled,
     #[error("{0}")]
     Preview(String),
+    #[error(transparent)]
+    Scorer(#[from] crate::scorer::ScorerError),
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,6 +88,8 @@ pub struct Pipeline {
     preview: Option<PreviewKind>,
     /// The `tiny` preview decoder, loaded when previews of that kind are asked for.
     tiny_preview: Option<Graph>,
+    /// The self-check scorer, loaded on the first best-of (best_of.rs).
+    scorer: Option<crate::scorer::Scorer>,
 }
 
 impl Pipeline {
@@ -113,6 +121,7 @@ impl Pipeline {
             unreported_load_ms: 0.0,
             preview: None,
             tiny_preview: None,
+            scorer: None,
         };
         let held = pipeline.plan.held.clone();
         for (which, graph) in held.iter().zip(models::load_many(&pipeline.bundle, &held)?) {

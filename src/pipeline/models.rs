@@ -98,6 +98,27 @@ pub fn spec(bundle: &Bundle, which: Component) -> GraphSpec {
     GraphSpec { file: file.clone(), data: data.clone(), then: then.clone(), field, inputs, output_shape }
 }
 
+/// The scorer's two towers (`[scorer]`): the image tower, then the text
+/// tower; empty when the bundle has no scorer. Not a [`Component`]: the
+/// pipeline never holds them, the scorer loads them when asked to score.
+pub fn scorer_specs(bundle: &Bundle) -> Vec<GraphSpec> {
+    let m = &bundle.manifest;
+    let Some(s) = &m.scorer else { return Vec::new() };
+    let [w, h] = s.image_size;
+    let tower = |file: &SegmentSection, field, input| GraphSpec {
+        file: file.file.clone(),
+        data: file.data.clone(),
+        field,
+        then: Vec::new(),
+        inputs: vec![input],
+        output_shape: vec![1, s.embed_dim],
+    };
+    vec![
+        tower(&s.image, "scorer.image", InputSpec::new("pixel_values", false, vec![1, 3, h, w])),
+        tower(&s.text, "scorer.text", InputSpec::new("input_ids", true, vec![1, m.tokenizer.max_length])),
+    ]
+}
+
 /// A component stored in segments as a streamed graph (loaded one segment at
 /// a time on each run: the low-memory mode); any other is loaded now.
 pub fn stream(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
@@ -117,10 +138,16 @@ pub fn load(bundle: &Bundle, which: Component) -> Result<Graph, RuntimeError> {
 /// order, each checked like [`load`].
 pub fn load_many(bundle: &Bundle, which: &[Component]) -> Result<Vec<Graph>, RuntimeError> {
     let specs: Vec<GraphSpec> = which.iter().map(|&c| spec(bundle, c)).collect();
+    load_specs(bundle, &specs)
+}
+
+/// Load graphs by their specs (their files spread over the cores), each
+/// checked to give the promised output shape.
+pub fn load_specs(bundle: &Bundle, specs: &[GraphSpec]) -> Result<Vec<Graph>, RuntimeError> {
     let files: Vec<Vec<SegmentFile>> = specs.iter().map(|s| s.files(bundle)).collect();
-    let graphs: Vec<_> = files.iter().zip(&specs).map(|(f, s)| (f.as_slice(), s.inputs.as_slice())).collect();
+    let graphs: Vec<_> = files.iter().zip(specs).map(|(f, s)| (f.as_slice(), s.inputs.as_slice())).collect();
     let loaded = Graph::load_many(&graphs)?;
-    for (graph, spec) in loaded.iter().zip(&specs) {
+    for (graph, spec) in loaded.iter().zip(specs) {
         if graph.output_shape() != spec.output_shape.as_slice() {
             return Err(RuntimeError::Graph {
                 path: bundle.path(&spec.file),
