@@ -206,7 +206,7 @@ struct Fake;
 
 impl Painter for Fake {
     fn describe(&self) -> ModelInfo {
-        ModelInfo { name: "fake".into(), model_sha256: MODEL_SHA.into(), steps: vec![1], default_steps: 1 }
+        ModelInfo { name: "fake".into(), model_sha256: MODEL_SHA.into(), steps: vec![1], default_steps: 1, scorer: false }
     }
     fn paint(&mut self, request: &Request, _: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Generated, PipelineError> {
         let pixels = (0..96 * 96 * 3).map(|i| ((i / 3 % 96) * 2 + (i / 288) + i % 3 * 40) as u8).collect();

@@ -137,7 +137,7 @@ fn serial_session_over_a_pty() {
             assert_eq!(&without_ms(next(reader)), e, "after {:?}", String::from_utf8_lossy(input));
         }
     };
-    exchange(&mut writer, &mut reader, b"/steps 1\r\n", &[json!({"event": "status", "state": "idle", "queue": 0, "seed": null, "steps": 1, "generated": 0, "blocked": 0})]);
+    exchange(&mut writer, &mut reader, b"/steps 1\r\n", &[json!({"event": "status", "state": "idle", "queue": 0, "seed": null, "steps": 1, "best_of": 1, "generated": 0, "blocked": 0})]);
     exchange(&mut writer, &mut reader, b"/nope\n", &[json!({"event": "error", "code": "unknown_command", "message": "unknown command /nope; /help lists them"})]);
     exchange(&mut writer, &mut reader, b"\xff\xfe\n", &[json!({"event": "error", "code": "invalid_utf8", "message": "the line is not valid UTF-8"})]);
     let mut long = vec![b'y'; 2000];
@@ -155,7 +155,7 @@ fn serial_session_over_a_pty() {
     assert_eq!(done["path"], path.display().to_string());
     assert!(path.is_file(), "announced before it was written");
     exchange(&mut writer, &mut reader, b"/rate down\n", &[json!({"event": "rated", "id": 1, "rating": "down"})]);
-    exchange(&mut writer, &mut reader, b"/status\n", &[json!({"event": "status", "state": "idle", "queue": 0, "seed": null, "steps": 1, "generated": 1, "blocked": 0})]);
+    exchange(&mut writer, &mut reader, b"/status\n", &[json!({"event": "status", "state": "idle", "queue": 0, "seed": null, "steps": 1, "best_of": 1, "generated": 1, "blocked": 0})]);
 
     // The other end goes away (a cable pulled): the kiosk waits for it to
     // come back instead of exiting.

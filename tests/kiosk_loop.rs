@@ -9,7 +9,7 @@ use edgepaint::display::png::PngDisplay;
 use edgepaint::display::Display;
 use edgepaint::image::RgbImage;
 use edgepaint::kiosk::{Kiosk, ModelInfo, Msg, Painter, Stopper};
-use edgepaint::pipeline::{Generated, PipelineError, Progress, Request, Timings};
+use edgepaint::pipeline::{BestOf, Candidate, Generated, PipelineError, Progress, Request, Timings};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -24,7 +24,7 @@ struct FakePainter {
 
 impl Painter for FakePainter {
     fn describe(&self) -> ModelInfo {
-        ModelInfo { name: "fake".into(), model_sha256: "ab".repeat(32), steps: vec![1, 2, 4], default_steps: 2 }
+        ModelInfo { name: "fake".into(), model_sha256: "ab".repeat(32), steps: vec![1, 2, 4], default_steps: 2, scorer: true }
     }
 
     fn paint(
@@ -54,6 +54,31 @@ impl Painter for FakePainter {
         let v = (request.seed % 251) as u8;
         let image = RgbImage { width: 8, height: 8, pixels: vec![v; 8 * 8 * 3] };
         Ok(Generated { image, seed: request.seed, steps: of, prompt_truncated: false, timings: Timings::default() })
+    }
+
+    /// Candidates seed, seed + 1, …; the fake's score is (seed % 10) / 10.
+    fn paint_best_of(
+        &mut self,
+        request: &Request,
+        n: usize,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<BestOf, PipelineError> {
+        let mut candidates = Vec::new();
+        let mut kept: Option<(Generated, f32)> = None;
+        for k in 0..n as u64 {
+            let r = Request { seed: request.seed + k, ..request.clone() };
+            let g = self.paint(&r, &mut |p| match p {
+                Progress::Step { step, of } => progress(Progress::Step { step: k as usize * of + step, of: n * of }),
+                other => progress(other),
+            })?;
+            let score = (g.seed % 10) as f32 / 10.0;
+            candidates.push(Candidate { seed: g.seed, score });
+            if kept.as_ref().is_none_or(|(_, s)| score > *s) {
+                kept = Some((g, score));
+            }
+        }
+        let (kept, kept_score) = kept.unwrap();
+        Ok(BestOf { kept, kept_score, candidates, score_ms: 0.0, total_ms: 0.0 })
     }
 
     fn metadata(&self, prompt: &str, seed: u64, _steps: usize) -> Vec<(String, String)> {
@@ -197,10 +222,42 @@ fn prompts_commands_and_malformed_lines() {
     s.send(b"/status\n");
     assert_eq!(
         s.one(),
-        json!({"event": "status", "state": "idle", "queue": 0, "seed": 7, "steps": 2, "generated": 2, "blocked": 0})
+        json!({"event": "status", "state": "idle", "queue": 0, "seed": 7, "steps": 2, "best_of": 1, "generated": 2, "blocked": 0})
     );
     // End of input: the kiosk finishes and says nothing more.
     assert!(s.finish().is_empty());
+}
+
+#[test]
+fn best_of_keeps_the_best_candidate_and_counts_every_step() {
+    let mut s = Session::start("[model]\nbest_of = 2\n", false);
+    assert_eq!(s.one()["event"], "ready");
+    s.send(b"/status\n");
+    assert_eq!(s.one()["best_of"], 2);
+    for bad in [&b"/best 0\n"[..], b"/best 17\n"] {
+        s.send(bad);
+        error("bad_number")(&s.one());
+    }
+    s.send(b"/best 3\n/seed 7\n");
+    assert_eq!(s.next(2)[1]["best_of"], 3);
+    // Seeds 7, 8, 9 score 0.7, 0.8, 0.9: the last is kept; 3 x 2 steps.
+    s.send(b"a red house\n");
+    let r = s.next(8);
+    let steps: Vec<(u64, u64)> = r[1..7].iter().map(|p| (p["step"].as_u64().unwrap(), p["of"].as_u64().unwrap())).collect();
+    assert_eq!(steps, (1..=6).map(|k| (k, 6)).collect::<Vec<_>>());
+    let done = &r[7];
+    assert_eq!((done["event"].as_str(), done["seed"].as_u64()), (Some("done"), Some(9)), "{done}");
+    assert!((done["score"].as_f64().unwrap() - 0.9).abs() < 1e-6, "{done}");
+    let text = edgepaint::image::read_png_text(&std::fs::read(done["path"].as_str().unwrap()).unwrap()).unwrap();
+    let get = |k: &str| text.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!((get("best_of"), get("score"), get("seed")), (Some("3".into()), Some("0.9000".into()), Some("9".into())));
+    // Back to the board's 2; one picture, no score, with /best 1.
+    s.send(b"/best default\n");
+    assert_eq!(s.one()["best_of"], 2);
+    s.send(b"/best 1\na boat\n");
+    let r = s.next(5);
+    assert_eq!(r[4]["event"], "done");
+    assert!(r[4].get("score").is_none(), "{}", r[4]);
 }
 
 #[test]

@@ -23,7 +23,7 @@ struct Fake;
 
 impl Painter for Fake {
     fn describe(&self) -> ModelInfo {
-        ModelInfo { name: "fake".into(), model_sha256: MODEL_SHA.into(), steps: vec![1], default_steps: 1 }
+        ModelInfo { name: "fake".into(), model_sha256: MODEL_SHA.into(), steps: vec![1], default_steps: 1, scorer: false }
     }
     fn paint(&mut self, request: &Request, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Generated, PipelineError> {
         let _ = progress(Progress::Step { step: 1, of: 1 });

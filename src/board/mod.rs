@@ -109,6 +109,9 @@ pub struct ModelConfig {
     /// (the bundle's `[preview] kind`), "decoder", "tiny", "fast" or "none".
     #[serde(default)]
     pub preview: PreviewChoice,
+    /// Keep the best of this many candidates by the bundle's scorer (1 to
+    /// 16; default 1: no scoring); `/best N` changes it until restart.
+    pub best_of: Option<usize>,
 }
 
 /// A board's preview setting (docs/bundle.md "Previews").
@@ -340,6 +343,9 @@ impl Board {
         self.mqtt.check()?;
         if self.provenance.device_id > MAX_DEVICE_ID {
             return err("provenance.device_id", "must be at most 16777215 (24 bits)");
+        }
+        if self.model.best_of.is_some_and(|n| !(1..=crate::pipeline::MAX_BEST_OF).contains(&n)) {
+            return err("model.best_of", "must be 1 to 16");
         }
         if self.queue.capacity == 0 {
             return err("queue.capacity", "must be at least 1");

@@ -86,6 +86,10 @@ pub fn run(args: KioskArgs, threads: usize) -> Result<()> {
                 .set_preview(Some(board.model.preview.kind(pipeline.bundle_preview())))
                 .map_err(|e| KioskError::Model(format!("board [model] preview: {e}")))?;
         }
+        // Loaded now, so that a bundle without one fails at start, not at the first picture.
+        if board.model.best_of.is_some_and(|n| n > 1) {
+            pipeline.load_scorer().map_err(|e| KioskError::Model(format!("board [model] best_of: {e}")))?;
+        }
         Ok(Box::new(pipeline) as Box<dyn Painter>)
     })?;
     Ok(())

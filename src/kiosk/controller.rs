@@ -17,7 +17,7 @@ use crate::feedback::FeedbackLog;
 use crate::filter::PromptFilter;
 use crate::input::{ButtonAction, DuringGeneration};
 use crate::noise::random_seed;
-use crate::pipeline::check_steps;
+use crate::pipeline::{check_steps, MAX_BEST_OF};
 use std::io::Write;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Sender;
@@ -53,6 +53,9 @@ pub struct Controller {
     /// `/seed` and `/steps` settings (None: random seed, the model's default).
     seed: Option<u64>,
     steps: Option<usize>,
+    /// `/best` (None: the board's `[model] best_of`).
+    best_of: Option<usize>,
+    board_best_of: usize,
     generated: u64,
     blocked: u64,
     /// Events a broker link had to drop (its buffer was full): in `/status`.
@@ -89,6 +92,8 @@ impl Controller {
             screen: ScreenState::new(board.name.clone(), labels, display),
             seed: None,
             steps: None,
+            best_of: None,
+            board_best_of: board.model.best_of.unwrap_or(1),
             generated: 0,
             blocked: 0,
             dropped_events: None,
@@ -190,6 +195,13 @@ impl Controller {
                     self.send(to, &self.status());
                 }
             },
+            Command::BestOf(n) => match n.map(|n| self.check_best_of(n)) {
+                Some(Err(e)) => self.send(to, &Event::error(e)),
+                _ => {
+                    self.best_of = n;
+                    self.send(to, &self.status());
+                }
+            },
             Command::Preset(n) => self.submit_preset(n, to),
             Command::Rate(r) => self.rate(r, to),
             Command::Cancel => self.cancel(Some(source)),
@@ -234,7 +246,8 @@ impl Controller {
         if !self.info.steps.contains(&steps) {
             return self.send(to, &self.bad_steps(steps));
         }
-        match self.queue.push(prompt.clone(), seed, steps, to) {
+        let best_of = self.best_of.unwrap_or(self.board_best_of);
+        match self.queue.push(prompt.clone(), seed, steps, best_of, to) {
             Some(a) => {
                 self.send(to, &Event::Accepted { id: a.id, prompt, seed, steps, position: a.position });
                 self.start_next();
@@ -312,7 +325,7 @@ impl Controller {
                 self.display_error(e);
                 self.send(to, &Event::Progress { id, step, of });
             }
-            WorkerEvent::Done { id: eid, ms, seed, path, sha256, image } if eid == id => {
+            WorkerEvent::Done { id: eid, ms, seed, path, sha256, image, score } if eid == id => {
                 let running = self.queue.finish();
                 self.cancel_came_too_late(running.as_ref(), id);
                 let prompt = running.as_ref().map(|r| r.prompt.clone());
@@ -320,13 +333,17 @@ impl Controller {
                 self.ratings.last = running.map(|r| Finished { id, prompt: r.prompt, seed, steps: r.steps, sha256: sha256.clone(), path: path.clone() });
                 // On screen first, then announced: whoever gets `done` sees the picture.
                 let mut status = format!("ready - #{id}, seed {seed}, {:.1} s", ms as f64 / 1000.0);
+                if let Some((score, n)) = score {
+                    status = format!("{status} - best of {n}, score {score:.2}");
+                }
                 if let Some(mb) = self.low_disk() {
                     log::warn!("{mb} MB free where pictures go");
                     status = format!("{status} - disk: {mb} MB free");
                 }
                 let e = self.screen.on_done(image, prompt, status);
                 self.display_error(e);
-                self.send(to, &Event::Done { id, ms, seed, path: path.display().to_string(), sha256 });
+                let score = score.map(|(s, _)| s);
+                self.send(to, &Event::Done { id, ms, seed, path: path.display().to_string(), sha256, score });
                 if let Err(e) = self.queue.prune_pictures() {
                     log::warn!("cannot remove old pictures: {e}");
                 }
@@ -352,6 +369,18 @@ impl Controller {
             other => log::warn!("stale report from the generation thread: {other:?}"),
         }
         self.start_next();
+    }
+
+    /// `/best N`: within the limit, and more than one only with a scorer.
+    fn check_best_of(&self, n: usize) -> Result<(), ProtocolError> {
+        if !(1..=MAX_BEST_OF).contains(&n) {
+            return Err(ProtocolError::new(ErrorCode::BadNumber, format!("/best must be 1 to {MAX_BEST_OF} (not {n})")));
+        }
+        if n > 1 && !self.info.scorer {
+            let message = format!("the model {} has no scorer: /best needs one ([scorer] in its model.toml)", self.info.name);
+            return Err(ProtocolError::new(ErrorCode::BadArgument, message));
+        }
+        Ok(())
     }
 
     fn bad_steps(&self, n: usize) -> Event {

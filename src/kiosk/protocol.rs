@@ -15,6 +15,8 @@ pub enum Command {
     Seed(Option<u64>),
     /// `/steps N` (Some) or `/steps default` (None).
     Steps(Option<usize>),
+    /// `/best N` (Some) or `/best default` (None): candidates per picture.
+    BestOf(Option<usize>),
     /// `/preset N`, counted from 1 as on the idle screen.
     Preset(usize),
     Rate(Rating),
@@ -65,6 +67,7 @@ pub const HELP: &[&str] = &[
     "/gen PROMPT       generate a picture of PROMPT",
     "/seed N|random    seed of the next pictures (default: random)",
     "/steps N|default  denoising steps of the next pictures",
+    "/best N|default   keep the best of N candidates by the model's scorer (1-16)",
     "/preset N         generate preset N (see ready.presets)",
     "/rate up|down     rate the last picture",
     "/cancel           stop the running generation",
@@ -99,6 +102,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, ProtocolError> {
         "seed" => number::<u64>(name, arg, "N|random").map(|n| Some(Command::Seed(Some(n)))),
         "steps" if arg == "default" => Ok(Some(Command::Steps(None))),
         "steps" => number::<usize>(name, arg, "N|default").map(|n| Some(Command::Steps(Some(n)))),
+        "best" if arg == "default" => Ok(Some(Command::BestOf(None))),
+        "best" => number::<usize>(name, arg, "N|default").map(|n| Some(Command::BestOf(Some(n)))),
         "preset" => number::<usize>(name, arg, "N").map(|n| Some(Command::Preset(n))),
         "rate" => match arg {
             "up" => Ok(Some(Command::Rate(Rating::Up))),
@@ -145,7 +150,16 @@ pub enum Event {
     Accepted { id: u64, prompt: String, seed: u64, steps: usize, position: usize },
     Progress { id: u64, step: usize, of: usize },
     /// The picture is on disk (written atomically) at `path`.
-    Done { id: u64, ms: u64, seed: u64, path: String, sha256: String },
+    /// `score`: the kept candidate's, when the picture was the best of several.
+    Done {
+        id: u64,
+        ms: u64,
+        seed: u64,
+        path: String,
+        sha256: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        score: Option<f32>,
+    },
     Rated { id: u64, rating: Rating },
     Status {
         state: &'static str,
@@ -159,6 +173,8 @@ pub enum Event {
         /// null: a random seed per picture.
         seed: Option<u64>,
         steps: usize,
+        /// Candidates per picture (1: no scoring).
+        best_of: usize,
         generated: u64,
         /// Prompts refused by the filter since start.
         blocked: u64,
@@ -203,6 +219,10 @@ mod tests {
         assert_eq!(parse("/seed random").unwrap(), Some(Command::Seed(None)));
         assert_eq!(parse("/steps 2").unwrap(), Some(Command::Steps(Some(2))));
         assert_eq!(parse("/preset 3").unwrap(), Some(Command::Preset(3)));
+        assert_eq!(parse("/best 4").unwrap(), Some(Command::BestOf(Some(4))));
+        assert_eq!(parse("/best default").unwrap(), Some(Command::BestOf(None)));
+        assert_eq!(parse("/best four").unwrap_err().code, ErrorCode::BadNumber);
+        assert_eq!(parse("/best").unwrap_err().code, ErrorCode::BadArgument);
         assert_eq!(parse("/rate down").unwrap(), Some(Command::Rate(Rating::Down)));
         assert_eq!(parse("/cancel").unwrap(), Some(Command::Cancel));
         assert_eq!(parse("/seed -1").unwrap_err().code, ErrorCode::BadNumber);

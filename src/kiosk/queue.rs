@@ -69,12 +69,13 @@ impl JobQueue {
     }
 
     /// Queue a request, or None when one runs and `capacity` wait already.
-    pub fn push(&mut self, prompt: String, seed: u64, steps: usize, to: Target) -> Option<Accepted> {
+    pub fn push(&mut self, prompt: String, seed: u64, steps: usize, best_of: usize, to: Target) -> Option<Accepted> {
         if self.current.is_some() && self.waiting.len() >= self.capacity {
             return None;
         }
         let (id, path) = self.store.allocate(seed);
-        let job = Job { id, request: Request::new(prompt, seed), steps, path, cancel: Arc::new(AtomicBool::new(false)) };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let job = Job { id, request: Request::new(prompt, seed), steps, best_of, path, cancel };
         let position = if self.current.is_some() { self.waiting.len() + 1 } else { 0 };
         self.waiting.push_back((job, to));
         Some(Accepted { id, position })

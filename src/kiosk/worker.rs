@@ -5,7 +5,7 @@
 use crate::credentials::Signer;
 use crate::image::RgbImage;
 use crate::picture;
-use crate::pipeline::{Generated, Pipeline, PipelineError, Progress, Request};
+use crate::pipeline::{BestOf, Generated, Pipeline, PipelineError, Progress, Request};
 use crate::watermark::Stamp;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -24,6 +24,17 @@ pub trait Painter: Send {
         request: &Request,
         progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<Generated, PipelineError>;
+    /// The best of `n` candidates by the model's scorer (`n` > 1). A model
+    /// without one refuses (the controller checks [`ModelInfo::scorer`] first).
+    fn paint_best_of(
+        &mut self,
+        request: &Request,
+        n: usize,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<BestOf, PipelineError> {
+        let _ = (request, n, progress);
+        Err(PipelineError::BadRequest("this model has no scorer".into()))
+    }
     /// PNG text metadata for a picture made from this request.
     fn metadata(&self, prompt: &str, seed: u64, steps: usize) -> Vec<(String, String)>;
 }
@@ -35,6 +46,8 @@ pub struct ModelInfo {
     pub model_sha256: String,
     pub steps: Vec<usize>,
     pub default_steps: usize,
+    /// The bundle has a self-check scorer (`/best N` with N > 1).
+    pub scorer: bool,
 }
 
 impl Painter for Pipeline {
@@ -45,6 +58,7 @@ impl Painter for Pipeline {
             model_sha256: b.manifest_sha256.clone(),
             steps: b.step_counts(),
             default_steps: b.manifest.scheduler.default_steps,
+            scorer: b.manifest.scorer.is_some(),
         }
     }
 
@@ -56,6 +70,15 @@ impl Painter for Pipeline {
         self.generate(request, progress)
     }
 
+    fn paint_best_of(
+        &mut self,
+        request: &Request,
+        n: usize,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<BestOf, PipelineError> {
+        self.generate_best_of(request, n, progress)
+    }
+
     fn metadata(&self, prompt: &str, seed: u64, steps: usize) -> Vec<(String, String)> {
         picture::metadata(self.bundle(), prompt, seed, steps)
     }
@@ -65,6 +88,8 @@ pub struct Job {
     pub id: u64,
     pub request: Request,
     pub steps: usize,
+    /// Candidates to make and score (1: one picture, no scoring).
+    pub best_of: usize,
     pub path: PathBuf,
     pub cancel: Arc<AtomicBool>,
 }
@@ -74,7 +99,8 @@ pub enum WorkerEvent {
     Progress { id: u64, step: usize, of: usize },
     /// The picture as it stands after a step (previews on: board `[model] preview`).
     Preview { id: u64, image: Arc<RgbImage> },
-    Done { id: u64, ms: u64, seed: u64, path: PathBuf, sha256: String, image: Arc<RgbImage> },
+    /// `seed`: the kept picture's; `score`: its score and the candidate count (best of several).
+    Done { id: u64, ms: u64, seed: u64, path: PathBuf, sha256: String, image: Arc<RgbImage>, score: Option<(f32, usize)> },
     Cancelled { id: u64 },
     Failed { id: u64, write: bool, message: String },
 }
@@ -116,17 +142,26 @@ pub fn run<M: Send + 'static>(
             }
         };
         let request = Request { steps: Some(job.steps), ..job.request.clone() };
-        let event = match painter.paint(&request, &mut on_progress) {
-            Ok(generated) => {
-                let metadata = painter.metadata(&request.prompt, request.seed, generated.steps);
+        let painted = match job.best_of {
+            0 | 1 => painter.paint(&request, &mut on_progress).map(|g| (g, None)),
+            n => painter.paint_best_of(&request, n, &mut on_progress).map(|b| (b.kept, Some((b.kept_score, n)))),
+        };
+        let event = match painted {
+            Ok((generated, score)) => {
+                let mut metadata = painter.metadata(&request.prompt, generated.seed, generated.steps);
+                if let Some((s, n)) = score {
+                    metadata.push(("best_of".to_string(), n.to_string()));
+                    metadata.push(("score".to_string(), format!("{s:.4}")));
+                }
                 match picture::save(&job.path, &generated.image, &stamp, &model_sha256, &metadata, signer.as_ref()) {
                     Ok(saved) => WorkerEvent::Done {
                         id: job.id,
                         ms: started.elapsed().as_millis() as u64,
-                        seed: request.seed,
+                        seed: generated.seed,
                         path: job.path.clone(),
                         sha256: saved.sha256,
                         image: Arc::new(saved.image),
+                        score,
                     },
                     Err(e) => WorkerEvent::Failed { id: job.id, write: true, message: e.to_string() },
                 }

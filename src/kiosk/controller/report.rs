@@ -24,6 +24,7 @@ impl Controller {
             queue: self.queue.waiting(),
             seed: self.seed,
             steps: self.steps.unwrap_or(self.info.default_steps),
+            best_of: self.best_of.unwrap_or(self.board_best_of),
             generated: self.generated,
             blocked: self.blocked,
             free_mb: self.low_disk(),
