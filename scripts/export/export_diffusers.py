@@ -60,6 +60,8 @@ from scripts.export.int8_weight_only import quantize_weight_only
 from scripts.export.onnx_data import store_weights_apart
 from scripts.export.segments import split_bundle_graph
 from scripts.export import preview_fit
+from scripts.export.scorer_clip import ScorerError, check as scorer_check, export as scorer_clip_export
+from scripts.export.scorer_clip import write as scorer_section_write
 
 # int8 graphs are stored in segments of about this many MB of weights. SD-Turbo
 # 512x512 (README "Real-size models"): the UNet whole loads in 48 s, in 8
@@ -93,7 +95,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
            decoder_tile: int | None = None, decoder_tile_overlap: int | None = None, name: str | None = None,
            quantize: bool = True, int8_rewrite_for_tract: bool = True, attention_slice: int | None = None,
            segment_mb: float = SEGMENT_MB, preview: str = "fast", int8_decoder: str = "auto",
-           preview_taesd: str | None = None, weight_only_int8: bool = False, log=print) -> dict:
+           preview_taesd: str | None = None, weight_only_int8: bool = False, scorer_clip: str | None = None,
+           log=print) -> dict:
     """Export PIPELINE to OUT; returns the export report (also written to OUT/export.json).
 
     Every check runs on the configs before any graph is written; then each torch
@@ -132,6 +135,9 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
         raise ExportError("--family lcm needs an LCM-distilled UNet with a guidance embedding "
                           "(unet config time_cond_proj_dim); this UNet has none: for an SD UNet with "
                           "LCM-LoRA merged use --family lcm-lora")
+    if scorer_clip:
+        # Refused before any graph is written, like the other checks.
+        scorer_check(scorer_clip, os.path.join(pipeline_dir, "tokenizer", "vocab.json"), L)
     if attention_slice is not None and attention_slice < 1:
         raise ExportError(f"--attention-slice must be at least 1 head, not {attention_slice}")
     if segment_mb < 0:
@@ -267,6 +273,14 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
         # The tiny decoder joins the preview table; a fitted map (above) stays the default.
         for fname, _ in variants:
             preview_fit.write_tiny(os.path.join(out, fname), tiny)
+    if scorer_clip:
+        # The CLIP pair as the self-check scorer of every manifest (scorer_clip.py).
+        fields = scorer_clip_export(scorer_clip, out, L, int(tok.eos_token_id))
+        report["scorer"] = dict(clip=scorer_clip, embed_dim=fields["embed_dim"], image_size=fields["image_size"],
+                                max_relative_difference=fields["max_relative_difference"])
+        for fname, _ in variants:
+            scorer_section_write(os.path.join(out, fname), fields)
+        _phase(started, "scorer written")
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(card(pipeline_dir, family, decoder_kind, sched_info, report, guidance,
                      f32_decoder_in_int8=quantize and not decoder_int8))
@@ -339,6 +353,9 @@ def main(argv=None):
     ap.add_argument("--preview-taesd", metavar="DIR",
                     help="AutoencoderTiny (TAESD) folder exported beside the decoder as the bundle's `tiny` "
                          "preview decoder (a board or --preview-kind picks it; the default stays fast)")
+    ap.add_argument("--scorer-clip", metavar="DIR",
+                    help="a transformers CLIPModel folder (sharing the pipeline's tokenizer) exported as the "
+                         "bundle's self-check scorer (generate --best-of, edgepaint score)")
     a = ap.parse_args(argv)
     steps = [int(s) for s in a.steps.split(",")] if a.steps else None
     size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None
@@ -347,8 +364,8 @@ def main(argv=None):
                scheduler=a.scheduler, decoder_tile=a.decoder_tile, decoder_tile_overlap=a.decoder_tile_overlap,
                name=a.name, quantize=not a.no_int8, weight_only_int8=a.weight_only_int8, int8_rewrite_for_tract=not a.no_int8_rewrite,
                attention_slice=a.attention_slice, segment_mb=a.segment_mb, preview=a.preview,
-               int8_decoder=a.int8_decoder, preview_taesd=a.preview_taesd)
-    except ExportError as e:
+               int8_decoder=a.int8_decoder, preview_taesd=a.preview_taesd, scorer_clip=a.scorer_clip)
+    except (ExportError, ScorerError) as e:
         raise SystemExit(f"error: {e}")
 
 
