@@ -16,6 +16,7 @@ use crate::noise::Noise;
 use crate::pipeline::{load_graph, Component, Options, Pipeline, PipelineError, Request};
 use crate::runtime::{Graph, Input, OpTime, RuntimeError};
 use crate::scheduler;
+use crate::scorer::Scorer;
 use crate::tensor::Tensor;
 use serde::Serialize;
 use std::ops::ControlFlow;
@@ -74,6 +75,17 @@ pub struct BenchReport {
     pub profile: Vec<GraphProfile>,
     /// What a preview after every step costs, per kind the bundle can make.
     pub previews: Vec<PreviewCost>,
+    /// What scoring one best-of candidate costs (bundles with a scorer).
+    pub scorer: Option<ScorerCost>,
+}
+
+/// The self-check scorer's time per candidate (its image tower and the
+/// cosine; the prompt's embedding is made once per request) and its share of
+/// a whole image at the benchmark's step count.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScorerCost {
+    pub ms: f64,
+    pub share_of_image: f64,
 }
 
 /// The time of one preview (docs/bundle.md "Previews") and its share of a
@@ -125,10 +137,12 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
     // Whole images, as `generate` makes them (PNG encoded in memory).
     let mut image_ms = Vec::new();
     let mut denoise_ms = Vec::new();
+    let mut picture = None;
     for run in 0..options.warmup + options.runs {
         let t0 = Instant::now();
         let generated = pipeline.generate(&request, &mut |_| ControlFlow::Continue(()))?;
         encode_png(&generated.image, &[])?;
+        picture = Some(generated.image);
         if run >= options.warmup {
             image_ms.push(ms(t0));
             denoise_ms.push(generated.timings.steps_ms.iter().sum::<f64>());
@@ -189,6 +203,23 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         let t = time_stage("preview decoder", 1, &tiny, options, || tiny.run(&x0))?;
         previews.push(cost("tiny", t.times_ms.median));
     }
+    let scorer = match (&m.scorer, &picture) {
+        (Some(_), Some(picture)) => {
+            let scorer = Scorer::load(&bundle).map_err(PipelineError::from)?;
+            let text = scorer.text_embedding(PROMPT).map_err(PipelineError::from)?;
+            let mut times = Vec::new();
+            for i in 0..options.warmup + options.runs {
+                let t0 = Instant::now();
+                std::hint::black_box(scorer.score(picture, &text).map_err(PipelineError::from)?);
+                if i >= options.warmup {
+                    times.push(ms(t0));
+                }
+            }
+            let ms = Samples::new(times).median;
+            Some(ScorerCost { ms, share_of_image: ms / Samples::new(image_ms.clone()).median })
+        }
+        _ => None,
+    };
     let image_flops = cfg_calls as u64 * text.flops + steps as u64 * step.flops + decode.flops;
     let image = Samples::new(image_ms);
     let image_median = image.median;
@@ -218,6 +249,7 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         peak_rss_bytes,
         profile,
         previews,
+        scorer,
     })
 }
 

@@ -65,6 +65,9 @@ fn print_table(r: &BenchReport) {
     for p in &r.previews {
         println!("preview after each step ({}): {:.3} ms = {:.1} % of a step", p.kind, p.ms, 100.0 * p.share_of_step);
     }
+    if let Some(c) = &r.scorer {
+        println!("scorer per best-of candidate: {:.3} ms = {:.1} % of a whole image", c.ms, 100.0 * c.share_of_image);
+    }
     for g in &r.profile {
         let total: f64 = g.ops.iter().map(|o| o.ms).sum();
         println!("\n{} by operator ({total:.2} ms per run):", g.graph);
