@@ -18,6 +18,8 @@ generator makes. It is trained on renders only, never on the generator's
 pictures, and is a different model from the evaluation's classifier.
 """
 
+import os
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -225,3 +227,32 @@ def export(model, image_path, text_path):
         got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {name_in: arg.numpy()})[0]
         worst = max(worst, float(np.abs(got - want).max()))
     return worst
+
+
+def install(bundle_dir, image_onnx, text_onnx):
+    """Put the exported towers into the bundle and a [scorer] (replacing an
+    older one) into each of its manifests; returns the manifests written."""
+    import glob
+    import shutil
+    from scripts.export import scorer_clip
+    from scripts.hashing import sha256
+
+    files = {}
+    for name, src in (("image", image_onnx), ("text", text_onnx)):
+        dest = os.path.join(bundle_dir, f"scorer_{name}.onnx")
+        if os.path.abspath(src) != os.path.abspath(dest):
+            shutil.copyfile(src, dest)
+        files[name] = dict(file=os.path.basename(dest), sha256=sha256(dest))
+    fields = dict(image_size=[IMAGE_SIZE, IMAGE_SIZE], mean=MEAN, std=STD, embed_dim=EMBED_DIM, **files)
+    written = []
+    for path in sorted(glob.glob(os.path.join(bundle_dir, "*.toml"))):
+        with open(path) as f:
+            text = f.read()
+        if "[text_encoder]" not in text:
+            continue
+        # [scorer] and its two sub-tables are written last: drop an older one.
+        text = text.split("\n[scorer]\n")[0].rstrip("\n") + "\n"
+        with open(path, "w") as f:
+            f.write(text + scorer_clip.section(fields))
+        written.append(path)
+    return written

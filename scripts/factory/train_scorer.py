@@ -2,7 +2,7 @@
 """Train the self-check scorer (scorer.py) on scenes renders and export it.
 
     python3 -m scripts.factory.train_scorer --out runs/scorer [--minutes 30] [--device cpu|cuda]
-    python3 -m scripts.factory.train_scorer --out runs/scorer --eval-only --export models/scenes
+    python3 -m scripts.factory.train_scorer --out runs/scorer --eval-only --export runs/scorer/onnx --install models/scenes
 
 Each step renders a fresh batch (split "train", seeds [seed, step]: a run is
 reproducible and resumable) with light blur/noise augmentation, captions each
@@ -108,6 +108,8 @@ def main():
     ap.add_argument("--eval-n", type=int, default=1000)
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--export", metavar="DIR", help="write DIR/scorer_image.onnx and DIR/scorer_text.onnx")
+    ap.add_argument("--install", metavar="BUNDLE", help="with --export: also copy them into BUNDLE (e.g. "
+                    "models/scenes) and write its manifests' [scorer]")
     args = ap.parse_args()
 
     dev = C.setup(args.device, args.threads, args.seed)
@@ -170,6 +172,10 @@ def main():
         worst = S.export(model, os.path.join(args.export, "scorer_image.onnx"),
                          os.path.join(args.export, "scorer_text.onnx"))
         print(f"exported to {args.export}; onnxruntime vs torch: {worst:.2e} at most", flush=True)
+        if args.install:
+            written = S.install(args.install, os.path.join(args.export, "scorer_image.onnx"),
+                                os.path.join(args.export, "scorer_text.onnx"))
+            print("installed into", ", ".join(written), flush=True)
 
 
 if __name__ == "__main__":

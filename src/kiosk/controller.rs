@@ -17,7 +17,6 @@ use crate::feedback::FeedbackLog;
 use crate::filter::PromptFilter;
 use crate::input::{ButtonAction, DuringGeneration};
 use crate::noise::random_seed;
-use crate::pipeline::{check_steps, MAX_BEST_OF};
 use std::io::Write;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Sender;
@@ -25,6 +24,8 @@ use std::sync::Arc;
 
 // `/status` and the snapshot for observers.
 mod report;
+// `/seed`, `/steps` and `/best`: what the next pictures are made with.
+mod settings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -184,24 +185,9 @@ impl Controller {
                 let seed = self.seed.unwrap_or_else(random_seed);
                 self.submit(prompt, seed, self.steps, to);
             }
-            Command::Seed(seed) => {
-                self.seed = seed;
-                self.send(to, &self.status());
-            }
-            Command::Steps(steps) => match steps {
-                Some(n) if !self.info.steps.contains(&n) => self.send(to, &self.bad_steps(n)),
-                _ => {
-                    self.steps = steps;
-                    self.send(to, &self.status());
-                }
-            },
-            Command::BestOf(n) => match n.map(|n| self.check_best_of(n)) {
-                Some(Err(e)) => self.send(to, &Event::error(e)),
-                _ => {
-                    self.best_of = n;
-                    self.send(to, &self.status());
-                }
-            },
+            Command::Seed(seed) => self.set_seed(seed, to),
+            Command::Steps(steps) => self.set_steps(steps, to),
+            Command::BestOf(n) => self.set_best_of(n, to),
             Command::Preset(n) => self.submit_preset(n, to),
             Command::Rate(r) => self.rate(r, to),
             Command::Cancel => self.cancel(Some(source)),
@@ -369,23 +355,6 @@ impl Controller {
             other => log::warn!("stale report from the generation thread: {other:?}"),
         }
         self.start_next();
-    }
-
-    /// `/best N`: within the limit, and more than one only with a scorer.
-    fn check_best_of(&self, n: usize) -> Result<(), ProtocolError> {
-        if !(1..=MAX_BEST_OF).contains(&n) {
-            return Err(ProtocolError::new(ErrorCode::BadNumber, format!("/best must be 1 to {MAX_BEST_OF} (not {n})")));
-        }
-        if n > 1 && !self.info.scorer {
-            let message = format!("the model {} has no scorer: /best needs one ([scorer] in its model.toml)", self.info.name);
-            return Err(ProtocolError::new(ErrorCode::BadArgument, message));
-        }
-        Ok(())
-    }
-
-    fn bad_steps(&self, n: usize) -> Event {
-        let message = check_steps(n, &self.info.steps, &self.info.name).err().unwrap_or_default();
-        Event::error(ProtocolError::new(ErrorCode::BadArgument, message))
     }
 
     fn send(&mut self, to: Target, event: &Event) {
