@@ -127,6 +127,10 @@ def _changes(a):
         body = "moon" if a["time"] == "night" else "sun"
         for p in ("left", "right", "center"):
             edit("body_count", body=body, body_place=p)
+    if a["obj"] != "none" and a["body_place"] in _SWAPS:
+        # Both sides swapped: the same words, bound to the other things (a
+        # bag of words cannot tell these apart; CLIP's classic failure).
+        edit("mirror", obj_place=_SWAPS[a["obj_place"]], body_place=_SWAPS[a["body_place"]])
     if a["obj"] != "none":
         edit("obj_place", obj_place=_SWAPS[a["obj_place"]])
         edit("obj_count", obj="none", color="none", obj_place="none")
