@@ -7,6 +7,9 @@ with the shipped model:
     docs/pictures/kiosk-320x240.png  the Pi Zero 2 board's 320x240 screen, as
                                    the kiosk draws it (png display back-end),
                                    after one prompt from stdin
+    docs/pictures/best-of.png      `generate --best-of 4`: per prompt (row) the
+                                   four candidates with their scores, the kept
+                                   one framed in green
 
     cargo build --release && python3 -m scripts.tools.make_readme_pictures
 
@@ -36,6 +39,11 @@ SAMPLES = [
     ("night in the dunes with hills and a full moon on the left", 9),
 ]
 KIOSK_PROMPT = "a red house on a snowy field at night"
+BEST_OF = [
+    ("a tree on a green meadow at noon with the sun on the left", 11),
+    ("daytime desert with mountains and the sun on the right", 5),
+    ("a red house on the right in the snow at night with the moon on the left", 21),
+]
 
 
 def generate(binary, model, prompt, seed, steps, path):
@@ -54,6 +62,31 @@ def sample_grid(binary, model, tmp):
             generate(binary, model, prompt, seed, steps, path)
             row.append(np.asarray(Image.open(path).convert("RGB")))
         rows.append(np.concatenate(row, axis=1))
+    return Image.fromarray(np.concatenate(rows, axis=0))
+
+
+def best_of_grid(binary, model, tmp, n=4, steps=1):
+    """Each prompt's candidates (as `generate --best-of` makes them, by seed) with their
+    scores under them; the one `--best-of` kept framed in green."""
+    from PIL import ImageDraw
+
+    rows = []
+    for i, (prompt, seed) in enumerate(BEST_OF):
+        best = subprocess.run([binary, "generate", prompt, "--seed", str(seed), "--steps", str(steps), "--best-of",
+                               str(n), "--model", model, "--output", os.path.join(tmp, f"best-{i}.png"), "--json"],
+                              check=True, capture_output=True, text=True)
+        result = json.loads(best.stdout)
+        cells = []
+        for c in result["best_of"]["candidates"]:
+            path = os.path.join(tmp, f"cand-{i}-{c['seed']}.png")
+            generate(binary, model, prompt, c["seed"], steps, path)
+            cell = Image.new("RGB", (136, 152), (255, 255, 255))
+            if c["seed"] == result["seed"]:
+                ImageDraw.Draw(cell).rectangle([0, 0, 135, 135], fill=(40, 170, 60))
+            cell.paste(Image.open(path).convert("RGB"), (4, 4))
+            ImageDraw.Draw(cell).text((4, 138), f"seed {c['seed']}: {c['score']:.3f}", fill=(0, 0, 0))
+            cells.append(np.asarray(cell))
+        rows.append(np.concatenate(cells, axis=1))
     return Image.fromarray(np.concatenate(rows, axis=0))
 
 
@@ -80,7 +113,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         sample_grid(a.binary, a.model, tmp).save(os.path.join(a.out, "samples.png"), optimize=True)
         kiosk_frame(a.binary, a.model, tmp).save(os.path.join(a.out, "kiosk-320x240.png"), optimize=True)
-    print(f"wrote {a.out}/samples.png and kiosk-320x240.png")
+        best_of_grid(a.binary, a.model, tmp).save(os.path.join(a.out, "best-of.png"), optimize=True)
+    print(f"wrote {a.out}/samples.png, kiosk-320x240.png and best-of.png")
 
 
 if __name__ == "__main__":
