@@ -16,15 +16,42 @@ pub fn pixel_values(image: &RgbImage, size: [usize; 2], mean: [f32; 3], std: [f3
     // watermark's), so shrinking a 512-pixel picture averages, not aliases.
     let scale = (out_w as f64 / w as f64).max(out_h as f64 / h as f64);
     let (len_x, len_y) = (w as f64 * scale, h as f64 * scale);
-    let rows = resample(out_h, h, (out_h as f64 - len_y) / 2.0, len_y);
-    let cols = resample(out_w, w, (out_w as f64 - len_x) / 2.0, len_x);
+    let rows = taps(&resample(out_h, h, (out_h as f64 - len_y) / 2.0, len_y));
+    let cols = taps(&resample(out_w, w, (out_w as f64 - len_x) / 2.0, len_x));
     let mut data = Vec::with_capacity(3 * out_w * out_h);
+    // Separable, over each weight row's few non-zero taps: a pass along the
+    // rows, then one along the columns (a dense matrix product would cost
+    // more than the image tower itself).
+    let mut across = vec![0.0f32; h * out_w];
     for c in 0..3 {
-        let plane = Mat { rows: h, cols: w, data: image.pixels.iter().skip(c).step_by(3).map(|&v| v as f32 / 255.0).collect() };
-        let resized = plane.sandwich(&rows, &cols);
-        data.extend(resized.data.iter().map(|v| (v - mean[c]) / std[c]));
+        for y in 0..h {
+            let line = &image.pixels[y * w * 3..(y + 1) * w * 3];
+            for (x, (first, weights)) in cols.iter().enumerate() {
+                let sum: f32 = weights.iter().enumerate().map(|(k, wt)| wt * line[(first + k) * 3 + c] as f32).sum();
+                across[y * out_w + x] = sum / 255.0;
+            }
+        }
+        for (first, weights) in &rows {
+            for x in 0..out_w {
+                let v: f32 = weights.iter().enumerate().map(|(k, wt)| wt * across[(first + k) * out_w + x]).sum();
+                data.push((v - mean[c]) / std[c]);
+            }
+        }
     }
     Tensor::new(vec![1, 3, out_h, out_w], data)
+}
+
+/// Each row of a resampling matrix as (first non-zero column, the weights
+/// from there to the last non-zero one).
+fn taps(m: &Mat) -> Vec<(usize, Vec<f32>)> {
+    (0..m.rows)
+        .map(|r| {
+            let row = &m.data[r * m.cols..(r + 1) * m.cols];
+            let first = row.iter().position(|v| *v != 0.0).unwrap_or(0);
+            let last = row.iter().rposition(|v| *v != 0.0).unwrap_or(0).max(first);
+            (first, row[first..=last].to_vec())
+        })
+        .collect()
 }
 
 #[cfg(test)]
