@@ -25,8 +25,11 @@ fn picture(bundle: &Path, prompt: &str, seed: u64) -> Vec<u8> {
 fn check_same_pictures(source: &Path) {
     let out = tempfile::tempdir().unwrap();
     let nnef_dir = out.path().join("nnef");
-    let converted = edgepaint::convert::to_nnef(&Bundle::load(source).unwrap(), &nnef_dir).unwrap();
-    assert_eq!(converted.len(), 3);
+    let original = Bundle::load(source).unwrap();
+    let converted = edgepaint::convert::to_nnef(&original, &nnef_dir).unwrap();
+    // Three graphs, and the scorer's two towers when the bundle has them.
+    let towers = if original.manifest.scorer.is_some() { 2 } else { 0 };
+    assert_eq!(converted.len(), 3 + towers);
     for g in &converted {
         assert!(g.file.ends_with(".nnef.tgz") && g.bytes > 0, "{g:?}");
     }
@@ -37,6 +40,18 @@ fn check_same_pictures(source: &Path) {
         assert_eq!(a.len(), b.len());
         let worst = a.iter().zip(&b).map(|(x, y)| (*x as i32 - *y as i32).abs()).max().unwrap();
         assert_eq!(worst, 0, "{}: NNEF picture differs by {worst} levels for {prompt:?}", source.display());
+    }
+    if towers > 0 {
+        // The converted scorer scores a picture as the original does.
+        use edgepaint::scorer::{cosine, Scorer};
+        let image = edgepaint::image::RgbImage { width: 128, height: 128, pixels: picture(source, "a tree", 5) };
+        let score = |b: &Bundle| {
+            let s = Scorer::load(b).unwrap();
+            cosine(&s.image_embedding(&image).unwrap(), &s.text_embedding("a tree on the grass").unwrap())
+        };
+        let (a, b) = (score(&original), score(&nnef));
+        assert!((a - b).abs() < 1e-5, "NNEF scorer {b} against {a}");
+        assert_eq!(nnef.manifest.scorer.as_ref().unwrap().image.file, "scorer.image.nnef.tgz");
     }
 }
 
