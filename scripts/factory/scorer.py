@@ -40,13 +40,19 @@ def _block(cin, cout):
 
 
 class ImageTower(nn.Module):
-    """[n, 3, 128, 128] normalised RGB -> [n, EMBED_DIM]."""
+    """[n, 3, 128, 128] normalised RGB -> [n, EMBED_DIM]. The picture enters
+    as 4x4 patches (one strided convolution): the scenes world's things are
+    several patches wide, and the tower's cost stays a small share of a
+    1-step picture (README "Best of N")."""
 
-    def __init__(self, width=32):
+    def __init__(self, width=24):
         super().__init__()
         w = width
-        self.body = nn.Sequential(_block(5, w), _block(w, 2 * w), _block(2 * w, 3 * w), _block(3 * w, 4 * w))
-        self.squeeze = nn.Sequential(nn.Conv2d(4 * w, 16, 1), nn.ReLU(inplace=True))
+        patchify = nn.Sequential(nn.Conv2d(5, w, 4, stride=4, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
+        same = nn.Sequential(nn.Conv2d(4 * w, 3 * w, 3, padding=1, bias=False), nn.BatchNorm2d(3 * w),
+                             nn.ReLU(inplace=True))
+        self.body = nn.Sequential(patchify, _block(w, 2 * w), _block(2 * w, 4 * w), same)   # 32, 16, 8, 8
+        self.squeeze = nn.Sequential(nn.Conv2d(3 * w, 16, 1), nn.ReLU(inplace=True))
         self.fc = nn.Linear(16 * 8 * 8, EMBED_DIM)
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, IMAGE_SIZE), torch.linspace(-1, 1, IMAGE_SIZE), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)
@@ -73,9 +79,9 @@ class TextTower(nn.Module):
 
 
 class Scorer(nn.Module):
-    def __init__(self, remap, n_vocab, width=32):
+    def __init__(self, remap, n_vocab):
         super().__init__()
-        self.image = ImageTower(width)
+        self.image = ImageTower()
         self.text = TextTower(remap, n_vocab)
         self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1 / 0.07))))
 
