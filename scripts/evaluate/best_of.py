@@ -31,7 +31,7 @@ import numpy as np
 
 from scripts.evaluate import fidelity
 from scripts.evaluate.png_decode import read_png
-from scripts.scenes import caption, validate
+from scripts.scenes import caption
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -73,27 +73,19 @@ def _unit(v):
 def retrieval(towers, pictures, captions, full, seed):
     """Top-1 among 10 captions: the prompt against 9 one-attribute edits of it, and
     against 9 other prompts."""
-    from scripts.factory.scorer import _changes
+    from scripts.factory.scorer import edits as valid_edits
 
     rng = np.random.default_rng([seed, 31])
     img = towers.images(pictures)
     true = np.sum(img * towers.texts(captions), -1)
     edits_won = others_won = 0
     for i, a in enumerate(full):
-        edits = [b for _, b in _changes(a) if _valid(b)]
+        edits = [b for _, b in valid_edits(a)]
         picks = [edits[j] for j in rng.choice(len(edits), size=min(9, len(edits)), replace=False)]
         edits_won += int(true[i] > (towers.texts([caption(b, rng) for b in picks]) @ img[i]).max())
         others = [captions[j] for j in rng.choice([j for j in range(len(full)) if j != i], size=9, replace=False)]
         others_won += int(true[i] > (towers.texts(others) @ img[i]).max())
     return edits_won / len(full), others_won / len(full)
-
-
-def _valid(b):
-    try:
-        validate(b)
-        return True
-    except ValueError:
-        return False
 
 
 def candidates(binary, bundle, captions, seeds, steps, max_n, out):

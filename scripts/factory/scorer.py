@@ -167,16 +167,24 @@ def _changes(a):
     return out
 
 
-def hard_negatives(a, rng, k):
-    """`k` attrs dicts that differ from `a` in one attribute each (valid in
-    the world), kinds drawn evenly so placements and counts are frequent."""
+def edits(a):
+    """(kind, attrs) for every edit of attrs `a` the world allows, in a fixed order."""
     S = C.scenes()
-    by_kind = {}
+    out = []
     for name, b in _changes(a):
         try:
             S.validate(b)
         except ValueError:
             continue
+        out.append((name, b))
+    return out
+
+
+def hard_negatives(a, rng, k):
+    """`k` attrs dicts that differ from `a` in one attribute each (valid in
+    the world), kinds drawn evenly so placements and counts are frequent."""
+    by_kind = {}
+    for name, b in edits(a):
         by_kind.setdefault(name, []).append(b)
     kinds = sorted(by_kind)
     out = []
@@ -201,15 +209,6 @@ class CaptionTokens:
 
 
 # ---------------------------------------------------------------- export
-class _Image(nn.Module):
-    def __init__(self, tower):
-        super().__init__()
-        self.tower = tower
-
-    def forward(self, pixel_values):
-        return self.tower(pixel_values)
-
-
 def export(model, image_path, text_path):
     """Write the two towers as ONNX (opset 17, batch 1, fixed shapes) and
     check each against torch with onnxruntime; returns the largest difference."""
@@ -219,11 +218,10 @@ def export(model, image_path, text_path):
     pixels = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE) * 2 - 1
     ids = torch.as_tensor(C.tokenize(["a red house on the left at sunset on the grass"]), dtype=torch.int64)
     worst = 0.0
-    # Each module in eval mode before export: torch.onnx.export restores the
-    # mode it found, and a wrapper left in train mode would switch BatchNorm
+    # Each tower in eval mode before export: torch.onnx.export restores the
+    # mode it found, and a tower left in train mode would switch BatchNorm
     # back to batch statistics (and update them) afterwards.
-    for mod, arg, path, name_in, name_out in ((_Image(model.image).eval(), pixels, image_path, "pixel_values",
-                                               "image_embeds"),
+    for mod, arg, path, name_in, name_out in ((model.image.eval(), pixels, image_path, "pixel_values", "image_embeds"),
                                               (model.text.eval(), ids, text_path, "input_ids", "text_embeds")):
         with torch.no_grad():
             want = mod(arg).numpy()
