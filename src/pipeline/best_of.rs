@@ -2,7 +2,7 @@
 //! the prompt by the bundle's scorer, the highest kept. Reproducible: the
 //! kept picture is exactly `generate` with its own seed.
 
-use super::{Generated, Pipeline, PipelineError, Progress, Request};
+use super::{ms, Generated, Pipeline, PipelineError, Progress, Request};
 use crate::scorer::Scorer;
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -112,8 +112,4 @@ fn best_of(
         return Err(PipelineError::BadRequest("no candidates were made".into()));
     };
     Ok(BestOf { kept, kept_score, candidates, score_ms, total_ms: ms(started) })
-}
-
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
 }
