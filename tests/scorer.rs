@@ -143,3 +143,25 @@ fn an_exported_clip_scorer_gives_transformers_scores() {
         assert!((score - want).abs() < 1e-4, "{}: {score} against transformers' {want}", p["prompt"]);
     }
 }
+
+#[test]
+fn candidates_of_one_prompt_encode_it_once() {
+    use edgepaint::pipeline::{Options, Pipeline, Request};
+    use std::ops::ControlFlow;
+    let mut pipeline = Pipeline::load(&shipped(), Options::new(true, None)).unwrap();
+    let mut run = |p: &mut Pipeline, prompt: &str, seed| {
+        let request = Request { steps: Some(1), ..Request::new(prompt, seed) };
+        p.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap()
+    };
+    let first = run(&mut pipeline, "a boat on the sea", 1);
+    assert!(first.timings.text_ms > 0.0);
+    // The same prompt again (another candidate): its text states are
+    // remembered, so the text encoder neither runs nor (low-memory) loads.
+    let again = run(&mut pipeline, "a boat on the sea", 1);
+    assert_eq!(again.timings.text_ms, 0.0);
+    assert_eq!(again.image, first.image);
+    assert!(run(&mut pipeline, "a tree on the grass", 1).timings.text_ms > 0.0);
+    pipeline.forget_text();
+    let fresh = run(&mut pipeline, "a tree on the grass", 2);
+    assert!(fresh.timings.text_ms > 0.0);
+}

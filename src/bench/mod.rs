@@ -139,6 +139,8 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
     let mut denoise_ms = Vec::new();
     let mut picture = None;
     for run in 0..options.warmup + options.runs {
+        // Each picture encodes its prompt, as a fresh `generate` does.
+        pipeline.forget_text();
         let t0 = Instant::now();
         let generated = pipeline.generate(&request, &mut |_| ControlFlow::Continue(()))?;
         encode_png(&generated.image, &[])?;
@@ -203,6 +205,9 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
         let t = time_stage("preview decoder", 1, &tiny, options, || tiny.run(&x0))?;
         previews.push(cost("tiny", t.times_ms.median));
     }
+    let image_flops = cfg_calls as u64 * text.flops + steps as u64 * step.flops + decode.flops;
+    let image = Samples::new(image_ms);
+    let image_median = image.median;
     let scorer = match (&m.scorer, &picture) {
         (Some(_), Some(picture)) => {
             let scorer = Scorer::load(&bundle).map_err(PipelineError::from)?;
@@ -216,13 +221,10 @@ pub fn run(dir: &Path, threads: usize, options: &BenchOptions) -> Result<BenchRe
                 }
             }
             let ms = Samples::new(times).median;
-            Some(ScorerCost { ms, share_of_image: ms / Samples::new(image_ms.clone()).median })
+            Some(ScorerCost { ms, share_of_image: ms / image_median })
         }
         _ => None,
     };
-    let image_flops = cfg_calls as u64 * text.flops + steps as u64 * step.flops + decode.flops;
-    let image = Samples::new(image_ms);
-    let image_median = image.median;
     let denoise = Samples::new(denoise_ms);
     let whole = Stage {
         name: "whole image",

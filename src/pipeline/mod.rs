@@ -6,6 +6,7 @@ mod best_of;
 mod models;
 pub mod preview;
 mod request;
+mod text;
 pub mod residency;
 pub mod tiled_decode;
 
@@ -90,6 +91,7 @@ pub struct Pipeline {
     tiny_preview: Option<Graph>,
     /// The self-check scorer, loaded on the first best-of (best_of.rs).
     scorer: Option<crate::scorer::Scorer>,
+    last_text: Option<text::EncodedText>,
 }
 
 impl Pipeline {
@@ -122,6 +124,7 @@ impl Pipeline {
             preview: None,
             tiny_preview: None,
             scorer: None,
+            last_text: None,
         };
         let held = pipeline.plan.held.clone();
         for (which, graph) in held.iter().zip(models::load_many(&pipeline.bundle, &held)?) {
@@ -216,12 +219,7 @@ impl Pipeline {
         let prompt: String = request.prompt.chars().take(limit).collect();
         let tokens = self.tokenizer.encode(&prompt);
         let prompt_truncated = tokens.truncated || prompt.len() < request.prompt.len();
-        let encoder = self.graph(Component::TextEncoder, &mut timings)?;
-        let t0 = Instant::now();
-        let cond = encode_text(&encoder, tokens.ids)?;
-        let uncond = if guidance > 1.0 { Some(encode_text(&encoder, self.tokenizer.encode("").ids)?) } else { None };
-        timings.text_ms = ms(t0);
-        self.put_back(Component::TextEncoder, encoder);
+        let (cond, uncond) = self.text_states(tokens.ids, guidance > 1.0, &mut timings)?;
         check(progress(Progress::TextEncoded))?;
 
         // Denoise.
@@ -371,11 +369,6 @@ impl Pipeline {
             Component::Preview => &mut self.tiny_preview,
         }
     }
-}
-
-fn encode_text(encoder: &Graph, ids: Vec<i64>) -> Result<Tensor, RuntimeError> {
-    let len = ids.len();
-    encoder.run(&[Input::I64 { shape: vec![1, len], data: ids }])
 }
 
 fn check(flow: ControlFlow<()>) -> Result<(), PipelineError> {
