@@ -98,6 +98,9 @@ fn watermark_survives_compression_resizes_crops_rotation_and_tone_changes_and_is
             ("contrast -30 %", tone(&marked, |v| 128.0 + (v - 128.0) * 0.7)),
             ("gamma 0.7", tone(&marked, |v| 255.0 * (v / 255.0).powf(0.7))),
             ("brightness +30 %, JPEG 75", read_image(&jpeg(&tone(&marked, |v| v * 1.3), 75)).unwrap()),
+            ("brightness -30 %, gamma 1.4, JPEG 75", {
+                read_image(&jpeg(&tone(&marked, |v| 255.0 * (v * 0.7 / 255.0).powf(1.4)), 75)).unwrap()
+            }),
             ("rotate -2°", rotate(&marked, -2.0)),
             ("screenshot: 1.37x, JPEG 85, crop 7 %", {
                 let shot = read_image(&jpeg(&resize(&marked, 175, 175), 85)).unwrap();

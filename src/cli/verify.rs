@@ -171,14 +171,15 @@ fn check(path: &PathBuf, key: &Key, as_json: bool, anchors: Option<&str>) -> Out
 fn print_json(name: &str, image: &crate::image::RgbImage, found: Option<&Detection>, metadata: &[(String, String)], c2pa: &C2pa) {
     let meta: serde_json::Map<String, serde_json::Value> =
         metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    let (scheme, transform, sync_z) = match found.map(|d| &d.mark) {
+    let (scheme, transform, sync_z, soft_z) = match found.map(|d| &d.mark) {
         Some(Mark::Tiled(f)) => (
             json!("tiled"),
             json!({ "period_px": f.period_px, "rotation_degrees": f.rotation_degrees, "offset_px": f.offset_px }),
             json!(f.sync_z),
+            json!(f.soft_z),
         ),
-        Some(Mark::Legacy { .. }) => (json!("legacy"), json!(null), json!(null)),
-        None => (json!(null), json!(null), json!(null)),
+        Some(Mark::Legacy { .. }) => (json!("legacy"), json!(null), json!(null), json!(null)),
+        None => (json!(null), json!(null), json!(null), json!(null)),
     };
     let obj = json!({
         "file": name,
@@ -195,6 +196,7 @@ fn print_json(name: &str, image: &crate::image::RgbImage, found: Option<&Detecti
         "scheme": scheme,
         "transform": transform,
         "sync_z": sync_z,
+        "soft_z": soft_z,
         "false_positive_bound": false_positive_bound(),
         "metadata": meta,
         "c2pa": c2pa.json(found),
@@ -205,11 +207,16 @@ fn print_json(name: &str, image: &crate::image::RgbImage, found: Option<&Detecti
 fn print_text(name: &str, found: Option<&Detection>, metadata: &[(String, String)]) {
     match found {
         Some(d) => {
+            let how = match &d.mark {
+                Mark::Tiled(crate::watermark::tiled::Found { soft_z: Some(z), .. }) => {
+                    format!("{} of 16 bytes read by the soft decoder at {z:.1}σ", d.corrected)
+                }
+                _ => format!("{} of 16 bytes corrected", d.corrected),
+            };
             println!(
-                "{name}: watermark present: edgepaint, model {}, device {} ({} of 16 bytes corrected)",
+                "{name}: watermark present: edgepaint, model {}, device {} ({how})",
                 d.payload.model_hex(),
                 d.payload.device_id,
-                d.corrected
             );
             if let Mark::Tiled(f) = &d.mark {
                 println!(

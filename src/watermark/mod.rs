@@ -13,6 +13,7 @@ mod fold;
 pub mod key;
 pub mod legacy;
 pub mod payload;
+pub mod soft;
 mod tile;
 pub mod tiled;
 pub mod transform;

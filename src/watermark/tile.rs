@@ -130,6 +130,30 @@ impl Layout {
         };
         self.bits.iter().map(|group| group.iter().map(phase).sum()).collect()
     }
+
+    /// Each soft bit's variance when `g` holds no mark: the sum over its
+    /// coefficients of weight² times half the mean power of `g` on the
+    /// coefficient's frequency ring (the real and imaginary parts share it).
+    /// A mark in `g` only raises the estimate.
+    pub fn soft_bit_noise(&self, g: &[Complex32]) -> Vec<f32> {
+        let rings = (BAND.1.ceil() as usize) + 2;
+        let (mut power, mut count) = (vec![0f32; rings], vec![0f32; rings]);
+        let half = TILE as i32 / 2;
+        for ky in -half + 1..half {
+            for kx in -half + 1..half {
+                let r = ((ky * ky + kx * kx) as f32).sqrt().round() as usize;
+                if r > 0 && r < rings {
+                    power[r] += g[index(ky, kx, TILE)].norm_sqr();
+                    count[r] += 1.0;
+                }
+            }
+        }
+        let ring = |d: &Dof| {
+            let r = ((d.ky * d.ky + d.kx * d.kx) as f32).sqrt().round() as usize;
+            power[r] / count[r].max(1.0)
+        };
+        self.bits.iter().map(|group| group.iter().map(|d| weight(d.ky, d.kx).powi(2) * ring(d) / 2.0).sum()).collect()
+    }
 }
 
 #[cfg(test)]
