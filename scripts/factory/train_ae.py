@@ -21,7 +21,22 @@ def to_t(u8, device):
     return torch.from_numpy(np.ascontiguousarray(u8)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def train(out, steps, minutes, device, bs=16, crop=64, lr=2e-3, log=None):
+def object_weight(x, alpha, window=9):
+    """Per-pixel loss weight 1 + alpha * |x - its window x window mean|
+    (normalised to mean 1 over the batch): a house, a boat or the sun is a
+    few hundred pixels that differ from the sky or ground around them, and
+    would otherwise be a tiny part of the loss (their colour was what the
+    autoencoder lost: 0.70 of held-out object colours survived a round trip
+    with the plain loss)."""
+    if alpha <= 0:
+        return None
+    pad = window // 2
+    mean = F.avg_pool2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), window, 1)
+    d = (x - mean).abs().mean(1, keepdim=True)
+    return 1 + alpha * (d / (d.mean() + 1e-6)).clamp(max=4.0)
+
+
+def train(out, steps, minutes, device, bs=16, crop=64, lr=2e-3, weight=0.0, log=None):
     ck = os.path.join(out, "ae.pt")
     meta = C.read_json(D.paths(out)["meta"])
     n = meta["n_done"]
@@ -51,7 +66,11 @@ def train(out, steps, minutes, device, bs=16, crop=64, lr=2e-3, log=None):
         z = ae.encoder(x)
         zn = z + 0.1 * z.detach().std() * torch.randn_like(z) * (torch.rand(z.shape[0], 1, 1, 1, device=device) < 0.5)
         y = ae.decoder(zn)
-        loss = F.l1_loss(y, x) + F.mse_loss(y, x) * 2
+        w = object_weight(x, weight)
+        if w is None:
+            loss = F.l1_loss(y, x) + F.mse_loss(y, x) * 2
+        else:
+            loss = ((y - x).abs() * w).mean() + ((y - x).pow(2) * w).mean() * 2
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -164,6 +183,7 @@ if __name__ == "__main__":
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--preview", default="/tmp/ae_preview.png")
     ap.add_argument("--decoder-ft-steps", type=int, default=0, help="then fine-tune the decoder alone")
+    ap.add_argument("--weight", type=float, default=0.0, help="object-weighted loss alpha (0: plain)")
     a = ap.parse_args()
     dev = C.setup(a.device)
     lg = os.path.join(a.out, "log.jsonl")
@@ -172,6 +192,6 @@ if __name__ == "__main__":
         from scripts.factory import dm
         print("l1", preview(a.out, dm.load_ae(a.out, dev), a.preview, device=dev))
         raise SystemExit
-    ae, step = train(a.out, a.steps, a.minutes, dev, log=lg)
+    ae, step = train(a.out, a.steps, a.minutes, dev, weight=a.weight, log=lg)
     print("l1", preview(a.out, ae, a.preview, device=dev))
     encode(a.out, ae, step, dev, log=lg)

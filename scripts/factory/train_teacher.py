@@ -12,6 +12,7 @@ import torch
 
 from scripts.factory import common as C
 from scripts.factory import dm
+from scripts.factory.binding import BindingHeads
 
 
 def sample_sigma(bs, gen, device):
@@ -34,17 +35,23 @@ def detail_weight(x0, alpha):
     return 1 + alpha * d.clamp(max=4.0)
 
 
-def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0, log=None):
+def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0, binding=0.0, log=None):
+    """binding > 0 adds binding.py's auxiliary loss with that weight."""
     ck = os.path.join(out, "teacher.pt")
     data = dm.LatentData(out, device)
     model = dm.make_model(out).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    heads = BindingHeads(dm.CFG["hidden"]).to(device) if binding > 0 else None
+    labels = data.labels(out) if heads is not None else None
+    params = list(model.parameters()) + (list(heads.parameters()) if heads is not None else [])
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     st = C.load_ckpt(ck)
     step = 0
-    if st and st["ae_step"] == data.ae_step:
+    if st and st["ae_step"] == data.ae_step and (heads is not None) == ("binding" in st):
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = st["step"]
+        if heads is not None:
+            heads.load_state_dict(st["binding"])
         ema = C.EMA(model)
         ema.load_state_dict(st["ema"])
     else:
@@ -54,34 +61,46 @@ def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0
     gen = torch.Generator().manual_seed(1000 + step)
     t0 = last = time.time()
     model.train()
-    acc = 0.0
+    acc = acc_aux = 0.0
+
+    def save():
+        C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
+                             ae_step=data.ae_step, cfg=dm.CFG,
+                             **({"binding": heads.state_dict()} if heads is not None else {})))
+
     while step < steps and (time.time() - t0) < minutes * 60:
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / 300)
-        x0, ids = data.batch(bs, gen, p_uncond)
+        if heads is None:
+            x0, ids = data.batch(bs, gen, p_uncond)
+        else:
+            x0, ids, y = data.batch(bs, gen, p_uncond, labels)
         eps = torch.randn(x0.shape, generator=gen).to(device)
         s = sample_sigma(bs, gen, device)
         xt = (1 - s)[:, None, None, None] * x0 + s[:, None, None, None] * eps
-        v = model(xt, s * 1000.0, ids)
+        ctx = model.te(ids)
+        v = model.unet(xt, s * 1000.0, ctx)
         err = (v - (eps - x0)).pow(2)
         w = detail_weight(x0, detail)
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
+        aux = heads.loss(ctx, ids, y) if heads is not None else None
+        total = loss if aux is None else loss + binding * aux
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         ema.update(model, step)
         step += 1
         acc += loss.item()
+        acc_aux += aux.item() if aux is not None else 0.0
         if step % 50 == 0:
             C.log(log, stage="teacher", step=step, loss=round(acc / 50, 5),
+                  **({"binding": round(acc_aux / 50, 4)} if heads is not None else {}),
                   ips=round(50 * bs / (time.time() - last), 1))
-            acc, last = 0.0, time.time()
+            acc, acc_aux, last = 0.0, 0.0, time.time()
         if step % 500 == 0:
-            C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
-                                 step=step, ae_step=data.ae_step, cfg=dm.CFG))
-    C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
-                         step=step, ae_step=data.ae_step, cfg=dm.CFG))
+            save()
+    save()
     C.log(log, stage="teacher", step=step, done=step >= steps, minutes=round((time.time() - t0) / 60, 2))
     return step
 
@@ -100,9 +119,10 @@ if __name__ == "__main__":
     ap.add_argument("--preview", default="/tmp/teacher_preview.png")
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--detail", type=float, default=2.0, help="detail loss weight alpha (0: plain MSE)")
+    ap.add_argument("--binding", type=float, default=0.0, help="binding auxiliary loss weight (0: off)")
     a = ap.parse_args()
     dev = C.setup(a.device)
-    train(a.out, a.steps, a.minutes, dev, bs=a.bs, detail=a.detail, log=os.path.join(a.out, "log.jsonl"))
+    train(a.out, a.steps, a.minutes, dev, bs=a.bs, detail=a.detail, binding=a.binding, log=os.path.join(a.out, "log.jsonl"))
     m, _ = load_teacher(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)

@@ -83,3 +83,34 @@ def test_export_and_quantize(tmp_path):
     info = quantize.weight_only(p_te, te_wq)
     assert info["narrowed_index_tables"] == 1 and info["quantized_weights"] > 0
     assert np.abs(export.ort_run(te_wq, {"input_ids": ids.numpy()}) - ctx.numpy()).max() < 0.1
+
+
+def test_binding_heads_read_the_nouns_own_states():
+    from scripts.factory import binding as B
+    heads = B.BindingHeads(8)
+    caps = ["a red house on the left with the sun on the right", "snow at day", "the moon in the middle, a sailboat"]
+    ids = torch.from_numpy(C.tokenize(caps))
+    assert heads._first(ids, heads.body_ids).tolist() == [9, -1, 2]
+    assert heads._first(ids, heads.object_ids).tolist()[:2] == [3, -1]
+    attrs = [dict(body="sun", body_place="right", obj="house", obj_place="left", color="red"),
+             dict(body="none", body_place="none", obj="none", obj_place="none", color="none"),
+             dict(body="moon", body_place="center", obj="boat", obj_place="right", color="white")]
+    y = torch.from_numpy(B.labels(attrs))
+    assert y.tolist() == [[2, 0, 0], [-1, -1, -1], [0, 1, B.COLORS.index("white")]]
+    # Only the noun positions feed the heads: states elsewhere do not matter.
+    ctx = torch.randn(3, 32, 8)
+    loss = heads.loss(ctx, ids, y)
+    ctx2 = ctx.clone()
+    ctx2[0, 5] += 100.0
+    assert torch.isfinite(loss) and torch.allclose(loss, heads.loss(ctx2, ids, y))
+    ctx2[0, 9] += 100.0
+    assert not torch.allclose(loss, heads.loss(ctx2, ids, y))
+
+
+def test_object_weight_favours_small_things():
+    from scripts.factory.train_ae import object_weight
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, :, 10:14, 10:14] = 1.0  # a small bright object on a flat ground
+    w = object_weight(x, 2.0)
+    assert w[0, 0, 12, 12] > 2.0 and w[0, 0, 28, 28] == 1.0
+    assert object_weight(x, 0.0) is None
