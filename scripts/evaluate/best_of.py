@@ -132,7 +132,7 @@ def main():
         for n in ns:
             kept = scores[:, :n].argmax(1)
             res = fidelity.score(pictures(kept), fixed)
-            row["best_of"][n] = {"fidelity": res["fidelity"], "exact": res["exact"],
+            row["best_of"][n] = {"fidelity": res["fidelity"], "exact": res["exact"], "count": res["count"],
                                  "per_attribute": res["per_attribute"], "mean_score": float(scores[np.arange(args.n), kept].mean())}
         row["retrieval_generated"] = retrieval(towers, pictures([0] * args.n), captions, full, args.seed)
         result["rows"][steps] = row
@@ -151,10 +151,11 @@ def markdown(result, ns, args):
     cmd = (f"python3 -m scripts.evaluate.best_of --n {args.n} --steps {args.steps} --max-n {args.max_n}")
     lines = [f"`{cmd}` ({result['n']} held-out prompts, seed {result['seed']}; candidates from seeds "
              f"1000 + 100·i onward)", "",
-             "| steps | " + " | ".join(f"best of {n}: fidelity / exact" for n in ns) + " | scorer per candidate |",
+             "| steps | " + " | ".join(f"best of {n}: fidelity / exact / count" for n in ns) + " | scorer per candidate |",
              "|---|" + "---|" * (len(ns) + 1)]
     for steps, row in result["rows"].items():
-        cells = [f"{row['best_of'][n]['fidelity']:.3f} / {row['best_of'][n]['exact']:.2f}" for n in ns]
+        cells = [f"{row['best_of'][n]['fidelity']:.3f} / {row['best_of'][n]['exact']:.2f} / "
+                 f"{row['best_of'][n].get('count', float('nan')):.2f}" for n in ns]
         lines.append(f"| {steps} | " + " | ".join(cells) +
                      f" | {row['score_ms']:.2f} ms = {100 * row['score_ms'] / row['generate_ms']:.1f} % of a picture |")
     r = result["retrieval_renders"]

@@ -2,7 +2,8 @@
 
 A small CNN over the image plus two coordinate channels (x, y in [-1, 1], so
 placement is easy to read off) with one softmax head per attribute of
-scenes.ATTRIBUTES (values in the same order, "none" included).
+scenes.ATTRIBUTES (values in the same order, "none" included), and two count
+heads (counts.py: how many suns or moons, how many objects: 0, 1, 2+).
 
     model = AttributeClassifier()
     logits = model(x)             # x: float [n, 3, 128, 128] in [0, 1]; dict attr -> [n, n_values]
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from scripts.evaluate.counts import COUNT_HEADS, COUNT_VALUES
 from scripts.scenes import ATTRIBUTES
 
 FEATURE_DIM = 128
@@ -39,6 +41,7 @@ class AttributeClassifier(nn.Module):
         )
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 8 * 8, FEATURE_DIM), nn.ReLU(inplace=True))
         self.heads = nn.ModuleDict({k: nn.Linear(FEATURE_DIM, len(v)) for k, v in ATTRIBUTES.items()})
+        self.heads.update({k: nn.Linear(FEATURE_DIM, COUNT_VALUES) for k in COUNT_HEADS})
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, 128), torch.linspace(-1, 1, 128), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)
 
@@ -74,6 +77,12 @@ def load_classifier(path="runs/classifier", device="cpu"):
     """Load the trained classifier (eval mode). Returns (model, meta dict)."""
     ck = torch.load(checkpoint_path(path), map_location=device, weights_only=False)
     model = AttributeClassifier(width=ck.get("width", 16)).to(device)
-    model.load_state_dict(ck["model"])
+    # A classifier trained before the count heads existed loads without them
+    # (meta["counts"] False: its count predictions mean nothing).
+    missing, _ = model.load_state_dict(ck["model"], strict=False)
+    if any(not m.startswith(tuple(f"heads.{k}." for k in COUNT_HEADS)) for m in missing):
+        raise RuntimeError(f"{path}: checkpoint lacks {missing}")
     model.eval()
-    return model, {k: v for k, v in ck.items() if k not in ("model", "opt")}
+    meta = {k: v for k, v in ck.items() if k not in ("model", "opt")}
+    meta["counts"] = not missing
+    return model, meta

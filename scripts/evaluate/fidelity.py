@@ -13,6 +13,10 @@ API (from the repository root: from scripts.evaluate import fidelity):
         res["fidelity"]            = mean over images of the fraction of its counted attributes
                                      that the classifier finds (the headline number)
         res["exact"]               = fraction of images with every counted attribute right
+        res["count"]               = fraction of images with exactly the sun/moon and object the
+                                     prompt asks for (1 each when named, 0 when not), by the
+                                     classifier's count heads (counts.py; a classifier trained
+                                     before them gives meaningless counts: retrain it)
         res["n"]                   = number of images
     fd = frechet_distance(images_a, images_b)    # in the classifier's 128-d penultimate features
     captions, fixed, full = prompts(n, seed, split, return_full=True)
@@ -48,6 +52,7 @@ import numpy as np
 import torch
 
 from scripts.evaluate.classifier import load_classifier, to_tensor
+from scripts.evaluate.counts import COUNT_HEADS, expected_counts
 from scripts.scenes import ATTRIBUTES, caption, parse_caption, render, sample_attributes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,9 +86,12 @@ def _run(images, model, fn, batch_size):
 
 
 def predict(images, model=None, batch_size=256):
-    """Predicted value names per attribute: dict attr -> list[str] (len n)."""
+    """Predicted value names per attribute: dict attr -> list[str] (len n);
+    also "body_count" and "obj_count" -> list[int] (0, 1, 2 = two or more)."""
     outs = _run(images, model, lambda m, x: {k: v.argmax(1).cpu() for k, v in m(x).items()}, batch_size)
-    return {k: [ATTRIBUTES[k][i] for o in outs for i in o[k].tolist()] for k in ATTRIBUTES}
+    pred = {k: [ATTRIBUTES[k][i] for o in outs for i in o[k].tolist()] for k in ATTRIBUTES}
+    pred.update({k: [i for o in outs for i in o[k].tolist()] for k in COUNT_HEADS})
+    return pred
 
 
 def features(images, model=None, batch_size=256):
@@ -125,7 +133,16 @@ def score(images, attrs_list, model=None, batch_size=256):
         per_image.append(np.mean(ok) if ok else 1.0)
         exact += all(ok)
     n = len(attrs_list)
+    # Count check: exactly the one sun/moon and object asked for, none where none is.
+    want = expected_counts(attrs_list)
+    got = np.array([pred[k] for k in COUNT_HEADS], np.int64).T.reshape(n, len(COUNT_HEADS))
+    asked = want >= 0
+    count_ok = np.where(asked, got == want, True)
     return {
+        "count": float(count_ok.all(1).mean()) if n else None,
+        "count_per_kind": {k: float(count_ok[asked[:, j], j].mean()) if asked[:, j].any() else None
+                           for j, k in enumerate(COUNT_HEADS)},
+        "two_or_more": {k: int((got[:, j] >= 2).sum()) for j, k in enumerate(COUNT_HEADS)},
         "per_attribute": {k: (right[k] / counts[k] if counts[k] else None) for k in ATTRIBUTES},
         "counts": counts,
         "fidelity": float(np.mean(per_image)) if n else None,

@@ -169,6 +169,7 @@ def main(argv=None):
             feats = F.features(imgs)
             fd = F.frechet_from_features(feats, real_feats) if rid != "renderer" else 0.0
             r = dict(fidelity=s["fidelity"], exact=s["exact"], per_attribute=s["per_attribute"], counts=s["counts"],
+                     count=s["count"],
                      n=s["n"], fd=fd, per_image=[round(float(v), 4) for v in pim], **extra)
             res[rid] = r
             log(f"  {split:8s} {rid:16s} fidelity {r['fidelity']:.3f} exact {r['exact']:.3f} FD {fd:7.1f}"

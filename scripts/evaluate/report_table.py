@@ -24,7 +24,8 @@ def markdown(rep):
           "the Rust binary with `--latents`) for every row",
           "- fidelity: mean over images of the fraction of the attributes its prompt fixes that the attribute "
           "classifier finds; per-attribute columns: accuracy over the images whose prompt fixes it; exact: "
-          "every fixed attribute right",
+          "every fixed attribute right; count: exactly the sun/moon and the object the prompt asks for (one "
+          "each when named, none when not), by the classifier's count heads",
           f"- FD: Frechet distance in the classifier's 128-d features to renderer images of the same prompts "
           f"(n = {rep['n']}; FD depends on n, compare within a table)",
           *([f"- teacher: `{rep['teacher']['checkpoint']}` (step {rep['teacher'].get('step')}), "
@@ -39,8 +40,8 @@ def markdown(rep):
         if not res:
             continue
         L += [f"## {SPLIT_TITLE[split]} (split `{split}`, n = {rep['n']})", "",
-              "| model | runtime | steps | fidelity | exact | " + " | ".join(ATTRS) + " | FD | s/img |",
-              "|---|---|---|---|---|" + "---|" * len(ATTRS) + "---|---|"]
+              "| model | runtime | steps | fidelity | exact | count | " + " | ".join(ATTRS) + " | FD | s/img |",
+              "|---|---|---|---|---|---|" + "---|" * len(ATTRS) + "---|---|"]
         for rid, meta in rows.items():
             r = res.get(rid)
             if r is None:
@@ -51,7 +52,7 @@ def markdown(rep):
                 ts += f" ({r['gen_seconds_per_image']:.2f})"
             pa = r.get("per_attribute", {})
             L.append(f"| {meta['label']} | {meta['runtime']} | {meta.get('steps') or '-'} | {_f(r.get('fidelity'))} "
-                     f"| {_f(r.get('exact'))} | " + " | ".join(_f(pa.get(k)) for k in ATTRS)
+                     f"| {_f(r.get('exact'))} | {_f(r.get('count'))} | " + " | ".join(_f(pa.get(k)) for k in ATTRS)
                      + f" | {_f(r.get('fd'), 1)} | {ts} |")
         L.append("")
     if rep.get("checks"):

@@ -5,7 +5,8 @@
 
 Renders fresh training scenes on the fly (split "any", seeds [seed, step], so
 a run is reproducible and resumable), with light blur/noise augmentation so
-that it also reads slightly imperfect generated images. Resumes from
+that it also reads slightly imperfect generated images; a third of them get a
+second sun, moon or object pasted in (counts.py) for the count heads. Resumes from
 OUT/classifier.pt when it exists; --minutes is the total training time over all
 resumed runs (the cosine learning-rate schedule follows it). Checkpoints every
 minute. At the end it measures per-attribute accuracy on fresh renders and
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 
 
 from scripts.evaluate.classifier import AttributeClassifier, attrs_to_targets, checkpoint_path, to_tensor
+from scripts.evaluate.counts import COUNT_HEADS, render_counted
 from scripts.scenes import ATTRIBUTES, render_batch
 
 EVAL_SEED = 987654321
@@ -42,6 +44,36 @@ def augment(x, gen):
     if noisy.any():
         x[noisy] = (x[noisy] + 0.04 * torch.randn(x[noisy].shape, generator=gen)).clamp_(0, 1)
     return x
+
+
+def counted_loss(out, y, counts):
+    """Cross-entropy of every head; a pasted second body makes body_place
+    meaningless (a second object: obj_place and color), so those are left out."""
+    keep = {"body_place": counts[:, 0] < 2, "obj_place": counts[:, 1] < 2, "color": counts[:, 1] < 2}
+    loss = 0.0
+    for k in ATTRIBUTES:
+        m = keep.get(k)
+        per = F.cross_entropy(out[k], y[k], reduction="none")
+        loss = loss + (per.mean() if m is None else (per * m).sum() / m.sum().clamp(min=1))
+    for j, k in enumerate(COUNT_HEADS):
+        loss = loss + F.cross_entropy(out[k], counts[:, j])
+    return loss
+
+
+@torch.no_grad()
+def evaluate_counts(model, n=1000, seed=EVAL_SEED + 3, device="cpu", batch=250):
+    """Count-head accuracy on renders with pasted second bodies and objects."""
+    model.eval()
+    right, done = {k: 0 for k in COUNT_HEADS}, 0
+    while done < n:
+        k = min(batch, n - done)
+        imgs, _, counts = render_counted(k, [seed, done], split="any", second_share=0.5)
+        out = model(to_tensor(imgs, device))
+        for j, h in enumerate(COUNT_HEADS):
+            right[h] += (out[h].argmax(1).cpu() == torch.from_numpy(counts[:, j])).sum().item()
+        done += k
+    model.train()
+    return {h: r / n for h, r in right.items()}
 
 
 @torch.no_grad()
@@ -112,11 +144,11 @@ def main():
         lr = args.lr * (min(1.0, (step + 1) / 100) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))))
         for g in opt.param_groups:
             g["lr"] = lr
-        imgs, attrs, _ = render_batch(args.batch, [args.seed, step], split="any")
+        imgs, attrs, counts = render_counted(args.batch, [args.seed, step], split="any")
         x = augment(to_tensor(imgs, dev), gen) if dev == "cpu" else augment(to_tensor(imgs, "cpu"), gen).to(dev)
         y = attrs_to_targets(attrs, dev)
         out = model(x)
-        loss = sum(F.cross_entropy(out[k], y[k]) for k in ATTRIBUTES)
+        loss = counted_loss(out, y, torch.from_numpy(counts).to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -138,7 +170,8 @@ def main():
     metrics["accuracy_any"] = evaluate(model, args.eval_n, device=dev)
     metrics["accuracy_heldout"] = evaluate(model, args.eval_n // 2, seed=EVAL_SEED + 1, split="heldout", device=dev)
     metrics["accuracy_any_blurred"] = evaluate(model, args.eval_n // 2, seed=EVAL_SEED + 2, device=dev, blur=True)
-    for k in ("accuracy_any", "accuracy_heldout", "accuracy_any_blurred"):
+    metrics["count_accuracy"] = evaluate_counts(model, args.eval_n // 3, device=dev)
+    for k in ("accuracy_any", "accuracy_heldout", "accuracy_any_blurred", "count_accuracy"):
         accs = metrics[k]
         print(k, " ".join(f"{a}={v:.4f}" for a, v in accs.items()), f"mean={np.mean(list(accs.values())):.4f}",
               flush=True)

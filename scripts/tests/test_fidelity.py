@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 from scripts.evaluate import fidelity  # noqa: E402
 from scripts.evaluate.classifier import AttributeClassifier  # noqa: E402
+from scripts.evaluate.counts import COUNT_HEADS, expected_counts, render_counted  # noqa: E402
 from scripts.scenes import ATTRIBUTES, parse_caption  # noqa: E402
 
 
@@ -50,6 +51,18 @@ def test_score_api_with_an_untrained_model():
     assert res["n"] == 12 and 0.0 <= res["fidelity"] <= 1.0 and 0.0 <= res["exact"] <= 1.0
     assert res["counts"]["time"] == 12
     pred = fidelity.predict(imgs, model=model)
-    assert all(len(v) == 12 and set(v) <= set(ATTRIBUTES[k]) for k, v in pred.items())
+    assert all(len(pred[k]) == 12 and set(pred[k]) <= set(ATTRIBUTES[k]) for k in ATTRIBUTES)
+    assert all(len(pred[k]) == 12 and set(pred[k]) <= {0, 1, 2} for k in COUNT_HEADS)
+    assert 0.0 <= res["count"] <= 1.0 and set(res["count_per_kind"]) == set(COUNT_HEADS)
     assert fidelity.features(imgs, model=model).shape == (12, 128)
     assert np.isfinite(fidelity.frechet_distance(imgs, imgs[::-1], model=model))
+
+
+def test_composites_hold_a_second_body_or_object_and_say_so():
+    imgs, attrs, counts = render_counted(40, 5, second_share=0.5)
+    assert imgs.shape == (40, 128, 128, 3)
+    want = expected_counts(attrs)
+    assert ((counts == want) | (counts == 2)).all() and (counts == 2).any()
+    for i in np.flatnonzero(counts.max(1) == 2):
+        assert (counts[i] == 2).sum() == 1 and want[i][counts[i] == 2][0] == 1
+    assert expected_counts([{"body": "none", "obj": "house"}, {"obj": None}]).tolist() == [[0, 1], [-1, -1]]
