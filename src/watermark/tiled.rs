@@ -251,10 +251,18 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
     for &p in &periods {
         let h = search.evaluate(p, 0.0);
         if let Some(d) = search.decode(&h) {
+            let Some(z) = d.2 else { return Some(found(&h, d)) };
             // The soft decoder also reads hypotheses a little off the true
-            // one (a picture turned by 2°), which must not be reported.
-            let h = if d.2.is_some() { search.sharpen(h) } else { h };
-            return Some(found(&h, d));
+            // one (a picture turned by 2°). The sharpened neighbour is
+            // reported only if it decodes better: on a dark, compressed
+            // picture the sync is noisy and climbing it alone reported
+            // unturned pictures as turned or resized.
+            let (period, angle) = (h.period, h.angle);
+            let sharp = search.sharpen(h);
+            match search.decode(&sharp) {
+                Some(ds) if ds.2.map_or(true, |zs| zs > z) => return Some(found(&sharp, ds)),
+                _ => return Some(found(&search.evaluate(period, angle), d)),
+            }
         }
     }
     let quick = periods.len();
