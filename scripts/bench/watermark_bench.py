@@ -209,6 +209,13 @@ def main():
     ap.add_argument("--profile", choices=["release", "dev"], default="release")
     ap.add_argument("--work", default=None, help="folder for the pictures (default: a temp folder)")
     args = ap.parse_args()
+    # The dwtDct comparison runs last: fail now, not after half an hour.
+    try:
+        import cv2  # noqa: F401
+        import imwatermark  # noqa: F401
+    except ImportError as e:
+        raise SystemExit(f"{e.name} is missing: .venv/bin/python -m pip install --no-deps invisible-watermark "
+                         "PyWavelets opencv-python-headless")
 
     from scripts.scenes.render import render_batch
 
