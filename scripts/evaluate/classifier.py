@@ -44,6 +44,7 @@ class AttributeClassifier(nn.Module):
         self.heads.update({k: nn.Linear(FEATURE_DIM, COUNT_VALUES) for k in COUNT_HEADS})
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, 128), torch.linspace(-1, 1, 128), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)
+        self.has_counts = True  # False when loaded from a checkpoint older than the count heads
 
     def features(self, x):
         if x.shape[-1] != 128 or x.shape[-2] != 128:
@@ -83,6 +84,7 @@ def load_classifier(path="runs/classifier", device="cpu"):
     if any(not m.startswith(tuple(f"heads.{k}." for k in COUNT_HEADS)) for m in missing):
         raise RuntimeError(f"{path}: checkpoint lacks {missing}")
     model.eval()
+    model.has_counts = not missing
     meta = {k: v for k, v in ck.items() if k not in ("model", "opt")}
     meta["counts"] = not missing
     return model, meta

@@ -138,9 +138,10 @@ def score(images, attrs_list, model=None, batch_size=256):
     got = np.array([pred[k] for k in COUNT_HEADS], np.int64).T.reshape(n, len(COUNT_HEADS))
     asked = want >= 0
     count_ok = np.where(asked, got == want, True)
+    counted = n and getattr(model or get_classifier(), "has_counts", True)
     return {
-        "count": float(count_ok.all(1).mean()) if n else None,
-        "count_per_kind": {k: float(count_ok[asked[:, j], j].mean()) if asked[:, j].any() else None
+        "count": float(count_ok.all(1).mean()) if counted else None,
+        "count_per_kind": {k: float(count_ok[asked[:, j], j].mean()) if counted and asked[:, j].any() else None
                            for j, k in enumerate(COUNT_HEADS)},
         "two_or_more": {k: int((got[:, j] >= 2).sum()) for j, k in enumerate(COUNT_HEADS)},
         "per_attribute": {k: (right[k] / counts[k] if counts[k] else None) for k in ATTRIBUTES},
