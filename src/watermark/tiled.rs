@@ -208,8 +208,8 @@ impl Search {
         let bits: Vec<bool> = soft.iter().map(|&s| s > 0.0).collect();
         let mut word = [0u8; CODEWORD_BYTES];
         word.copy_from_slice(&ecc::from_bits(&bits));
-        if let Some(payload) = ecc::decode(&word).and_then(|(bytes, n)| Some((Payload::from_bytes(&bytes)?, n))) {
-            return Some((payload.0, payload.1, None));
+        if let Some((payload, corrected)) = ecc::decode(&word).and_then(|(b, n)| Some((Payload::from_bytes(&b)?, n))) {
+            return Some((payload, corrected, None));
         }
         let d = self.soft.decode(&soft, &self.layout.soft_bit_noise(&h.spectrum))?;
         Some((d.payload, d.corrected, Some(d.z)))
