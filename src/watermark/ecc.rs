@@ -47,7 +47,7 @@ pub fn from_bits(bits: &[bool]) -> Vec<u8> {
 /// are fair coins (the key's random signs make them so): the fraction of
 /// words within MAX_ERRORS bytes of a codeword whose `fixed_bits` leading
 /// bits (tag and version) are edgepaint's.
-pub fn false_positive_bound(fixed_bits: u32) -> f64 {
+pub fn false_positive_bound(fixed_bits: usize) -> f64 {
     let (n, k, q) = (CODEWORD_BYTES as i32, PAYLOAD_BYTES as i32, 256f64);
     let mut ball = 0f64;
     for i in 0..=MAX_ERRORS as i32 {

@@ -16,7 +16,7 @@
 
 use super::ecc::{self, CODEWORD_BITS, CODEWORD_BYTES};
 use super::key::Key;
-use super::payload::Payload;
+use super::payload::{Payload, FIXED_BITS};
 use super::transform::{dct_rows, luminance, resample, Mat};
 use crate::image::RgbImage;
 use rand_chacha::ChaCha20Rng;
@@ -45,8 +45,6 @@ const MIN_STEP: f32 = 4.0;
 const PSNR_FLOOR_DB: f64 = 42.0;
 /// Rounds of embed-then-measure, so rounding and clipping are corrected.
 const ROUNDS: usize = 3;
-/// Tag and version bits every edgepaint payload has.
-const FIXED_BITS: u32 = 24;
 
 /// A first-generation mark found.
 #[derive(Debug, Clone, PartialEq)]

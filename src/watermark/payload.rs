@@ -5,6 +5,9 @@
 pub const TAG: [u8; 2] = *b"EP";
 /// Payload layout version; a detector that meets another one says so.
 pub const VERSION: u8 = 1;
+/// Leading payload bits every edgepaint mark shares (tag and version): the
+/// detectors' false-positive bounds count on them.
+pub const FIXED_BITS: usize = (TAG.len() + 1) * 8;
 /// Bytes of a payload: tag (2) + version (1) + model (2) + device (3).
 pub const PAYLOAD_BYTES: usize = 8;
 /// Largest device id that fits the payload (24 bits).

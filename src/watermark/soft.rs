@@ -16,10 +16,8 @@
 //! decoder picks. Written by hand: no crate does OSD on a given code.
 
 use super::ecc::{self, CODEWORD_BITS, CODEWORD_BYTES};
-use super::payload::{Payload, PAYLOAD_BYTES, TAG, VERSION};
+use super::payload::{Payload, FIXED_BITS, PAYLOAD_BYTES, TAG, VERSION};
 
-/// Payload bits every edgepaint mark shares (tag and version).
-const FIXED_BITS: usize = 24;
 const FREE_BITS: usize = PAYLOAD_BYTES * 8 - FIXED_BITS;
 /// Most reliable-position flips tried (OSD order).
 const ORDER: usize = 2;

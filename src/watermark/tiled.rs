@@ -22,7 +22,7 @@ use super::ecc::{self, CODEWORD_BITS, CODEWORD_BYTES};
 use super::fft2::{Complex32, Fft2};
 use super::fold::{fold, residual, working};
 use super::key::Key;
-use super::payload::Payload;
+use super::payload::{Payload, FIXED_BITS};
 use super::soft::{self, SoftDecoder};
 use super::tile::{Layout, TILE};
 use super::transform::Mat;
@@ -48,8 +48,6 @@ const DECODES_PER_ANGLE: usize = 3;
 /// Hypotheses decoded before the search: no crop, no rotation (the period
 /// from the short side, and from the long side when it fits).
 const QUICK_DECODES: usize = 2;
-/// Tag and version bits every edgepaint payload has.
-const FIXED_BITS: u32 = 24;
 
 /// Where the mark was found in the picture.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
