@@ -255,12 +255,12 @@ pub fn detect(image: &RgbImage, key: &Key) -> Option<(Payload, usize, Found)> {
             // reported only if it decodes better: on a dark, compressed
             // picture the sync is noisy and climbing it alone reported
             // unturned pictures as turned or resized.
-            let (period, angle) = (h.period, h.angle);
+            let unsharpened = found(&h, d);
             let sharp = search.sharpen(h);
-            match search.decode(&sharp) {
-                Some(ds) if ds.2.map_or(true, |zs| zs > z) => return Some(found(&sharp, ds)),
-                _ => return Some(found(&search.evaluate(period, angle), d)),
-            }
+            return match search.decode(&sharp) {
+                Some(ds) if ds.2.map_or(true, |zs| zs > z) => Some(found(&sharp, ds)),
+                _ => Some(unsharpened),
+            };
         }
     }
     let quick = periods.len();
