@@ -18,6 +18,19 @@ EOT_ID = 49407
 CLIP_VOCAB = 49408
 
 
+def detail_weight(x, alpha, window):
+    """Per-cell loss weight 1 + alpha * (local detail, normalised to mean 1
+    over the batch, at most 4), local detail being |x - its window x window
+    mean| averaged over channels; None when alpha <= 0 (plain loss). Used by
+    the teacher on latents (window 3) and the autoencoder on pixels (9)."""
+    if alpha <= 0:
+        return None
+    pad = window // 2
+    mean = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (pad,) * 4, mode="replicate"), window, 1)
+    d = (x - mean).abs().mean(1, keepdim=True)
+    return 1 + alpha * (d / (d.mean() + 1e-6)).clamp(max=4.0)
+
+
 def scenes():
     from scripts import scenes as s
     return s

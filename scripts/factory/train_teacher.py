@@ -22,19 +22,6 @@ def sample_sigma(bs, gen, device):
     return s.clamp(1e-3, 1.0).to(device)
 
 
-def detail_weight(x0, alpha):
-    """Per-latent-cell loss weight 1 + alpha * local detail (|x0 - 3x3 mean|,
-    normalised to mean 1 over the batch): small things (sun, moon, objects,
-    cloud and mountain edges) cover few cells and would otherwise be a tiny
-    part of the loss."""
-    if alpha <= 0:
-        return None
-    blur = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x0, (1, 1, 1, 1), mode="replicate"), 3, 1)
-    d = (x0 - blur).abs().mean(1, keepdim=True)
-    d = d / (d.mean() + 1e-6)
-    return 1 + alpha * d.clamp(max=4.0)
-
-
 def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0, binding=0.0, log=None):
     """binding > 0 adds binding.py's auxiliary loss with that weight."""
     ck = os.path.join(out, "teacher.pt")
@@ -81,7 +68,9 @@ def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0
         ctx = model.te(ids)
         v = model.unet(xt, s * 1000.0, ctx)
         err = (v - (eps - x0)).pow(2)
-        w = detail_weight(x0, detail)
+        # Small things (sun, moon, objects, cloud and mountain edges) cover
+        # few latent cells and would otherwise be a tiny part of the loss.
+        w = C.detail_weight(x0, detail, 3)
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
         aux = heads.loss(ctx, ids, y) if heads is not None else None
         total = loss if aux is None else loss + binding * aux

@@ -107,10 +107,10 @@ def test_binding_heads_read_the_nouns_own_states():
     assert not torch.allclose(loss, heads.loss(ctx2, ids, y))
 
 
-def test_object_weight_favours_small_things():
-    from scripts.factory.train_ae import object_weight
+def test_detail_weight_favours_small_things():
     x = torch.zeros(1, 3, 32, 32)
     x[:, :, 10:14, 10:14] = 1.0  # a small bright object on a flat ground
-    w = object_weight(x, 2.0)
-    assert w[0, 0, 12, 12] > 2.0 and w[0, 0, 28, 28] == 1.0
-    assert object_weight(x, 0.0) is None
+    for window in (3, 9):
+        w = C.detail_weight(x, 2.0, window)
+        assert w[0, 0, 10, 10] > 2.0 and w[0, 0, 28, 28] == 1.0 and w.max() <= 9.0
+    assert C.detail_weight(x, 0.0, 9) is None
