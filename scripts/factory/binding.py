@@ -9,12 +9,15 @@ the left, it was drawn on the left 135 times in 176. The denoiser read "on
 the left" without knowing which noun it belonged to. With the place in the
 noun's own state, the cross-attention that finds the noun also finds where
 it goes."""
+import json
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from scripts.factory import common as C
+from scripts.factory import data as D
 from scripts.scenes import ATTRIBUTES
 
 BODY_NOUNS = ["sun", "moon"]
@@ -31,6 +34,13 @@ def _noun_ids(words):
         toks = [int(t) for t in row if int(t) != 0]  # [sot, ..., word's last token, eot]
         out.add(toks[-2])
     return sorted(out)
+
+
+def load_labels(out, n):
+    """labels() of the first n images of a factory run (OUT/data/captions.jsonl), as a tensor."""
+    with open(D.paths(out)["captions"]) as f:
+        attrs = [json.loads(line)["attrs"] for line in f][:n]
+    return torch.from_numpy(labels(attrs))
 
 
 def labels(attrs):

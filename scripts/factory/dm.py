@@ -1,6 +1,5 @@
 """Diffusion helpers shared by teacher, student, export: model config,
 latent/text data, flow-matching Euler sampler, previews."""
-import json
 import os
 
 import numpy as np
@@ -49,18 +48,9 @@ class LatentData:
         self.device = device
         self.ae_step = st["ae_step"]
 
-    def labels(self, out):
-        """Binding labels per image (binding.labels), read once from captions.jsonl."""
-        if not hasattr(self, "_labels"):
-            from scripts.factory import binding
-            with open(D.paths(out)["captions"]) as f:
-                attrs = [json.loads(line)["attrs"] for line in f][: self.n]
-            self._labels = torch.from_numpy(binding.labels(attrs))
-        return self._labels
-
     def batch(self, bs, gen, p_uncond=0.0, labels=None):
-        """Latents and ids of `bs` random images; with `labels` (self.labels()),
-        also their rows of it."""
+        """Latents and ids of `bs` random images; with `labels` (a tensor with
+        a row per image, binding.load_labels), also their rows of it."""
         idx = torch.randint(0, self.n, (bs,), generator=gen)
         kk = torch.randint(0, self.k, (bs,), generator=gen)
         ids = self.tok[idx, kk].clone()

@@ -12,7 +12,7 @@ import torch
 
 from scripts.factory import common as C
 from scripts.factory import dm
-from scripts.factory.binding import BindingHeads
+from scripts.factory.binding import BindingHeads, load_labels
 
 
 def sample_sigma(bs, gen, device):
@@ -28,7 +28,7 @@ def train(out, steps, minutes, device, bs=128, lr=1e-3, p_uncond=0.1, detail=0.0
     data = dm.LatentData(out, device)
     model = dm.make_model(out).to(device)
     heads = BindingHeads(dm.CFG["hidden"]).to(device) if binding > 0 else None
-    labels = data.labels(out) if heads is not None else None
+    labels = load_labels(out, data.n) if heads is not None else None
     params = list(model.parameters()) + (list(heads.parameters()) if heads is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     st = C.load_ckpt(ck)
