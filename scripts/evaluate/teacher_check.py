@@ -8,14 +8,13 @@ attribute classifier (fidelity, count, per attribute). About 25 s on one core.
 import argparse
 import json
 
-import numpy as np
 import torch
 
 from scripts.evaluate import fidelity as F
+from scripts.evaluate.generators import teacher_images
 from scripts.evaluate.targets import initial_latents
 from scripts.factory import common as C
 from scripts.factory import dm
-from scripts.factory.train_teacher import load_teacher
 
 
 def main(argv=None):
@@ -31,17 +30,18 @@ def main(argv=None):
     torch.set_num_threads(1)
     F.set_classifier(a.classifier)
     captions, fixed = F.prompts(a.n, a.seed, a.split)
-    model, step = load_teacher(a.runs, "cpu")
     ae = dm.load_ae(a.runs, "cpu")
     stats = C.read_json(f"{a.runs}/latent_stats.json")
-    noise = torch.from_numpy(np.stack([initial_latents(a.seed, a.split, i, (4, 16, 16)) for i in range(a.n)]))
-    ids, empty = torch.from_numpy(C.tokenize(captions)), torch.from_numpy(C.tokenize([""]))
-    images = []
-    for i in range(0, a.n, 50):
-        z = dm.euler(model, noise[i:i + 50], ids[i:i + 50], dm.sigmas_for(a.steps), a.guidance, empty)
-        x = dm.decode(ae, z, stats["shift"], stats["scale"])
-        images.append(((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
-    r = F.score(np.concatenate(images), fixed)
+
+    def decode(z):
+        with torch.no_grad():
+            x = dm.decode(ae, torch.from_numpy(z), stats["shift"], stats["scale"])[0]
+        return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+    noises = [initial_latents(a.seed, a.split, i, (1, 4, 16, 16)) for i in range(a.n)]
+    images, extra = teacher_images(a.runs, captions, noises, a.steps, a.guidance, decode, log=lambda *_: None)
+    step = extra["teacher_step"]
+    r = F.score(images, fixed)
     print(json.dumps({"teacher_step": step, "split": a.split, "fidelity": round(r["fidelity"], 3),
                       "exact": round(r["exact"], 3), "count": r["count"], "two_or_more": r["two_or_more"],
                       "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}))
