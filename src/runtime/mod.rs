@@ -20,6 +20,10 @@ mod contain;
 mod conv3x3;
 mod dynamic_quantize;
 mod graph_checks;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_conv3x3;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_matmul;
 mod int8_speed;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod matmul;
@@ -368,12 +372,16 @@ pub(crate) fn load_decluttered(
     }
 }
 
-/// Our 3×3 convolutions and f32 matrix products in place of tract's
-/// (conv3x3.rs, matmul.rs), where the build has them (x86_64, aarch64); how
-/// many of each were replaced.
+/// Our 3×3 convolutions and matrix products (f32; int8 where the CPU has
+/// AVX-512 VNNI) in place of tract's (conv3x3.rs, matmul.rs,
+/// int8_conv3x3.rs, int8_matmul.rs), where the build has them (x86_64,
+/// aarch64); how many convolutions and products were replaced.
 fn use_own_kernels(model: &mut TypedModel) -> TractResult<(usize, usize)> {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    return Ok((conv3x3::use_tap_convolutions(model)?, matmul::use_gemm_matmuls(model)?));
+    return Ok((
+        conv3x3::use_tap_convolutions(model)? + int8_conv3x3::use_int8_tap_convolutions(model)?,
+        matmul::use_gemm_matmuls(model)? + int8_matmul::use_int8_matmuls(model)?,
+    ));
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = model; // tract's own kernels run

@@ -95,7 +95,7 @@ impl Read {
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
         allocator::release_free_memory();
         log::info!(
-            "{}: optimized {:.0} ms ({taps} 3x3 convolutions as tap products, {products} matrix products by gemm)",
+            "{}: optimized {:.0} ms ({taps} 3x3 convolutions as tap products, {products} matrix products by our kernels)",
             path.display(),
             started.elapsed().as_secs_f64() * 1000.0
         );

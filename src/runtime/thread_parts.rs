@@ -43,15 +43,15 @@ pub(super) fn in_parts(_parallel: bool, count: usize, job: &(dyn Fn(usize, usize
 
 /// A buffer the parts of [`in_parts`] write, each its own region.
 #[derive(Clone, Copy)]
-pub(super) struct Shared(pub(super) *mut f32);
+pub(super) struct Shared<T = f32>(pub(super) *mut T);
 // SAFETY: each part writes only its own region (see the callers).
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
 
-impl Shared {
+impl<T> Shared<T> {
     /// The element at `offset` (a method, so closures capture the whole
     /// `Shared`, not its raw pointer).
-    pub(super) fn at(self, offset: usize) -> *mut f32 {
+    pub(super) fn at(self, offset: usize) -> *mut T {
         self.0.wrapping_add(offset)
     }
 }

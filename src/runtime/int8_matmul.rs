@@ -1,0 +1,306 @@
+//! int8 matrix products with a constant right side (ONNX `MatMulInteger`
+//! of a dynamic-int8 linear layer: u8 activations [.., m, k] × 8-bit weights
+//! [k, n] → i32) with AVX-512 VNNI dot products, instead of tract's kernels.
+//!
+//! Why: a dynamic-int8 UNet step was 2.3-2.5× onnxruntime on the same file
+//! (SD-Turbo, LCM and SDXS-class alike), most of it in tract's int8 products
+//! (`OptMatMul` 46 % of the step, plus `OptMatMulPack` packing the
+//! activations at every call and `QSumB` summing them). Here the weights are
+//! packed once at load in the layout `vpdpbusd` reads ([n / 64][k / 4][64][4]
+//! bytes) and the activations are read where they lie: four bytes of a row
+//! broadcast at a time, no packing. Exact integer arithmetic (the same sums
+//! as in int8_conv3x3.rs, with the weights stored as `k - 128`), so the
+//! output is tract's bit for bit.
+//!
+//! Used only where the CPU has AVX-512 VNNI, like int8_conv3x3.rs.
+
+use super::int8_conv3x3::has_vnni;
+use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
+use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::einsum::EinSum;
+
+/// Rows computed together (each a broadcast word of a row).
+const MR: usize = 6;
+/// Columns computed together: 4 vectors of 16.
+const COLUMNS: usize = 64;
+/// Rows of one part, at least.
+const MIN_BLOCK_ROWS: usize = 48;
+
+/// C[rows, n] = Σ_k (A[rows, k] - a0)(B[k, n] - b0) + bias, A u8 in memory
+/// order, B constant.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Int8MatMul {
+    k: usize,
+    n: usize,
+    /// `b - 128` (`b` for i8 weights) as i8: [n / 64][k / 4][64][4], zero
+    /// past n.
+    packed: Arc<Tensor>,
+    /// Per column: Σ_k of the stored weights.
+    column_sums: Arc<Tensor>,
+    /// Per column: the stored weights' offset minus b0 (128 - b0 for u8).
+    shifts: Arc<Tensor>,
+    /// Per column.
+    bias: Arc<Tensor>,
+    /// The output's facts: the replaced op's.
+    output: TypedFact,
+}
+
+impl Int8MatMul {
+    /// From weights [k, n] as i32 values of an 8-bit type (`offset` 128 for
+    /// u8, 0 for i8), their zero points and the bias per column.
+    fn new(weights: &[i32], offset: i32, b0: &[i32], bias: &[i32], k: usize, output: TypedFact) -> TractResult<Int8MatMul> {
+        let n = bias.len();
+        ensure!(weights.len() == k * n && b0.len() == n && k % 4 == 0);
+        let mut packed = vec![0i8; n.div_ceil(COLUMNS) * k * COLUMNS];
+        let mut sums = vec![0i32; n];
+        for row in 0..k {
+            for (col, sum) in sums.iter_mut().enumerate() {
+                let b = weights[row * n + col] - offset;
+                ensure!((-128..128).contains(&b), "weight {} outside 8 bits", b + offset);
+                packed[((col / COLUMNS * k + row / 4 * 4) * COLUMNS) + col % COLUMNS * 4 + row % 4] = b as i8;
+                *sum += b;
+            }
+        }
+        let shifts: Vec<i32> = b0.iter().map(|b| offset - b).collect();
+        Ok(Int8MatMul {
+            k,
+            n,
+            packed: Arc::new(tensor1(&packed)),
+            column_sums: Arc::new(tensor1(&sums)),
+            shifts: Arc::new(tensor1(&shifts)),
+            bias: Arc::new(tensor1(bias)),
+            output,
+        })
+    }
+}
+
+/// `a` [rows, k] u8 with zero point `a0` times the weights into `out`
+/// [rows, n] (`vnni`: with the VNNI kernel), in parts (blocks of rows ×
+/// blocks of columns) over tract's thread pool.
+fn multiply(op: &Int8MatMul, a: &[u8], a0: u8, out: &mut [i32], vnni: bool) -> TractResult<()> {
+    let (k, n) = (op.k, op.n);
+    let rows = a.len() / k;
+    let packed = op.packed.try_as_plain_ram()?.as_slice::<i8>()?;
+    let sums = op.column_sums.try_as_plain_ram()?.as_slice::<i32>()?;
+    let shifts = op.shifts.try_as_plain_ram()?.as_slice::<i32>()?;
+    let bias = op.bias.try_as_plain_ram()?.as_slice::<i32>()?;
+    let need_row_sums = shifts.iter().any(|&d| d != 0);
+    let parallel = rows * n * k >= PARALLEL_MACS;
+    let column_blocks = n.div_ceil(COLUMNS);
+    let row_blocks = if parallel { blocks_per_unit(column_blocks, rows, MIN_BLOCK_ROWS) } else { 1 };
+    let block = rows.div_ceil(row_blocks).next_multiple_of(MR);
+    let row_blocks = rows.div_ceil(block);
+    let output = Shared(out.as_mut_ptr());
+    in_parts(parallel, row_blocks * column_blocks, &|first, last| {
+        let mut acc = [[0i32; COLUMNS]; MR];
+        for part in first..last {
+            let (r0, c0) = (part / column_blocks * block, part % column_blocks * COLUMNS);
+            let weights = &packed[c0 * k..][..k * COLUMNS];
+            for m0 in (r0..(r0 + block).min(rows)).step_by(MR) {
+                let count = MR.min(rows - m0);
+                let lines: [&[u8]; MR] = std::array::from_fn(|m| &a[(m0 + m.min(count - 1)) * k..][..k]);
+                dot_block(lines, weights, vnni, &mut acc);
+                for (m, acc) in acc.iter().enumerate().take(count) {
+                    let row = i32::from(a0) * k as i32;
+                    let row_sum = if need_row_sums { lines[m].iter().map(|&v| i32::from(v)).sum::<i32>() - row } else { 0 };
+                    for (j, &s) in acc.iter().enumerate().take(n - c0) {
+                        let c = c0 + j;
+                        // SAFETY: parts write disjoint rows or columns of `out`.
+                        unsafe { *output.at((m0 + m) * n + c) = s - i32::from(a0) * sums[c] + shifts[c] * row_sum + bias[c] };
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `acc[m][j]` = Σ_k lines[m][k] × (stored weight of column j of the block).
+fn dot_block(lines: [&[u8]; MR], weights: &[i8], vnni: bool, acc: &mut [[i32; COLUMNS]; MR]) {
+    #[cfg(target_arch = "x86_64")]
+    if vnni {
+        // SAFETY: the CPU has the features (has_vnni); the lines and the
+        // block's weights are whole (k a multiple of 4).
+        return unsafe { vnni::dot_block(lines, weights, acc) };
+    }
+    let _ = vnni;
+    for (a, line) in acc.iter_mut().zip(lines) {
+        a.fill(0);
+        for (g, x) in line.chunks_exact(4).enumerate() {
+            let group = &weights[g * COLUMNS * 4..][..COLUMNS * 4];
+            for (a, b) in a.iter_mut().zip(group.chunks_exact(4)) {
+                *a += (0..4).map(|j| i32::from(x[j]) * i32::from(b[j])).sum::<i32>();
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::{COLUMNS, MR};
+    use std::arch::x86_64::*;
+
+    const VECTORS: usize = COLUMNS / 16;
+
+    /// [`super::dot_block`] with `vpdpbusd`: MR × 4 accumulators of 16
+    /// columns, each step four bytes of k.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn dot_block(lines: [&[u8]; super::MR], weights: &[i8], out: &mut [[i32; COLUMNS]; MR]) {
+        let mut acc = [[_mm512_setzero_si512(); VECTORS]; MR];
+        let rows: [*const i32; MR] = std::array::from_fn(|m| lines[m].as_ptr() as *const i32);
+        for g in 0..lines[0].len() / 4 {
+            let b = weights.as_ptr().add(g * COLUMNS * 4);
+            let w: [__m512i; VECTORS] = std::array::from_fn(|v| _mm512_loadu_si512(b.add(v * 64) as *const _));
+            for (acc, row) in acc.iter_mut().zip(rows) {
+                let x = _mm512_set1_epi32(row.add(g).read_unaligned());
+                for (a, &w) in acc.iter_mut().zip(&w) {
+                    *a = _mm512_dpbusd_epi32(*a, x, w);
+                }
+            }
+        }
+        for (out, acc) in out.iter_mut().zip(&acc) {
+            for (v, a) in acc.iter().enumerate() {
+                _mm512_storeu_si512(out.as_mut_ptr().add(v * 16) as *mut _, *a);
+            }
+        }
+    }
+}
+
+impl Op for Int8MatMul {
+    fn name(&self) -> StaticName {
+        "Int8MatMul".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("k {} n {}", self.k, self.n)])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Int8MatMul {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let (a, a0) = (&inputs[0], inputs[1].cast_to::<i32>()?);
+        ensure!(a0.len() == 1, "Int8MatMul zero point of {} values", a0.len());
+        let a0 = u8::try_from(a0.try_as_plain_ram()?.as_slice::<i32>()?[0])?;
+        let shape = a.shape();
+        ensure!(shape.last() == Some(&self.k), "Int8MatMul input {shape:?}");
+        let mut out_shape: TVec<usize> = shape.into();
+        *out_shape.last_mut().unwrap() = self.n;
+        let mut output = unsafe { Tensor::uninitialized::<i32>(&out_shape)? };
+        let mut plain = output.try_as_plain_ram_mut()?;
+        multiply(self, a.try_as_plain_ram()?.as_slice::<u8>()?, a0, plain.as_slice_mut::<i32>()?, has_vnni())?;
+        drop(plain);
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for Int8MatMul {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(self.output.clone()))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let rows: TDim = inputs[0].shape.iter().rev().skip(1).product();
+        Ok(tvec!((Cost::FMA(i32::datum_type()), rows * (self.k * self.n))))
+    }
+
+    as_op!();
+}
+
+/// A constant input of the node as i32 values, if it is an integer one.
+fn constant(model: &TypedModel, node: &TypedNode, input: usize) -> TractResult<Option<Vec<i32>>> {
+    let Some(c) = model.outlet_fact(node.inputs[input])?.konst.clone() else { return Ok(None) };
+    if !c.datum_type().is_integer() {
+        return Ok(None);
+    }
+    Ok(Some(c.cast_to::<i32>()?.try_as_plain_ram()?.as_slice::<i32>()?.to_vec()))
+}
+
+/// One value per column from a constant of 1 or `n` values.
+fn per_column(values: Option<Vec<i32>>, n: usize) -> Option<Vec<i32>> {
+    match values {
+        Some(v) if v.len() == 1 => Some(vec![v[0]; n]),
+        Some(v) if v.len() == n => Some(v),
+        _ => None,
+    }
+}
+
+/// The tract product at `node`, if it is one this module runs: an int8
+/// EinSum as MatMulInteger declutters (i32 output, unit input scales),
+/// `..mk,kn->..mn` with A u8 and its zero point one value, B a constant
+/// [1.., k, n] of an 8-bit type, k a multiple of 4, constant bias and b0
+/// of 1 or n values.
+fn as_int8_matmul(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Int8MatMul>> {
+    let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
+    if einsum.q_params != Some(i32::datum_type()) || node.inputs.len() != 9 {
+        return Ok(None);
+    }
+    let (a, b) = (model.outlet_fact(node.inputs[0])?, model.outlet_fact(node.inputs[1])?);
+    let Some(weights) = b.konst.clone() else { return Ok(None) };
+    let (ra, rb) = (a.rank(), weights.rank());
+    if a.datum_type != u8::datum_type() || ra < 2 || rb < 2 || weights.shape()[..rb - 2].iter().any(|&d| d != 1) {
+        return Ok(None);
+    }
+    let (k, n) = (weights.shape()[rb - 2], weights.shape()[rb - 1]);
+    if k % 4 != 0 || !model.outlet_fact(node.inputs[3])?.shape.volume().is_one() {
+        return Ok(None);
+    }
+    // The axes: A's in order onto the output's, A's last (k) summed with
+    // B's second last, B's last the output's last.
+    let axes = &einsum.axes;
+    let out_rank = axes.rank(InOut::Out(0));
+    let plain = out_rank == ra
+        && axes.iter_all_axes().all(|axis| {
+            let (ia, ib, o) = (&axis.inputs[0], &axis.inputs[1], &axis.outputs[0]);
+            match (ia.as_slice(), ib.as_slice(), o.as_slice()) {
+                (&[p], &[q], &[]) => p == ra - 1 && q == rb - 2,
+                (&[p], _, &[r]) => p == r && p < ra - 1 && ib.iter().all(|&q| q < rb - 2),
+                (&[], &[q], &[r]) => q == rb - 1 && r == out_rank - 1,
+                (&[], _, &[]) => ib.iter().all(|&q| q < rb - 2),
+                _ => ia.is_empty() && o.is_empty() && ib.is_empty(),
+            }
+        });
+    if !plain {
+        return Ok(None);
+    }
+    for ix in [4, 6] {
+        let Some(scale) = model.outlet_fact(node.inputs[ix])?.konst.clone() else { return Ok(None) };
+        if scale.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.iter().any(|&s| s != 1.0) {
+            return Ok(None);
+        }
+    }
+    let offset = match weights.datum_type() {
+        DatumType::U8 => 128,
+        DatumType::I8 => 0,
+        _ => return Ok(None),
+    };
+    let (Some(bias), Some(b0)) = (per_column(constant(model, node, 2)?, n), per_column(constant(model, node, 5)?, n)) else {
+        return Ok(None);
+    };
+    let values = weights.cast_to::<i32>()?;
+    let output = node.outputs[0].fact.without_value();
+    Ok(Some(Int8MatMul::new(values.try_as_plain_ram()?.as_slice::<i32>()?, offset, &b0, &bias, k, output)?))
+}
+
+/// Replace every product [`Int8MatMul`] runs in a decluttered `model` when
+/// this CPU has AVX-512 VNNI; returns how many.
+pub fn use_int8_matmuls(model: &mut TypedModel) -> TractResult<usize> {
+    if !has_vnni() {
+        return Ok(0);
+    }
+    let mut swapped = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(op) = as_int8_matmul(model, node)? else { continue };
+        let patch = TypedModelPatch::replace_single_op(model, node, &[node.inputs[0], node.inputs[3]], op)?;
+        patch.apply(model)?;
+        swapped += 1;
+    }
+    Ok(swapped)
+}
+
+#[cfg(test)]
+mod tests;
