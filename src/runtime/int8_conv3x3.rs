@@ -23,7 +23,8 @@
 //! the portable kernel below is the same arithmetic without it, for the
 //! tests on any host.
 
-use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
+use super::int8_output::{absorb, replace, Finish, Out};
+use super::thread_parts::{blocks_per_unit, in_parts, PARALLEL_MACS};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
 use tract_nnef::tract_core::ops::cnn::{Conv, PaddingSpec};
@@ -55,6 +56,8 @@ pub struct Int8TapConv {
     shifts: Arc<Tensor>,
     /// Per output channel, added to the sum.
     bias: Arc<Tensor>,
+    /// The cast, scale and bias that follow in the graph, done here.
+    finish: Finish,
 }
 
 impl Int8TapConv {
@@ -86,14 +89,15 @@ impl Int8TapConv {
             weight_sums: Arc::new(tensor1(&sums)),
             shifts: Arc::new(tensor1(&shifts)),
             bias: Arc::new(tensor1(bias)),
+            finish: Finish::default(),
         })
     }
 }
 
 /// One image's convolution: `input` [in, h, w] u8 with zero point `x0`
-/// into `out` [out, h, w] i32 (`vnni`: with the VNNI kernel), in parts (bands of output rows × blocks of
+/// into `output` [out, h, w] (`vnni`: with the VNNI kernel), in parts (bands of output rows × blocks of
 /// output channels) over tract's thread pool.
-fn convolve(conv: &Int8TapConv, input: &[u8], x0: u8, (h, w): (usize, usize), out: &mut [i32], vnni: bool) -> TractResult<()> {
+fn convolve(conv: &Int8TapConv, input: &[u8], x0: u8, (h, w): (usize, usize), output: Out, vnni: bool) -> TractResult<()> {
     let (c_in, c_out) = (conv.c_in, conv.c_out);
     let packed = conv.packed.try_as_plain_ram()?.as_slice::<i8>()?;
     let sums = conv.weight_sums.try_as_plain_ram()?.as_slice::<i32>()?;
@@ -106,7 +110,6 @@ fn convolve(conv: &Int8TapConv, input: &[u8], x0: u8, (h, w): (usize, usize), ou
     let blocks = if parallel { blocks_per_unit(bands, c_out, MIN_BLOCK_CHANNELS) } else { 1 };
     let block = c_out.div_ceil(blocks).next_multiple_of(MR);
     let blocks = c_out.div_ceil(block);
-    let output = Shared(out.as_mut_ptr());
     in_parts(parallel, bands * blocks, &|first, last| {
         let (mut band, mut packed_band) = (Band::default(), None);
         for part in first..last {
@@ -134,7 +137,7 @@ fn convolve(conv: &Int8TapConv, input: &[u8], x0: u8, (h, w): (usize, usize), ou
                             }
                             let window = if shift != 0 { band.window_sum(p) - i32::from(x0) * 9 * c_in as i32 } else { 0 };
                             // SAFETY: parts write disjoint rows or channels of `out`.
-                            unsafe { *output.at((o * h + y0 + r) * w + x) = s + base + shift * window };
+                            unsafe { output.put((o * h + y0 + r) * w + x, o, s + base + shift * window) };
                         }
                     }
                 }
@@ -319,15 +322,13 @@ impl EvalOp for Int8TapConv {
         let x0 = u8::try_from(x0.try_as_plain_ram()?.as_slice::<i32>()?[0])?;
         let (batch, h, w) = (shape[0], shape[2], shape[3]);
         let xs = input.try_as_plain_ram()?.as_slice::<u8>()?;
-        let mut output = unsafe { Tensor::uninitialized::<i32>(&[batch, self.c_out, h, w])? };
-        let mut plain = output.try_as_plain_ram_mut()?;
-        let ys = plain.as_slice_mut::<i32>()?;
+        let (mut output, scale) = self.finish.output(&[batch, self.c_out, h, w], &inputs)?;
+        let image = self.c_out * h * w;
         for b in 0..batch {
             let x = &xs[b * self.c_in * h * w..][..self.c_in * h * w];
-            let y = &mut ys[b * self.c_out * h * w..][..self.c_out * h * w];
-            convolve(self, x, x0, (h, w), y, has_vnni())?;
+            let out = Out::new(&self.finish, &mut output, scale)?.offset(b * image);
+            convolve(self, x, x0, (h, w), out, has_vnni())?;
         }
-        drop(plain);
         Ok(tvec!(output.into_tvalue()))
     }
 }
@@ -336,7 +337,7 @@ impl TypedOp for Int8TapConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shape = &inputs[0].shape;
         ensure!(shape.len() == 4);
-        Ok(tvec!(i32::fact([shape[0].clone(), self.c_out.to_dim(), shape[2].clone(), shape[3].clone()])))
+        Ok(tvec!(self.finish.datum_type().fact([shape[0].clone(), self.c_out.to_dim(), shape[2].clone(), shape[3].clone()])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
@@ -424,7 +425,8 @@ fn as_int8_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<
 }
 
 /// Replace every convolution [`Int8TapConv`] runs in a decluttered `model`
-/// when this CPU has AVX-512 VNNI; returns how many.
+/// when this CPU has AVX-512 VNNI, with the cast, scale and bias after it
+/// ([`absorb`]); returns how many.
 pub fn use_int8_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
     if !has_vnni() {
         return Ok(0);
@@ -432,9 +434,11 @@ pub fn use_int8_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
     let mut swapped = 0;
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(op) = as_int8_tap_conv(model, node)? else { continue };
-        let patch = TypedModelPatch::replace_single_op(model, node, &[node.inputs[0], node.inputs[3]], op)?;
-        patch.apply(model)?;
+        let Some(mut op) = as_int8_tap_conv(model, node)? else { continue };
+        let inputs = [node.inputs[0], node.inputs[3]];
+        let (finish, scale, last) = absorb(model, id, op.c_out, 1)?;
+        op.finish = finish;
+        replace(model, id, last, &inputs, scale, op)?;
         swapped += 1;
     }
     Ok(swapped)

@@ -15,7 +15,8 @@
 //! Used only where the CPU has AVX-512 VNNI, like int8_conv3x3.rs.
 
 use super::int8_conv3x3::has_vnni;
-use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
+use super::int8_output::{absorb, replace, Finish, Out};
+use super::thread_parts::{blocks_per_unit, in_parts, PARALLEL_MACS};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::einsum::EinSum;
 
@@ -41,14 +42,16 @@ pub struct Int8MatMul {
     shifts: Arc<Tensor>,
     /// Per column.
     bias: Arc<Tensor>,
-    /// The output's facts: the replaced op's.
-    output: TypedFact,
+    /// The output's shape: the replaced op's.
+    shape: ShapeFact,
+    /// The cast, scale and bias that follow in the graph, done here.
+    finish: Finish,
 }
 
 impl Int8MatMul {
     /// From weights [k, n] as i32 values of an 8-bit type (`offset` 128 for
     /// u8, 0 for i8), their zero points and the bias per column.
-    fn new(weights: &[i32], offset: i32, b0: &[i32], bias: &[i32], k: usize, output: TypedFact) -> TractResult<Int8MatMul> {
+    fn new(weights: &[i32], offset: i32, b0: &[i32], bias: &[i32], k: usize, shape: ShapeFact) -> TractResult<Int8MatMul> {
         let n = bias.len();
         ensure!(weights.len() == k * n && b0.len() == n && k % 4 == 0);
         let mut packed = vec![0i8; n.div_ceil(COLUMNS) * k * COLUMNS];
@@ -69,15 +72,16 @@ impl Int8MatMul {
             column_sums: Arc::new(tensor1(&sums)),
             shifts: Arc::new(tensor1(&shifts)),
             bias: Arc::new(tensor1(bias)),
-            output,
+            shape,
+            finish: Finish::default(),
         })
     }
 }
 
-/// `a` [rows, k] u8 with zero point `a0` times the weights into `out`
+/// `a` [rows, k] u8 with zero point `a0` times the weights into `output`
 /// [rows, n] (`vnni`: with the VNNI kernel), in parts (blocks of rows ×
 /// blocks of columns) over tract's thread pool.
-fn multiply(op: &Int8MatMul, a: &[u8], a0: u8, out: &mut [i32], vnni: bool) -> TractResult<()> {
+fn multiply(op: &Int8MatMul, a: &[u8], a0: u8, output: Out, vnni: bool) -> TractResult<()> {
     let (k, n) = (op.k, op.n);
     let rows = a.len() / k;
     let packed = op.packed.try_as_plain_ram()?.as_slice::<i8>()?;
@@ -90,7 +94,6 @@ fn multiply(op: &Int8MatMul, a: &[u8], a0: u8, out: &mut [i32], vnni: bool) -> T
     let row_blocks = if parallel { blocks_per_unit(column_blocks, rows, MIN_BLOCK_ROWS) } else { 1 };
     let block = rows.div_ceil(row_blocks).next_multiple_of(MR);
     let row_blocks = rows.div_ceil(block);
-    let output = Shared(out.as_mut_ptr());
     in_parts(parallel, row_blocks * column_blocks, &|first, last| {
         let mut acc = [[0i32; COLUMNS]; MR];
         for part in first..last {
@@ -106,7 +109,7 @@ fn multiply(op: &Int8MatMul, a: &[u8], a0: u8, out: &mut [i32], vnni: bool) -> T
                     for (j, &s) in acc.iter().enumerate().take(n - c0) {
                         let c = c0 + j;
                         // SAFETY: parts write disjoint rows or columns of `out`.
-                        unsafe { *output.at((m0 + m) * n + c) = s - i32::from(a0) * sums[c] + shifts[c] * row_sum + bias[c] };
+                        unsafe { output.put((m0 + m) * n + c, c, s - i32::from(a0) * sums[c] + shifts[c] * row_sum + bias[c]) };
                     }
                 }
             }
@@ -189,17 +192,16 @@ impl EvalOp for Int8MatMul {
         ensure!(shape.last() == Some(&self.k), "Int8MatMul input {shape:?}");
         let mut out_shape: TVec<usize> = shape.into();
         *out_shape.last_mut().unwrap() = self.n;
-        let mut output = unsafe { Tensor::uninitialized::<i32>(&out_shape)? };
-        let mut plain = output.try_as_plain_ram_mut()?;
-        multiply(self, a.try_as_plain_ram()?.as_slice::<u8>()?, a0, plain.as_slice_mut::<i32>()?, has_vnni())?;
-        drop(plain);
+        let (mut output, scale) = self.finish.output(&out_shape, &inputs)?;
+        let out = Out::new(&self.finish, &mut output, scale)?;
+        multiply(self, a.try_as_plain_ram()?.as_slice::<u8>()?, a0, out, has_vnni())?;
         Ok(tvec!(output.into_tvalue()))
     }
 }
 
 impl TypedOp for Int8MatMul {
     fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(self.output.clone()))
+        Ok(tvec!(self.finish.datum_type().fact(self.shape.clone())))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
@@ -281,12 +283,13 @@ fn as_int8_matmul(model: &TypedModel, node: &TypedNode) -> TractResult<Option<In
         return Ok(None);
     };
     let values = weights.cast_to::<i32>()?;
-    let output = node.outputs[0].fact.without_value();
-    Ok(Some(Int8MatMul::new(values.try_as_plain_ram()?.as_slice::<i32>()?, offset, &b0, &bias, k, output)?))
+    let shape = node.outputs[0].fact.shape.clone();
+    Ok(Some(Int8MatMul::new(values.try_as_plain_ram()?.as_slice::<i32>()?, offset, &b0, &bias, k, shape)?))
 }
 
 /// Replace every product [`Int8MatMul`] runs in a decluttered `model` when
-/// this CPU has AVX-512 VNNI; returns how many.
+/// this CPU has AVX-512 VNNI, with the cast, scale and bias after it
+/// ([`absorb`]); returns how many.
 pub fn use_int8_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     if !has_vnni() {
         return Ok(0);
@@ -294,9 +297,12 @@ pub fn use_int8_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     let mut swapped = 0;
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(op) = as_int8_matmul(model, node)? else { continue };
-        let patch = TypedModelPatch::replace_single_op(model, node, &[node.inputs[0], node.inputs[3]], op)?;
-        patch.apply(model)?;
+        let Some(mut op) = as_int8_matmul(model, node)? else { continue };
+        let inputs = [node.inputs[0], node.inputs[3]];
+        let rank = op.shape.rank();
+        let (finish, scale, last) = absorb(model, id, op.n, rank - 1)?;
+        op.finish = finish;
+        replace(model, id, last, &inputs, scale, op)?;
         swapped += 1;
     }
     Ok(swapped)

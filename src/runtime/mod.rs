@@ -24,6 +24,8 @@ mod graph_checks;
 mod int8_conv3x3;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod int8_matmul;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_output;
 mod int8_speed;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod matmul;

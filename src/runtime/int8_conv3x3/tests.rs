@@ -1,3 +1,4 @@
+use super::super::thread_parts::Shared;
 use super::*;
 use tract_nnef::tract_core::ops::cnn::PoolSpec;
 
@@ -54,7 +55,7 @@ fn matches_the_definition() {
         let expected = reference(&x, 37, (c_in, h, w), &k, &k0, &bias);
         for vnni in [false, true].into_iter().filter(|&v| !v || has_vnni()) {
             let mut out = vec![0; c_out * h * w];
-            convolve(&conv, &x, 37, (h, w), &mut out, vnni).unwrap();
+            convolve(&conv, &x, 37, (h, w), Out::I32(Shared(out.as_mut_ptr())), vnni).unwrap();
             assert_eq!(out, expected, "weights offset {offset}, k0 {k0:?}, vnni {vnni}");
         }
     }
@@ -66,14 +67,17 @@ fn refuses_weights_outside_8_bits() {
     assert!(Int8TapConv::new(&[200; 9], 0, &[0], &[0], 1).is_err());
 }
 
-/// In a graph: a ConvInteger as tract's ONNX parser declutters it is
-/// swapped (on a VNNI CPU) and gives tract's own output, bit for bit.
+/// In a graph: a ConvInteger as tract's ONNX parser declutters it, then
+/// the quantizer's Cast, × scale and + bias, is swapped (on a VNNI CPU) with
+/// those three done in its pass, and gives tract's own output.
 #[test]
 fn swapped_in_a_graph_gives_tracts_output() -> TractResult<()> {
+    use tract_nnef::tract_core::ops::{cast::cast, math};
     let (c_in, c_out, h, w) = (12, 10, 9, 23);
     let mut model = TypedModel::default();
     let x = model.add_source("x", u8::fact([1, c_in, h, w]))?;
     let x0 = model.add_source("x0", i32::scalar_fact())?;
+    let scale = model.add_source("scale", f32::fact([1, 1, 1, 1]))?;
     let k = bytes(c_out * c_in * 9, 3);
     let k = model.add_const("k", tensor1(&k).into_shape(&[c_out, c_in, 3, 3])?)?;
     let bias = model.add_const("bias", tensor1(&(0..c_out as i32).collect::<Vec<_>>()))?;
@@ -91,13 +95,27 @@ fn swapped_in_a_graph_gives_tracts_output() -> TractResult<()> {
     };
     let conv = Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group: 1, q_params: Some(i32::datum_type()) };
     let y = model.wire_node("conv", conv, &[x, k, bias, x0, one, k0, one, zero, one])?;
+    let y = model.wire_node("cast", cast(f32::datum_type()), &y)?[0];
+    let y = model.wire_node("scaled", math::mul(), &[y, scale])?[0];
+    let float_bias: Vec<f32> = (0..c_out).map(|o| o as f32 * 0.25 - 1.0).collect();
+    let float_bias = model.add_const("float_bias", tensor1(&float_bias).into_shape(&[1, c_out, 1, 1])?)?;
+    let y = model.wire_node("biased", math::add(), &[y, float_bias])?;
     model.select_output_outlets(&y)?;
-    let inputs = tvec!(tensor1(&bytes(c_in * h * w, 4)).into_shape(&[1, c_in, h, w])?.into_tvalue(), tensor0(29i32).into_tvalue());
+    let inputs = tvec!(
+        tensor1(&bytes(c_in * h * w, 4)).into_shape(&[1, c_in, h, w])?.into_tvalue(),
+        tensor0(29i32).into_tvalue(),
+        tensor1(&[0.0123f32]).into_shape(&[1, 1, 1, 1])?.into_tvalue()
+    );
     let tracts = model.clone().into_optimized()?.into_runnable()?.run(inputs.clone())?;
     let swapped = use_int8_tap_convolutions(&mut model)?;
     assert_eq!(swapped, usize::from(has_vnni()));
+    if has_vnni() {
+        let compact = model.clone().into_compact()?;
+        let names: Vec<String> = compact.nodes().iter().map(|n| n.op.name().to_string()).collect();
+        assert_eq!(names.iter().filter(|n| !n.starts_with("Source")).collect::<Vec<_>>(), ["Int8TapConv3x3"], "{names:?}");
+    }
     let ours = model.into_optimized()?.into_runnable()?.run(inputs)?;
-    let values = |t: &TValue| -> TractResult<Vec<i32>> { Ok(t.cast_to::<i32>()?.try_as_plain_ram()?.as_slice::<i32>()?.to_vec()) };
+    let values = |t: &TValue| -> TractResult<Vec<f32>> { Ok(t.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()) };
     assert_eq!(values(&tracts[0])?, values(&ours[0])?);
     Ok(())
 }
