@@ -115,7 +115,10 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "best_of"))
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "examples", "best_of_candidates"))
     ap.add_argument("--markdown", help="also write the tables here")
+    ap.add_argument("--classifier", default=fidelity.DEFAULT_PATH,
+                    help="the attribute classifier's checkpoint (runs/classifier-count also counts suns and objects)")
     args = ap.parse_args()
+    fidelity.set_classifier(args.classifier)
 
     captions, fixed, full = fidelity.prompts(args.n, args.seed, "heldout", return_full=True)
     seeds = [1000 + 100 * i for i in range(args.n)]
