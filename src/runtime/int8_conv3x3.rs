@@ -23,17 +23,17 @@
 //! the portable kernel below is the same arithmetic without it, for the
 //! tests on any host.
 
-use super::int8_output::{absorb, replace, Finish, Out};
+use super::int8_graph::{absorb, constant, per_channel, replace, unit_scales};
+use super::int8_output::{Finish, Out};
+use super::int8_vnni::{has_vnni, LANES, MR};
 use super::thread_parts::{blocks_per_unit, in_parts, PARALLEL_MACS};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
 use tract_nnef::tract_core::ops::cnn::{Conv, PaddingSpec};
 use tract_nnef::tract_core::ops::nn::DataFormat;
 
-/// Output channels computed together (each a broadcast weight word).
-const MR: usize = 6;
-/// Points computed together: 4 vectors of 16.
-const POINTS: usize = 64;
+/// Points computed together (the kernel's lanes).
+const POINTS: usize = LANES;
 /// Points (padding columns included) of one band, at least: the band's
 /// packed input stays in the L2 cache while every block of output channels
 /// sweeps it.
@@ -225,7 +225,7 @@ impl Band {
         if vnni {
             // SAFETY: the CPU has the features (has_vnni); reads stay inside
             // each plane (the assertion above) and the block's weights.
-            return unsafe { vnni::dot_block(&self.bytes, self.plane, self.groups, self.stride, weights, p0, acc) };
+            return unsafe { super::int8_vnni::kernels::conv_block(&self.bytes, (self.plane, self.groups, self.stride), weights, p0, acc) };
         }
         let _ = vnni;
         for a in acc.iter_mut() {
@@ -242,58 +242,6 @@ impl Band {
                         *a += (0..4).map(|j| i32::from(x[j]) * i32::from(taps[m * 4 + j])).sum::<i32>();
                     }
                 }
-            }
-        }
-    }
-}
-
-/// Whether this CPU runs the VNNI kernel (the only case worth the swap:
-/// elsewhere tract's own int8 kernels stay).
-pub fn has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-#[cfg(target_arch = "x86_64")]
-mod vnni {
-    use super::{MR, POINTS};
-    use std::arch::x86_64::*;
-
-    const VECTORS: usize = POINTS / 16;
-
-    /// [`super::Band::dot_block`] with `vpdpbusd`: MR × 4 accumulators of 16
-    /// points, each step one tap of one channel group.
-    #[target_feature(enable = "avx512f,avx512vnni")]
-    pub(super) unsafe fn dot_block(
-        bytes: &[u8],
-        plane: usize,
-        groups: usize,
-        stride: usize,
-        weights: &[i8],
-        p0: usize,
-        out: &mut [[i32; POINTS]; MR],
-    ) {
-        let mut acc = [[_mm512_setzero_si512(); VECTORS]; MR];
-        let offsets: [usize; 9] = std::array::from_fn(|t| (p0 + (t / 3) * stride + t % 3) * 4);
-        for g in 0..groups {
-            let base = bytes.as_ptr().add(g * plane * 4);
-            let taps = weights.as_ptr().add(g * 9 * MR * 4) as *const i32;
-            for (t, &offset) in offsets.iter().enumerate() {
-                let x: [__m512i; VECTORS] =
-                    std::array::from_fn(|v| _mm512_loadu_si512(base.add(offset + v * 64) as *const _));
-                for (m, acc) in acc.iter_mut().enumerate() {
-                    let k = _mm512_set1_epi32(taps.add(t * MR + m).read_unaligned());
-                    for (a, &x) in acc.iter_mut().zip(&x) {
-                        *a = _mm512_dpbusd_epi32(*a, x, k);
-                    }
-                }
-            }
-        }
-        for (out, acc) in out.iter_mut().zip(&acc) {
-            for (v, a) in acc.iter().enumerate() {
-                _mm512_storeu_si512(out.as_mut_ptr().add(v * 16) as *mut _, *a);
             }
         }
     }
@@ -348,24 +296,6 @@ impl TypedOp for Int8TapConv {
     as_op!();
 }
 
-/// A constant input of the node as i32 values, if it is one.
-fn constant(model: &TypedModel, node: &TypedNode, input: usize) -> TractResult<Option<Vec<i32>>> {
-    let Some(k) = model.outlet_fact(node.inputs[input])?.konst.clone() else { return Ok(None) };
-    if !k.datum_type().is_integer() {
-        return Ok(None);
-    }
-    Ok(Some(k.cast_to::<i32>()?.try_as_plain_ram()?.as_slice::<i32>()?.to_vec()))
-}
-
-/// One value per output channel from a constant of 1 or `c_out` values.
-fn per_channel(values: Option<Vec<i32>>, c_out: usize) -> Option<Vec<i32>> {
-    match values {
-        Some(v) if v.len() == 1 => Some(vec![v[0]; c_out]),
-        Some(v) if v.len() == c_out => Some(v),
-        _ => None,
-    }
-}
-
 /// The tract convolution at `node`, if it is one this module runs: a
 /// ConvInteger (i32 output, unit scales, zero output offset) with u8 input,
 /// 3×3, stride and dilation 1, padding 1, one group, NCHW, constant 8-bit
@@ -396,14 +326,8 @@ fn as_int8_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<
     {
         return Ok(None);
     }
-    // Input and weight scales 1: the output is the plain integer sum (the
-    // output's zero point and scale are ignored for an i32 output).
-    for (ix, unit) in [(4, 1.0f32), (6, 1.0)] {
-        let Some(scale) = model.outlet_fact(node.inputs[ix])?.konst.clone() else { return Ok(None) };
-        let scale = scale.cast_to::<f32>()?;
-        if scale.try_as_plain_ram()?.as_slice::<f32>()?.iter().any(|&s| s != unit) {
-            return Ok(None);
-        }
+    if !unit_scales(model, node)? {
+        return Ok(None);
     }
     let (c_in, c_out) = (spec.input_channels, spec.output_channels);
     let Some(weights) = model.outlet_fact(node.inputs[1])?.konst.clone() else { return Ok(None) };

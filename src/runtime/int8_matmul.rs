@@ -14,16 +14,15 @@
 //!
 //! Used only where the CPU has AVX-512 VNNI, like int8_conv3x3.rs.
 
-use super::int8_conv3x3::has_vnni;
-use super::int8_output::{absorb, replace, Finish, Out};
+use super::int8_graph::{absorb, constant, per_channel, replace, unit_scales};
+use super::int8_output::{Finish, Out};
+use super::int8_vnni::{has_vnni, LANES, MR};
 use super::thread_parts::{blocks_per_unit, in_parts, PARALLEL_MACS};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::einsum::EinSum;
 
-/// Rows computed together (each a broadcast word of a row).
-const MR: usize = 6;
-/// Columns computed together: 4 vectors of 16.
-const COLUMNS: usize = 64;
+/// Columns computed together (the kernel's lanes).
+const COLUMNS: usize = LANES;
 /// Rows of one part, at least.
 const MIN_BLOCK_ROWS: usize = 48;
 
@@ -124,7 +123,7 @@ fn dot_block(lines: [&[u8]; MR], weights: &[i8], vnni: bool, acc: &mut [[i32; CO
     if vnni {
         // SAFETY: the CPU has the features (has_vnni); the lines and the
         // block's weights are whole (k a multiple of 4).
-        return unsafe { vnni::dot_block(lines, weights, acc) };
+        return unsafe { super::int8_vnni::kernels::matmul_block(lines, weights, acc) };
     }
     let _ = vnni;
     for (a, line) in acc.iter_mut().zip(lines) {
@@ -133,37 +132,6 @@ fn dot_block(lines: [&[u8]; MR], weights: &[i8], vnni: bool, acc: &mut [[i32; CO
             let group = &weights[g * COLUMNS * 4..][..COLUMNS * 4];
             for (a, b) in a.iter_mut().zip(group.chunks_exact(4)) {
                 *a += (0..4).map(|j| i32::from(x[j]) * i32::from(b[j])).sum::<i32>();
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod vnni {
-    use super::{COLUMNS, MR};
-    use std::arch::x86_64::*;
-
-    const VECTORS: usize = COLUMNS / 16;
-
-    /// [`super::dot_block`] with `vpdpbusd`: MR × 4 accumulators of 16
-    /// columns, each step four bytes of k.
-    #[target_feature(enable = "avx512f,avx512vnni")]
-    pub(super) unsafe fn dot_block(lines: [&[u8]; super::MR], weights: &[i8], out: &mut [[i32; COLUMNS]; MR]) {
-        let mut acc = [[_mm512_setzero_si512(); VECTORS]; MR];
-        let rows: [*const i32; MR] = std::array::from_fn(|m| lines[m].as_ptr() as *const i32);
-        for g in 0..lines[0].len() / 4 {
-            let b = weights.as_ptr().add(g * COLUMNS * 4);
-            let w: [__m512i; VECTORS] = std::array::from_fn(|v| _mm512_loadu_si512(b.add(v * 64) as *const _));
-            for (acc, row) in acc.iter_mut().zip(rows) {
-                let x = _mm512_set1_epi32(row.add(g).read_unaligned());
-                for (a, &w) in acc.iter_mut().zip(&w) {
-                    *a = _mm512_dpbusd_epi32(*a, x, w);
-                }
-            }
-        }
-        for (out, acc) in out.iter_mut().zip(&acc) {
-            for (v, a) in acc.iter().enumerate() {
-                _mm512_storeu_si512(out.as_mut_ptr().add(v * 16) as *mut _, *a);
             }
         }
     }
@@ -212,24 +180,6 @@ impl TypedOp for Int8MatMul {
     as_op!();
 }
 
-/// A constant input of the node as i32 values, if it is an integer one.
-fn constant(model: &TypedModel, node: &TypedNode, input: usize) -> TractResult<Option<Vec<i32>>> {
-    let Some(c) = model.outlet_fact(node.inputs[input])?.konst.clone() else { return Ok(None) };
-    if !c.datum_type().is_integer() {
-        return Ok(None);
-    }
-    Ok(Some(c.cast_to::<i32>()?.try_as_plain_ram()?.as_slice::<i32>()?.to_vec()))
-}
-
-/// One value per column from a constant of 1 or `n` values.
-fn per_column(values: Option<Vec<i32>>, n: usize) -> Option<Vec<i32>> {
-    match values {
-        Some(v) if v.len() == 1 => Some(vec![v[0]; n]),
-        Some(v) if v.len() == n => Some(v),
-        _ => None,
-    }
-}
-
 /// The tract product at `node`, if it is one this module runs: an int8
 /// EinSum as MatMulInteger declutters (i32 output, unit input scales),
 /// `..mk,kn->..mn` with A u8 and its zero point one value, B a constant
@@ -268,18 +218,15 @@ fn as_int8_matmul(model: &TypedModel, node: &TypedNode) -> TractResult<Option<In
     if !plain {
         return Ok(None);
     }
-    for ix in [4, 6] {
-        let Some(scale) = model.outlet_fact(node.inputs[ix])?.konst.clone() else { return Ok(None) };
-        if scale.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.iter().any(|&s| s != 1.0) {
-            return Ok(None);
-        }
+    if !unit_scales(model, node)? {
+        return Ok(None);
     }
     let offset = match weights.datum_type() {
         DatumType::U8 => 128,
         DatumType::I8 => 0,
         _ => return Ok(None),
     };
-    let (Some(bias), Some(b0)) = (per_column(constant(model, node, 2)?, n), per_column(constant(model, node, 5)?, n)) else {
+    let (Some(bias), Some(b0)) = (per_channel(constant(model, node, 2)?, n), per_channel(constant(model, node, 5)?, n)) else {
         return Ok(None);
     };
     let values = weights.cast_to::<i32>()?;

@@ -23,9 +23,13 @@ mod graph_checks;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod int8_conv3x3;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_graph;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod int8_matmul;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod int8_output;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_vnni;
 mod int8_speed;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod matmul;
