@@ -366,7 +366,7 @@ mod euler_leading {
 }
 
 /// Every 3×3 stride-1 convolution of the f32 UNet runs as our tap products
-/// (src/runtime/conv3x3.rs), those whose bias tract fused with the time
+/// (src/runtime/kernels/conv3x3.rs), those whose bias tract fused with the time
 /// embedding's per-channel add included: 19 in this fixture's ONNX file.
 /// (The stages above check the arithmetic against diffusers.)
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]

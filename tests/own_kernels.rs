@@ -1,4 +1,4 @@
-//! Our own kernels in place of tract's (src/runtime/conv3x3.rs, matmul.rs):
+//! Our own kernels in place of tract's (src/runtime/kernels/conv3x3.rs, matmul.rs):
 //! taken where they should be when a graph is loaded, and the graph's output
 //! still onnxruntime's. (The diffusers parity tests cover the 3x3
 //! convolutions at UNet and decoder level; the fixtures there are too small

@@ -149,7 +149,7 @@ fn candidates_of_one_prompt_encode_it_once() {
     use edgepaint::pipeline::{Options, Pipeline, Request};
     use std::ops::ControlFlow;
     let mut pipeline = Pipeline::load(&shipped(), Options::new(true, None)).unwrap();
-    let mut run = |p: &mut Pipeline, prompt: &str, seed| {
+    let run = |p: &mut Pipeline, prompt: &str, seed| {
         let request = Request { steps: Some(1), ..Request::new(prompt, seed) };
         p.generate(&request, &mut |_| ControlFlow::Continue(())).unwrap()
     };

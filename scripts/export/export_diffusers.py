@@ -202,7 +202,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
 
     # int8. A TAESD decoder stays f32 in model.toml too ("auto"): its weights are
     # 5 MB, and tract runs it in int8 about 4x slower than in f32
-    # (our own 3x3 convolution, src/runtime/conv3x3.rs; README "Real-size models").
+    # (our own 3x3 convolution, src/runtime/kernels/conv3x3.rs; README "Real-size models").
     names = ["text_encoder", "denoiser", "decoder"]
     decoder_int8 = quantize and (int8_decoder == "yes" or (int8_decoder == "auto" and decoder_kind != "taesd"))
     quantized = [g for g in names if quantize and (g != "decoder" or decoder_int8)]

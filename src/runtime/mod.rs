@@ -16,30 +16,15 @@ use tract_nnef::tract_core::ops::Cost;
 
 mod allocator;
 mod contain;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod conv3x3;
 mod dynamic_quantize;
 mod graph_checks;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod int8_conv3x3;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod int8_graph;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod int8_matmul;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod int8_output;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod int8_vnni;
+mod kernels;
 mod int8_speed;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod matmul;
 mod nnef;
 #[cfg(feature = "onnx")]
 mod onnx;
 mod parallel_load;
 mod segments;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod thread_parts;
 
 use graph_checks::check_input_count;
 pub use allocator::{release_free_memory, return_freed_blocks_at_once};
@@ -375,23 +360,6 @@ pub(crate) fn load_decluttered(
         load_nnef(path, pin)
     } else {
         load_onnx(path, pin, data)
-    }
-}
-
-/// Our 3×3 convolutions and matrix products (f32; int8 where the CPU has
-/// AVX-512 VNNI) in place of tract's (conv3x3.rs, matmul.rs,
-/// int8_conv3x3.rs, int8_matmul.rs), where the build has them (x86_64,
-/// aarch64); how many convolutions and products were replaced.
-fn use_own_kernels(model: &mut TypedModel) -> TractResult<(usize, usize)> {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    return Ok((
-        conv3x3::use_tap_convolutions(model)? + int8_conv3x3::use_int8_tap_convolutions(model)?,
-        matmul::use_gemm_matmuls(model)? + int8_matmul::use_int8_matmuls(model)?,
-    ));
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let _ = model; // tract's own kernels run
-        Ok((0, 0))
     }
 }
 

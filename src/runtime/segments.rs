@@ -88,7 +88,7 @@ impl Read {
         let err = |message: String| RuntimeError::Graph { path: path.clone(), message };
         let started = std::time::Instant::now();
         super::int8_speed::warn_if_slow(&decluttered, &path);
-        let (taps, products) = super::use_own_kernels(&mut decluttered).map_err(|e| err(chain(&e)))?;
+        let (taps, products) = super::kernels::use_own_kernels(&mut decluttered).map_err(|e| err(chain(&e)))?;
         let typed = decluttered
             .into_optimized()
             .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", super::describe(&pinned), chain(&e))))?;

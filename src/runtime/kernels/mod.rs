@@ -1,0 +1,46 @@
+//! Our own operators in place of tract's, swapped into a decluttered graph
+//! just before tract optimizes it (bundles and their NNEF form are
+//! unchanged): 3×3 convolutions and large matrix products in f32
+//! (conv3x3.rs, matmul.rs, with the `gemm` crate) and, where the CPU has
+//! AVX-512 VNNI, in int8 (int8_conv3x3.rs, int8_matmul.rs: their kernels
+//! in int8_vnni.rs, what they read from the graph in int8_graph.rs, their
+//! fused cast, scale and bias in int8_output.rs); the work split over
+//! tract's thread pool by thread_parts.rs. x86_64 and aarch64 only: elsewhere
+//! tract's own kernels run.
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv3x3;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_conv3x3;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_graph;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_matmul;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_output;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod int8_vnni;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod matmul;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod thread_parts;
+
+use tract_nnef::prelude::*;
+
+/// Our 3×3 convolutions and matrix products (f32; int8 where the CPU has
+/// AVX-512 VNNI) in place of tract's (conv3x3.rs, matmul.rs,
+/// int8_conv3x3.rs, int8_matmul.rs), where the build has them (x86_64,
+/// aarch64); how many convolutions and products were replaced.
+pub fn use_own_kernels(model: &mut TypedModel) -> TractResult<(usize, usize)> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    return Ok((
+        conv3x3::use_tap_convolutions(model)? + int8_conv3x3::use_int8_tap_convolutions(model)?,
+        matmul::use_gemm_matmuls(model)? + int8_matmul::use_int8_matmuls(model)?,
+    ));
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = model; // tract's own kernels run
+        Ok((0, 0))
+    }
+}
+
