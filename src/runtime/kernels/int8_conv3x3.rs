@@ -95,8 +95,8 @@ impl Int8TapConv {
 }
 
 /// One image's convolution: `input` [in, h, w] u8 with zero point `x0`
-/// into `output` [out, h, w] (`vnni`: with the VNNI kernel), in parts (bands of output rows × blocks of
-/// output channels) over tract's thread pool.
+/// into `output` [out, h, w] (`vnni`: with the VNNI kernel), in parts
+/// (bands of output rows × blocks of output channels) over tract's pool.
 fn convolve(conv: &Int8TapConv, input: &[u8], x0: u8, (h, w): (usize, usize), output: Out, vnni: bool) -> TractResult<()> {
     let (c_in, c_out) = (conv.c_in, conv.c_out);
     let packed = conv.packed.try_as_plain_ram()?.as_slice::<i8>()?;
@@ -136,7 +136,7 @@ fn convolve(conv: &Int8TapConv, input: &[u8], x0: u8, (h, w): (usize, usize), ou
                                 continue;
                             }
                             let window = if shift != 0 { band.window_sum(p) - i32::from(x0) * 9 * c_in as i32 } else { 0 };
-                            // SAFETY: parts write disjoint rows or channels of `out`.
+                            // SAFETY: parts write disjoint rows or channels of the output.
                             unsafe { output.put((o * h + y0 + r) * w + x, o, s + base + shift * window) };
                         }
                     }
