@@ -245,11 +245,10 @@ impl TypedOp for TapConv {
     as_op!();
 }
 
-/// The tract convolution at `node`, if it is one this module runs: f32,
-/// NCHW, one group, 3×3, stride and dilation 1, padding 1 on every side,
-/// constant weights and bias.
-fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapConv>> {
-    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+/// Whether `conv` is a 3×3 convolution this folder's tap kernels compute:
+/// NCHW, one group, OIHW weights, stride and dilation 1, padding 1 on every
+/// side (int8_conv3x3.rs asks the same).
+pub(super) fn is_plain_3x3(conv: &Conv) -> bool {
     let spec = &conv.pool_spec;
     let one_padding = match &spec.padding {
         PaddingSpec::Explicit(before, after) | PaddingSpec::ExplicitOnnxPool(before, after, _) => {
@@ -258,15 +257,23 @@ fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapCo
         PaddingSpec::SameUpper | PaddingSpec::SameLower => true,
         PaddingSpec::Valid => false,
     };
+    conv.group == 1
+        && conv.kernel_fmt == KernelFormat::OIHW
+        && spec.data_format == DataFormat::NCHW
+        && spec.kernel_shape.as_slice() == [3, 3]
+        && spec.strides().iter().all(|&s| s == 1)
+        && spec.dilations().iter().all(|&d| d == 1)
+        && one_padding
+}
+
+/// The tract convolution at `node`, if it is one this module runs: f32,
+/// [`is_plain_3x3`], constant weights and bias.
+fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapConv>> {
+    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+    let spec = &conv.pool_spec;
     let input = model.outlet_fact(node.inputs[0])?;
     if conv.q_params.is_some()
-        || conv.group != 1
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || spec.data_format != DataFormat::NCHW
-        || spec.kernel_shape.as_slice() != [3, 3]
-        || spec.strides().iter().any(|&s| s != 1)
-        || spec.dilations().iter().any(|&d| d != 1)
-        || !one_padding
+        || !is_plain_3x3(conv)
         || input.datum_type != f32::datum_type()
         || input.rank() != 4
         || node.inputs.len() != 3

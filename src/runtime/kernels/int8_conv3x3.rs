@@ -28,9 +28,8 @@ use super::int8_output::{Finish, Out};
 use super::int8_vnni::{has_vnni, LANES, MR};
 use super::thread_parts::{blocks_per_unit, in_parts, PARALLEL_MACS};
 use tract_nnef::internal::*;
-use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
-use tract_nnef::tract_core::ops::cnn::{Conv, PaddingSpec};
-use tract_nnef::tract_core::ops::nn::DataFormat;
+use super::conv3x3::is_plain_3x3;
+use tract_nnef::tract_core::ops::cnn::Conv;
 
 /// Points computed together (the kernel's lanes).
 const POINTS: usize = LANES;
@@ -297,28 +296,14 @@ impl TypedOp for Int8TapConv {
 }
 
 /// The tract convolution at `node`, if it is one this module runs: a
-/// ConvInteger (i32 output, unit scales, zero output offset) with u8 input,
-/// 3×3, stride and dilation 1, padding 1, one group, NCHW, constant 8-bit
-/// weights, weight zero points and bias.
+/// ConvInteger (i32 output, unit scales) with u8 input, conv3x3.rs's
+/// `is_plain_3x3`, constant 8-bit weights, weight zero points and bias.
 fn as_int8_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Int8TapConv>> {
     let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
     let spec = &conv.pool_spec;
-    let one_padding = match &spec.padding {
-        PaddingSpec::Explicit(before, after) | PaddingSpec::ExplicitOnnxPool(before, after, _) => {
-            before.iter().chain(after.iter()).all(|&p| p == 1)
-        }
-        PaddingSpec::SameUpper | PaddingSpec::SameLower => true,
-        PaddingSpec::Valid => false,
-    };
     let input = model.outlet_fact(node.inputs[0])?;
     if conv.q_params != Some(i32::datum_type())
-        || conv.group != 1
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || spec.data_format != DataFormat::NCHW
-        || spec.kernel_shape.as_slice() != [3, 3]
-        || spec.strides().iter().any(|&s| s != 1)
-        || spec.dilations().iter().any(|&d| d != 1)
-        || !one_padding
+        || !is_plain_3x3(conv)
         || input.datum_type != u8::datum_type()
         || input.rank() != 4
         || node.inputs.len() != 9

@@ -25,6 +25,20 @@ mod matmul;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod thread_parts;
 
+/// A repeatable pseudo-random byte stream, for the int8 kernels' tests.
+#[cfg(test)]
+fn test_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 32) as u8
+        })
+        .collect()
+}
+
 use tract_nnef::prelude::*;
 
 /// Our 3×3 convolutions and matrix products (f32; int8 where the CPU has

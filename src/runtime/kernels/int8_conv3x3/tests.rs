@@ -1,19 +1,10 @@
 use super::super::thread_parts::Shared;
 use super::*;
-use tract_nnef::tract_core::ops::cnn::PoolSpec;
+use super::super::test_bytes as bytes;
+use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
+use tract_nnef::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+use tract_nnef::tract_core::ops::nn::DataFormat;
 
-/// A repeatable pseudo-random byte stream.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 32) as u8
-        })
-        .collect()
-}
 
 /// The definition, point by point: Σ (x - x0)(k - k0) + bias, the input
 /// padded with x0.

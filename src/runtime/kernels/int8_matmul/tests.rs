@@ -1,18 +1,7 @@
 use super::super::thread_parts::Shared;
 use super::*;
+use super::super::test_bytes as bytes;
 
-/// A repeatable pseudo-random byte stream.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 32) as u8
-        })
-        .collect()
-}
 
 /// Rows and columns that are not multiples of the blocks, u8 and i8
 /// weights, zero points at 128 (no row sums) and elsewhere, both kernels:
