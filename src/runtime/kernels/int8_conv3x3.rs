@@ -134,7 +134,7 @@ fn convolve(conv: &Int8TapConv, input: &[u8], x0: u8, (h, w): (usize, usize), ou
                             if r >= rows || x >= w {
                                 continue;
                             }
-                            let window = if shift != 0 { band.window_sum(p) - i32::from(x0) * 9 * c_in as i32 } else { 0 };
+                            let window = if shift != 0 { band.windows[p] } else { 0 };
                             // SAFETY: parts write disjoint rows or channels of the output.
                             unsafe { output.put((o * h + y0 + r) * w + x, o, s + base + shift * window) };
                         }
@@ -158,8 +158,9 @@ struct Band {
     stride: usize,
     /// Points per plane, slack included.
     plane: usize,
-    /// Per padded point: the sum of its `in` input values (padding = x0).
-    channel_sums: Vec<i32>,
+    /// Per output point (rows × stride, padding columns included): Σ (x - x0)
+    /// over its 3×3 × `in` window; empty when no weight zero point needs it.
+    windows: Vec<i32>,
 }
 
 impl Band {
@@ -199,21 +200,25 @@ impl Band {
                 }
             }
         }
-        self.channel_sums.clear();
+        self.windows.clear();
         if sums {
-            self.channel_sums.resize(points, 0);
+            // Per padded point, the sum of its `in` values (padding = x0),
+            // then once per output point its window: not again for every
+            // output channel.
+            // (+2: the windows of the last row's padding columns, computed
+            // and never read, reach 2 points past the plane.)
+            let mut channel_sums = vec![0i32; points + 2];
             for g in 0..self.groups {
                 let plane = &self.bytes[g * self.plane * 4..][..points * 4];
-                for (s, point) in self.channel_sums.iter_mut().zip(plane.chunks_exact(4)) {
+                for (s, point) in channel_sums.iter_mut().zip(plane.chunks_exact(4)) {
                     *s += point.iter().map(|&v| i32::from(v)).sum::<i32>();
                 }
             }
+            let centre = i32::from(x0) * 9 * c_in as i32;
+            self.windows = (0..rows * self.stride)
+                .map(|p| (0..9).map(|t| channel_sums[p + (t / 3) * self.stride + t % 3]).sum::<i32>() - centre)
+                .collect();
         }
-    }
-
-    /// Σ x over the 3×3 window of output point `p` (all channels).
-    fn window_sum(&self, p: usize) -> i32 {
-        (0..9).map(|t| self.channel_sums[p + (t / 3) * self.stride + t % 3]).sum()
     }
 
     /// `acc[m][q]` = Σ x (k - 128) for output channel m of the block and
