@@ -87,7 +87,14 @@ fn multiply(op: &Int8MatMul, a: &[u8], a0: u8, output: Out, vnni: bool) -> Tract
     let sums = op.column_sums.try_as_plain_ram()?.as_slice::<i32>()?;
     let shifts = op.shifts.try_as_plain_ram()?.as_slice::<i32>()?;
     let bias = op.bias.try_as_plain_ram()?.as_slice::<i32>()?;
-    let need_row_sums = shifts.iter().any(|&d| d != 0);
+    // Per row: Σ_k (a - a0), once (not again for every block of columns),
+    // only where some b0 needs it.
+    let row_sums: Vec<i32> = if shifts.iter().any(|&d| d != 0) {
+        let centre = i32::from(a0) * k as i32;
+        a.chunks_exact(k).map(|line| line.iter().map(|&v| i32::from(v)).sum::<i32>() - centre).collect()
+    } else {
+        Vec::new()
+    };
     let parallel = rows * n * k >= PARALLEL_MACS;
     let column_blocks = n.div_ceil(COLUMNS);
     let row_blocks = if parallel { blocks_per_unit(column_blocks, rows, MIN_BLOCK_ROWS) } else { 1 };
@@ -103,11 +110,10 @@ fn multiply(op: &Int8MatMul, a: &[u8], a0: u8, output: Out, vnni: bool) -> Tract
                 let lines: [&[u8]; MR] = std::array::from_fn(|m| &a[(m0 + m.min(count - 1)) * k..][..k]);
                 dot_block(lines, weights, vnni, &mut acc);
                 for (m, acc) in acc.iter().enumerate().take(count) {
-                    let row = i32::from(a0) * k as i32;
-                    let row_sum = if need_row_sums { lines[m].iter().map(|&v| i32::from(v)).sum::<i32>() - row } else { 0 };
+                    let row_sum = row_sums.get(m0 + m).copied().unwrap_or(0);
                     for (j, &s) in acc.iter().enumerate().take(n - c0) {
                         let c = c0 + j;
-                        // SAFETY: parts write disjoint rows or columns of `out`.
+                        // SAFETY: parts write disjoint rows or columns of the output.
                         unsafe { output.put((m0 + m) * n + c, c, s - i32::from(a0) * sums[c] + shifts[c] * row_sum + bias[c]) };
                     }
                 }
