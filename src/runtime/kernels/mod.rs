@@ -25,6 +25,30 @@ mod matmul;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod thread_parts;
 
+/// For the int8 kernels' graph tests: `model` run by tract as it is, then
+/// after `swap` (one node swapped on a VNNI CPU, none elsewhere, and then
+/// `op` the only node besides the sources): the same f32 values.
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn assert_swap_gives_tracts_output(
+    mut model: TypedModel,
+    inputs: TVec<TValue>,
+    swap: fn(&mut TypedModel) -> TractResult<usize>,
+    op: &str,
+) -> TractResult<()> {
+    let tracts = model.clone().into_optimized()?.into_runnable()?.run(inputs.clone())?;
+    let vnni = int8_vnni::has_vnni();
+    assert_eq!(swap(&mut model)?, usize::from(vnni));
+    if vnni {
+        let compact = model.clone().into_compact()?;
+        let names: Vec<String> = compact.nodes().iter().map(|n| n.op.name().to_string()).collect();
+        assert_eq!(names.iter().filter(|n| !n.starts_with("Source")).collect::<Vec<_>>(), [op], "{names:?}");
+    }
+    let ours = model.into_optimized()?.into_runnable()?.run(inputs)?;
+    let values = |t: &TValue| -> TractResult<Vec<f32>> { Ok(t.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()) };
+    assert_eq!(values(&tracts[0])?, values(&ours[0])?);
+    Ok(())
+}
+
 /// A repeatable pseudo-random byte stream, for the int8 kernels' tests.
 #[cfg(test)]
 fn test_bytes(n: usize, seed: u64) -> Vec<u8> {

@@ -97,16 +97,5 @@ fn swapped_in_a_graph_gives_tracts_output() -> TractResult<()> {
         tensor0(29i32).into_tvalue(),
         tensor1(&[0.0123f32]).into_shape(&[1, 1, 1, 1])?.into_tvalue()
     );
-    let tracts = model.clone().into_optimized()?.into_runnable()?.run(inputs.clone())?;
-    let swapped = use_int8_tap_convolutions(&mut model)?;
-    assert_eq!(swapped, usize::from(has_vnni()));
-    if has_vnni() {
-        let compact = model.clone().into_compact()?;
-        let names: Vec<String> = compact.nodes().iter().map(|n| n.op.name().to_string()).collect();
-        assert_eq!(names.iter().filter(|n| !n.starts_with("Source")).collect::<Vec<_>>(), ["Int8TapConv3x3"], "{names:?}");
-    }
-    let ours = model.into_optimized()?.into_runnable()?.run(inputs)?;
-    let values = |t: &TValue| -> TractResult<Vec<f32>> { Ok(t.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()) };
-    assert_eq!(values(&tracts[0])?, values(&ours[0])?);
-    Ok(())
+    super::super::assert_swap_gives_tracts_output(model, inputs, use_int8_tap_convolutions, "Int8TapConv3x3")
 }
