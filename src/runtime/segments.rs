@@ -88,16 +88,19 @@ impl Read {
         let err = |message: String| RuntimeError::Graph { path: path.clone(), message };
         let started = std::time::Instant::now();
         super::int8_speed::warn_if_slow(&decluttered, &path);
-        let (taps, products) = super::kernels::use_own_kernels(&mut decluttered).map_err(|e| err(chain(&e)))?;
+        let swapped = super::kernels::use_own_kernels(&mut decluttered).map_err(|e| err(chain(&e)))?;
         let typed = decluttered
             .into_optimized()
             .map_err(|e| err(format!("cannot be prepared for inputs {}: {}", super::describe(&pinned), chain(&e))))?;
         let plan = typed.into_runnable().map_err(|e| err(chain(&e)))?;
         allocator::release_free_memory();
         log::info!(
-            "{}: optimized {:.0} ms ({taps} 3x3 convolutions as tap products, {products} matrix products by our kernels)",
+            "{}: optimized {:.0} ms (our kernels: {} 3x3 convolutions, {} matrix products, {} attentions)",
             path.display(),
-            started.elapsed().as_secs_f64() * 1000.0
+            started.elapsed().as_secs_f64() * 1000.0,
+            swapped.convolutions,
+            swapped.products,
+            swapped.attentions
         );
         Ok(Part { path, plan, inputs, outputs, flops })
     }

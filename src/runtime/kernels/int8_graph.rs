@@ -4,6 +4,7 @@
 //! the patch that puts our op in their place.
 
 use super::int8_output::Finish;
+use super::sole_consumer;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::cast::Cast;
@@ -40,14 +41,6 @@ pub fn unit_scales(model: &TypedModel, node: &TypedNode) -> TractResult<bool> {
         }
     }
     Ok(true)
-}
-
-/// The one node reading `outlet`, if exactly one node (and no model
-/// output) reads it.
-fn sole_consumer(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
-    let inlets = &model.node(outlet.node).outputs[outlet.slot].successors;
-    let output = model.output_outlets().ok()?.contains(&outlet);
-    (inlets.len() == 1 && !output).then(|| model.node(inlets[0].node))
 }
 
 /// The other input of a binary node, given one of them.

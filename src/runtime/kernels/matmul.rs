@@ -20,7 +20,7 @@ const MIN_BLOCK: usize = 64;
 /// Below this many multiply-adds a product stays tract's (its small-matrix
 /// kernels and fused bias and activations win there; the shipped model's
 /// products are mostly this small).
-const MIN_MACS: usize = 1 << 20;
+pub(super) const MIN_MACS: usize = 1 << 20;
 
 /// Above this many output values a product stays tract's: attention
 /// scores at 4,096 tokens (64 MB each) in our op cost one or two more such
@@ -31,14 +31,14 @@ const MAX_OUTPUT: usize = 1 << 22;
 /// Below this many rows too: a text encoder's 77 tokens (there tract was
 /// within 1.25x of onnxruntime, and `gemm`, which packs the weights at
 /// every call, was not faster).
-const MIN_ROWS: usize = 128;
+pub(super) const MIN_ROWS: usize = 128;
 
 /// One axis of the product: its position in A, in B and in the output.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-struct Axis {
-    a: Option<usize>,
-    b: Option<usize>,
-    c: Option<usize>,
+pub(super) struct Axis {
+    pub(super) a: Option<usize>,
+    pub(super) b: Option<usize>,
+    pub(super) c: Option<usize>,
 }
 
 /// C[batch.., m, n] = sum over k of A[batch.., m, k] × B[batch.., k, n], each
@@ -46,10 +46,10 @@ struct Axis {
 /// 1 in, one operand (broadcast).
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct GemmMatMul {
-    m: Axis,
-    k: Axis,
-    n: Axis,
-    batch: Vec<Axis>,
+    pub(super) m: Axis,
+    pub(super) k: Axis,
+    pub(super) n: Axis,
+    pub(super) batch: Vec<Axis>,
     /// The output's rank (its axes of size 1 everywhere are in none of the
     /// above).
     rank: usize,
@@ -61,7 +61,7 @@ impl GemmMatMul {
     /// The product `einsum` computes on inputs of shapes `facts`, if it is
     /// one this module runs. Axes of size 1 everywhere are left out (tract
     /// writes `amk,ank->mn` for a batch of one).
-    fn new(einsum: &EinSum, facts: [&TypedFact; 2]) -> Option<GemmMatMul> {
+    pub(super) fn new(einsum: &EinSum, facts: [&TypedFact; 2]) -> Option<GemmMatMul> {
         let mapping = &einsum.axes;
         if einsum.q_params.is_some() || mapping.input_count() != 2 || mapping.output_count() != 1 {
             return None;
@@ -95,7 +95,7 @@ impl GemmMatMul {
 }
 
 /// Row-major strides of `shape`.
-fn strides(shape: &[usize]) -> Vec<isize> {
+pub(super) fn strides(shape: &[usize]) -> Vec<isize> {
     let mut strides = vec![1isize; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
         strides[i] = strides[i + 1] * shape[i + 1] as isize;
@@ -105,7 +105,7 @@ fn strides(shape: &[usize]) -> Vec<isize> {
 
 /// Size of one axis and its strides in A and B (0 where absent or
 /// broadcast).
-fn measure(axis: Axis, shapes: [&[usize]; 2], stride: [&[isize]; 2]) -> (usize, [isize; 2]) {
+pub(super) fn measure(axis: Axis, shapes: [&[usize]; 2], stride: [&[isize]; 2]) -> (usize, [isize; 2]) {
     let places = [axis.a, axis.b];
     let size = (0..2).filter_map(|t| places[t].map(|p| shapes[t][p])).max().unwrap_or(1);
     let step = |t: usize| places[t].filter(|&p| shapes[t][p] == size).map_or(0, |p| stride[t][p]);

@@ -1,13 +1,16 @@
 //! Our own operators in place of tract's, swapped into a decluttered graph
 //! just before tract optimizes it (bundles and their NNEF form are
-//! unchanged): 3×3 convolutions and large matrix products in f32
-//! (conv3x3.rs, matmul.rs, with the `gemm` crate) and, where the CPU has
+//! unchanged): 3×3 convolutions, large matrix products and attention in
+//! f32 (conv3x3.rs, matmul.rs, attention.rs, with the `gemm` crate) and,
+//! where the CPU has
 //! AVX-512 VNNI, in int8 (int8_conv3x3.rs, int8_matmul.rs: their kernels
 //! in int8_vnni.rs, what they read from the graph in int8_graph.rs, their
 //! fused cast, scale and bias in int8_output.rs); the work split over
 //! tract's thread pool by thread_parts.rs. x86_64 and aarch64 only: elsewhere
 //! tract's own kernels run.
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod attention;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod conv3x3;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -24,6 +27,15 @@ mod int8_vnni;
 mod matmul;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod thread_parts;
+
+/// The one node reading `outlet`, if exactly one node (and no model
+/// output) reads it: a node our op may absorb.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn sole_consumer(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
+    let inlets = &model.node(outlet.node).outputs[outlet.slot].successors;
+    let output = model.output_outlets().ok()?.contains(&outlet);
+    (inlets.len() == 1 && !output).then(|| model.node(inlets[0].node))
+}
 
 /// For the int8 kernels' graph tests: `model` run by tract as it is, then
 /// after `swap` (one node swapped on a VNNI CPU, none elsewhere, and then
@@ -65,20 +77,30 @@ fn test_bytes(n: usize, seed: u64) -> Vec<u8> {
 
 use tract_nnef::prelude::*;
 
+/// How many nodes [`use_own_kernels`] gave to our operators.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Swapped {
+    pub convolutions: usize,
+    pub products: usize,
+    pub attentions: usize,
+}
+
 /// Our 3×3 convolutions and matrix products (f32; int8 where the CPU has
 /// AVX-512 VNNI) in place of tract's (conv3x3.rs, matmul.rs,
 /// int8_conv3x3.rs, int8_matmul.rs), where the build has them (x86_64,
 /// aarch64); how many convolutions and products were replaced.
-pub fn use_own_kernels(model: &mut TypedModel) -> TractResult<(usize, usize)> {
+pub fn use_own_kernels(model: &mut TypedModel) -> TractResult<Swapped> {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    return Ok((
-        conv3x3::use_tap_convolutions(model)? + int8_conv3x3::use_int8_tap_convolutions(model)?,
-        matmul::use_gemm_matmuls(model)? + int8_matmul::use_int8_matmuls(model)?,
-    ));
+    return Ok(Swapped {
+        // Attention first: matmul.rs would take its products apart.
+        attentions: attention::use_fused_attention(model)?,
+        convolutions: conv3x3::use_tap_convolutions(model)? + int8_conv3x3::use_int8_tap_convolutions(model)?,
+        products: matmul::use_gemm_matmuls(model)? + int8_matmul::use_int8_matmuls(model)?,
+    });
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = model; // tract's own kernels run
-        Ok((0, 0))
+        Ok(Swapped::default())
     }
 }
 
