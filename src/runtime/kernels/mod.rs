@@ -2,12 +2,12 @@
 //! just before tract optimizes it (bundles and their NNEF form are
 //! unchanged): 3×3 convolutions, large matrix products and attention in
 //! f32 (conv3x3.rs, matmul.rs, attention.rs, with the `gemm` crate) and,
-//! where the CPU has
-//! AVX-512 VNNI, in int8 (int8_conv3x3.rs, int8_matmul.rs: their kernels
-//! in int8_vnni.rs, what they read from the graph in int8_graph.rs, their
-//! fused cast, scale and bias in int8_output.rs); the work split over
-//! tract's thread pool by thread_parts.rs. x86_64 and aarch64 only: elsewhere
-//! tract's own kernels run.
+//! where the CPU has AVX-512 VNNI, in int8 (int8_conv3x3.rs,
+//! int8_matmul.rs: their kernels in int8_vnni.rs, what they read from the
+//! graph in int8_graph.rs, their fused cast, scale and bias in
+//! int8_output.rs); the work split over tract's thread pool by
+//! thread_parts.rs. x86_64 and aarch64 only: elsewhere tract's own kernels
+//! run.
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod attention;
