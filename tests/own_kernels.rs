@@ -1,4 +1,5 @@
-//! Our own kernels in place of tract's (src/runtime/kernels/conv3x3.rs, matmul.rs):
+//! Our own kernels in place of tract's (src/runtime/kernels/conv3x3.rs,
+//! matmul.rs, attention.rs):
 //! taken where they should be when a graph is loaded, and the graph's output
 //! still onnxruntime's. (The diffusers parity tests cover the 3x3
 //! convolutions at UNet and decoder level; the fixtures there are too small
@@ -11,10 +12,11 @@ use edgepaint::tensor::Tensor;
 
 /// tests/fixtures/graphs/attention_256.onnx: one attention head over 256
 /// tokens and a linear layer, against onnxruntime's output
-/// (scripts/fixtures/make_graph_fixtures.py).
+/// (scripts/fixtures/make_graph_fixtures.py): the attention as one
+/// FusedAttention, the linear layer as our product.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
-fn attention_products_run_as_gemm_and_match_onnxruntime() {
+fn attention_runs_fused_and_matches_onnxruntime() {
     let path = fixture("graphs/attention_256.onnx");
     let shape = vec![1, 256, 64];
     let graph = Graph::load(&path, &[InputSpec::new("x", false, shape.clone())]).unwrap();
@@ -22,8 +24,8 @@ fn attention_products_run_as_gemm_and_match_onnxruntime() {
     let x: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
     let input = [Input::F32(Tensor::new(shape.clone(), x))];
     let ops = graph.profile(&input, 1).unwrap();
-    let gemm = ops.iter().find(|o| o.op == "GemmMatMul").map_or(0, |o| o.nodes);
-    assert_eq!(gemm, 3, "{ops:?}");
+    let nodes = |op: &str| ops.iter().find(|o| o.op == op).map_or(0, |o| o.nodes);
+    assert_eq!((nodes("FusedAttention"), nodes("GemmMatMul")), (1, 1), "{ops:?}");
     let got = graph.run(&input).unwrap();
     let (expected_shape, expected) = read_npy_f32(&fixture("graphs/attention_256.output.npy"));
     assert_eq!(got.shape, expected_shape);
