@@ -15,6 +15,12 @@
 //! kernels chosen at run time for AVX2/AVX-512/NEON), so this is used only on
 //! x86_64 and aarch64 (`mod.rs`); elsewhere tract's own kernels run.
 //!
+//! Convolutions of at least 2^22 multiply-adds run by Winograd's F(2×2,
+//! 3×3) instead (winograd.rs: 16 products per 2×2 outputs instead of 36;
+//! alone, 2 threads: 64 channels at 512² 230 → 181 ms, 320 at 64² 41 → 28,
+//! 1,280 at 16² 44 → 22; `examples/graph_time.rs` on one-convolution
+//! graphs); the tap products stay for the small ones.
+//!
 //! [`use_tap_convolutions`] swaps the op into a decluttered graph just before
 //! tract optimizes it, so bundles (and their NNEF form) are unchanged.
 
@@ -36,8 +42,10 @@ const MIN_BLOCK_CHANNELS: usize = 64;
 /// A 3×3 convolution, stride 1, padding 1, one group, NCHW f32.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct TapConv {
-    /// Weights by tap: [9, out, in].
-    taps: Arc<Tensor>,
+    /// Weights by tap [9, out, in], or transformed for winograd.rs [16,
+    /// out, in] (16/9 the memory) when `winograd`.
+    weights: Arc<Tensor>,
+    winograd: bool,
     /// [out]; `None`: the op's second input, `out` values computed by the
     /// graph (tract folds a UNet's per-channel `+ time embedding` after a
     /// convolution into its bias).
@@ -45,9 +53,17 @@ pub struct TapConv {
 }
 
 impl TapConv {
-    /// From OIHW weights [out, in, 3, 3] and a bias of `out` values.
-    pub fn new(weights: &[f32], bias: Option<&[f32]>, c_in: usize, c_out: usize) -> TractResult<TapConv> {
+    /// From OIHW weights [out, in, 3, 3] and a bias of `out` values, for
+    /// images of `points` pixels (`None`: not pinned).
+    pub fn new(weights: &[f32], bias: Option<&[f32]>, c_in: usize, c_out: usize, points: Option<usize>) -> TractResult<TapConv> {
         ensure!(weights.len() == c_out * c_in * 9 && bias.is_none_or(|b| b.len() == c_out));
+        let bias = bias.map(|b| Arc::new(tensor1(b)));
+        // Winograd where it pays: below this size its transforms cost more
+        // than they save (32 channels at 16²: 0.2 against 0.1 ms).
+        if points.is_some_and(|p| c_in * c_out * 9 * p >= PARALLEL_MACS) {
+            let u = super::winograd::transform_weights(weights, c_in, c_out);
+            return Ok(TapConv { weights: Arc::new(tensor1(&u).into_shape(&[16, c_out, c_in])?), winograd: true, bias });
+        }
         let mut taps = vec![0f32; 9 * c_out * c_in];
         for o in 0..c_out {
             for i in 0..c_in {
@@ -56,18 +72,15 @@ impl TapConv {
                 }
             }
         }
-        Ok(TapConv {
-            taps: Arc::new(tensor1(&taps).into_shape(&[9, c_out, c_in])?),
-            bias: bias.map(|b| Arc::new(tensor1(b))),
-        })
+        Ok(TapConv { weights: Arc::new(tensor1(&taps).into_shape(&[9, c_out, c_in])?), winograd: false, bias })
     }
 
     fn c_out(&self) -> usize {
-        self.taps.shape()[1]
+        self.weights.shape()[1]
     }
 
     fn c_in(&self) -> usize {
-        self.taps.shape()[2]
+        self.weights.shape()[2]
     }
 }
 
@@ -191,7 +204,8 @@ impl Op for TapConv {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{} -> {} channels", self.c_in(), self.c_out())])
+        let kernel = if self.winograd { "Winograd F(2x2, 3x3)" } else { "nine taps" };
+        Ok(vec![format!("{} -> {} channels, {kernel}", self.c_in(), self.c_out())])
     }
 
     op_as_typed_op!();
@@ -206,7 +220,7 @@ impl EvalOp for TapConv {
         ensure!(shape.len() == 4 && shape[1] == self.c_in(), "TapConv3x3 input {shape:?}");
         let (batch, h, w) = (shape[0], shape[2], shape[3]);
         let xs = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let taps = self.taps.try_as_plain_ram()?.as_slice::<f32>()?;
+        let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let computed_bias;
         let bias = match &self.bias {
             Some(bias) => bias.try_as_plain_ram()?.as_slice::<f32>()?,
@@ -223,7 +237,11 @@ impl EvalOp for TapConv {
         for b in 0..batch {
             let x = &xs[b * self.c_in() * h * w..][..self.c_in() * h * w];
             let y = &mut ys[b * self.c_out() * h * w..][..self.c_out() * h * w];
-            convolve(x, (h, w), taps, bias, y);
+            if self.winograd {
+                super::winograd::convolve(x, (h, w), weights, bias, y);
+            } else {
+                convolve(x, (h, w), weights, bias, y);
+            }
         }
         drop(plain);
         Ok(tvec!(output.into_tvalue()))
@@ -286,12 +304,13 @@ fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapCo
         return Ok(None);
     }
     let weights = weights.try_as_plain_ram()?.as_slice::<f32>()?;
+    let points = input.shape[2..].iter().map(|d| d.to_usize().ok()).product::<Option<usize>>();
     let bias_fact = model.outlet_fact(node.inputs[2])?;
     let Some(bias) = bias_fact.konst.clone() else {
         // Computed by the graph: taken as the op's second input when it is
         // one f32 value per output channel.
         let per_channel = bias_fact.datum_type == f32::datum_type() && bias_fact.shape.volume() == c_out.to_dim();
-        return Ok(per_channel.then(|| TapConv::new(weights, None, c_in, c_out)).transpose()?);
+        return Ok(per_channel.then(|| TapConv::new(weights, None, c_in, c_out, points)).transpose()?);
     };
     let bias = bias.cast_to::<f32>()?;
     let bias: Vec<f32> = match bias.len() {
@@ -299,7 +318,7 @@ fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapCo
         n if n == c_out => bias.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
         _ => return Ok(None),
     };
-    Ok(Some(TapConv::new(weights, Some(&bias), c_in, c_out)?))
+    Ok(Some(TapConv::new(weights, Some(&bias), c_in, c_out, points)?))
 }
 
 /// Replace every convolution [`TapConv`] runs in a decluttered `model`;
@@ -362,13 +381,21 @@ mod tests {
             let input = values(c_in * h * w, 1);
             let weights = values(c_out * c_in * 9, 2);
             let bias = values(c_out, 3);
-            let op = TapConv::new(&weights, Some(&bias), c_in, c_out).unwrap();
-            let mut out = vec![f32::NAN; c_out * h * w];
-            let taps = op.taps.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
-            convolve(&input, (h, w), &taps, &bias, &mut out);
             let expected = reference(&input, (c_in, h, w), &weights, &bias);
-            let worst = out.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{c_in}->{c_out} at {h}x{w}: off by {worst}");
+            // Both kernels: unpinned (taps) and pinned at this size (Winograd).
+            for points in [None, Some(usize::MAX / (9 * c_in * c_out))] {
+                let op = TapConv::new(&weights, Some(&bias), c_in, c_out, points).unwrap();
+                assert_eq!(op.winograd, points.is_some());
+                let layout = op.weights.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+                let mut out = vec![f32::NAN; c_out * h * w];
+                if op.winograd {
+                    super::super::winograd::convolve(&input, (h, w), &layout, &bias, &mut out);
+                } else {
+                    convolve(&input, (h, w), &layout, &bias, &mut out);
+                }
+                let worst = out.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst < 1e-4, "{c_in}->{c_out} at {h}x{w}, winograd {}: off by {worst}", op.winograd);
+            }
         }
     }
 }

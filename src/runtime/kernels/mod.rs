@@ -1,7 +1,8 @@
 //! Our own operators in place of tract's, swapped into a decluttered graph
 //! just before tract optimizes it (bundles and their NNEF form are
 //! unchanged): 3×3 convolutions, large matrix products and attention in
-//! f32 (conv3x3.rs, matmul.rs, attention.rs, with the `gemm` crate) and,
+//! f32 (conv3x3.rs with winograd.rs, matmul.rs, attention.rs, with the
+//! `gemm` crate) and,
 //! where the CPU has AVX-512 VNNI, in int8 (int8_conv3x3.rs,
 //! int8_matmul.rs: their kernels in int8_vnni.rs, what they read from the
 //! graph in int8_graph.rs, their fused cast, scale and bias in
@@ -27,6 +28,8 @@ mod int8_vnni;
 mod matmul;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod thread_parts;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod winograd;
 
 /// The one node reading `outlet`, if exactly one node (and no model
 /// output) reads it: a node our op may absorb.
