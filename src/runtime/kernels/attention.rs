@@ -16,14 +16,13 @@
 //! EinSum that sums that axis of the probabilities against V, each read
 //! only by the next; both products of the forms [`GemmMatMul`] reads.
 
-use super::matmul::{measure, strides, Axis, GemmMatMul, MIN_MACS, MIN_ROWS};
+use super::matmul::{f32_product, measure, strides, Axis, GemmMatMul, MIN_MACS, MIN_ROWS};
 use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
 use super::sole_consumer;
 use std::sync::Mutex;
 use tract_linalg::routines::Func;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
-use tract_nnef::tract_core::ops::einsum::EinSum;
 use tract_nnef::tract_core::ops::math::Mul;
 use tract_nnef::tract_core::ops::nn::{Softmax, SoftmaxKind};
 
@@ -227,18 +226,6 @@ impl TypedOp for FusedAttention {
     as_op!();
 }
 
-/// An f32 product [`GemmMatMul`] reads, at `node`, with its input facts.
-fn product(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(GemmMatMul, [TypedFact; 2])>> {
-    let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
-    let facts = model.node_input_facts(node.id)?;
-    let &[a, b] = &facts[..] else { return Ok(None) };
-    let f32s = [a, b, &node.outputs[0].fact].iter().all(|f| f.datum_type == f32::datum_type() && f.is_plain());
-    if !f32s || einsum.operating_dt != f32::datum_type() {
-        return Ok(None);
-    }
-    Ok(GemmMatMul::new(einsum, [a, b]).map(|op| (op, [a.clone(), b.clone()])))
-}
-
 /// The non-constant input of a binary node and the other's value, if the
 /// other is one constant f32 value.
 fn by_constant(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(OutletId, f32)>> {
@@ -273,14 +260,14 @@ fn as_attention(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(Fus
         return Ok(None);
     }
     let scores_node = model.node(before.node);
-    let Some(scores) = product(model, scores_node)? else { return Ok(None) };
+    let Some(scores) = f32_product(model, scores_node)? else { return Ok(None) };
     // Forward: the product of the probabilities (as its A) with V.
     let probabilities = OutletId::new(node.id, 0);
     let Some(mix_node) = sole_consumer(model, probabilities) else { return Ok(None) };
     if mix_node.inputs.first() != Some(&probabilities) {
         return Ok(None);
     }
-    let Some(mix) = product(model, mix_node)? else { return Ok(None) };
+    let Some(mix) = f32_product(model, mix_node)? else { return Ok(None) };
     let output = mix_node.outputs[0].fact.clone();
     let chain = Chain { scores, mix, axis, scale, output };
     let Some(op) = FusedAttention::new(chain) else { return Ok(None) };

@@ -25,7 +25,9 @@ pub(super) const MIN_MACS: usize = 1 << 20;
 /// Above this many output values a product stays tract's: attention
 /// scores at 4,096 tokens (64 MB each) in our op cost one or two more such
 /// buffers alive at once (tract fuses what follows into its product): the
-/// SDXS-class UNet's streaming peak went from 295 to 475 MiB.
+/// SDXS-class UNet's streaming peak went from 295 to 475 MiB. (Attention
+/// that attention.rs recognises is fused before this swap and never
+/// materialises its scores; the cap guards the products it does not take.)
 const MAX_OUTPUT: usize = 1 << 22;
 
 /// Below this many rows too: a text encoder's 77 tokens (there tract was
@@ -219,24 +221,33 @@ impl TypedOp for GemmMatMul {
     as_op!();
 }
 
+/// The f32 product at `node` (an EinSum, its inputs and output f32) as
+/// [`GemmMatMul`] reads it, with its input facts; also attention.rs's.
+pub(super) fn f32_product(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(GemmMatMul, [TypedFact; 2])>> {
+    let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
+    let facts = model.node_input_facts(node.id)?;
+    let &[a, b] = &facts[..] else { return Ok(None) };
+    let f32s = [a, b, &node.outputs[0].fact].iter().all(|f| f.datum_type == f32::datum_type() && f.is_plain());
+    if !f32s || einsum.operating_dt != f32::datum_type() {
+        return Ok(None);
+    }
+    Ok(GemmMatMul::new(einsum, [a, b]).map(|op| (op, [a.clone(), b.clone()])))
+}
+
 /// Replace every f32 product [`GemmMatMul`] runs (of at least [`MIN_MACS`])
 /// in a decluttered `model` whose shapes are pinned; returns how many.
 pub fn use_gemm_matmuls(model: &mut TypedModel) -> TractResult<usize> {
     let mut swapped = 0;
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(einsum) = node.op_as::<EinSum>() else { continue };
         let op = {
-            let facts = model.node_input_facts(id)?;
-            let &[a, b] = &facts[..] else { continue };
-            let Some(op) = GemmMatMul::new(einsum, [a, b]) else { continue };
-            let output = model.outlet_fact(OutletId::new(id, 0))?;
-            let all_f32 = facts.iter().chain([&output]).all(|f| f.datum_type == f32::datum_type() && f.is_plain());
+            let Some((op, [a, _])) = f32_product(model, node)? else { continue };
+            let output = &node.outputs[0].fact;
             let points = output.shape.as_concrete().map_or(0, |s| s.iter().product::<usize>());
-            let size = |place: Option<usize>| place.and_then(|p| facts[0].shape[p].to_usize().ok()).unwrap_or(0);
+            let size = |place: Option<usize>| place.and_then(|p| a.shape[p].to_usize().ok()).unwrap_or(0);
             let (rows, k) = (size(op.m.a), size(op.k.a));
             let big = points * k >= MIN_MACS && rows >= MIN_ROWS && points <= MAX_OUTPUT;
-            (all_f32 && einsum.operating_dt == f32::datum_type() && big).then_some(op)
+            big.then_some(op)
         };
         let Some(op) = op else { continue };
         let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?;

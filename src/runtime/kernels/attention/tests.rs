@@ -1,4 +1,5 @@
 use super::*;
+use tract_nnef::tract_core::ops::einsum::EinSum;
 use tract_nnef::tract_core::ops::math;
 
 fn values(shape: &[usize], seed: usize) -> Tensor {
