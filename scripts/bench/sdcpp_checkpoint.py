@@ -28,6 +28,12 @@ checkpoints still carry resblocks.23; it is not in the source, so it is not writ
 SD 2.x, never runs it). Nothing else is invented: a tensor the tables do not map
 aborts the conversion.
 
+A pipeline whose vae/ is an AutoencoderTiny (SDXS) is written without a VAE (sd.cpp
+takes it with --taesd); an LCM UNet's guidance embedding is refused unless
+--drop-guidance-embedding (sd.cpp's SD 1.x UNet has none). A pruned "tiny" UNet (SDXS-512
+class: one resnet per down level, no mid block) maps with the same tables: its names are
+a subset of the full UNet's, at the indices sd.cpp's tiny UNet reads.
+
 --taesd: an AutoencoderTiny folder (or its safetensors file) is already in the names
 sd.cpp's --taesd reads (`decoder.layers.N...`, `encoder.layers.N...`); it is copied as
 is (sd.cpp builds the TAE encoder too for txt2img and refuses a decoder-only file).
@@ -320,18 +326,36 @@ def _component(folder: Path, sub: str, stem: str) -> str:
     raise FileNotFoundError(f"{folder / sub}: no {stem}.safetensors")
 
 
-def plan_pipeline(src: Path) -> tuple[_Plan, dict[str, str]]:
+# An LCM-distilled UNet's guidance embedding (time_cond_proj_dim): sd.cpp's SD 1.x UNet
+# has none, so --drop-guidance-embedding leaves it out (a 256 -> 1280 linear map, under
+# 0.1 % of a step's FLOPs); without the flag the conversion refuses it.
+GUIDANCE_EMBEDDING = "time_embedding.cond_proj."
+
+
+def plan_pipeline(src: Path, drop_guidance_embedding: bool = False) -> tuple[_Plan, dict[str, str]]:
     unet = _component(src, "unet", "diffusion_pytorch_model")
-    vae = _component(src, "vae", "diffusion_pytorch_model")
     te = _component(src, "text_encoder", "model")
     te_cfg = json.loads((src / "text_encoder" / "config.json").read_text())
     open_clip = int(te_cfg.get("hidden_size", 768)) == 1024
+    vae_cfg_path = src / "vae" / "config.json"
+    vae_cfg = json.loads(vae_cfg_path.read_text()) if vae_cfg_path.exists() else {}
+    # A TAESD-class vae/ (SDXS) has no original-layout counterpart: sd.cpp takes it with --taesd.
+    tiny_vae = vae_cfg.get("_class_name") == "AutoencoderTiny"
     plan = _Plan()
+    dropped = []
     for n in _keys(unet):
+        if n.startswith(GUIDANCE_EMBEDDING):
+            if not drop_guidance_embedding:
+                raise KeyError(f"unet: {n!r} is an LCM guidance embedding sd.cpp has no place for "
+                               "(--drop-guidance-embedding leaves it out)")
+            dropped.append(n)
+            continue
         plan.add("model.diffusion_model." + unet_name(n), [(unet, n)])
-    for n in _keys(vae):
-        new, conv = vae_name(n)
-        plan.add("first_stage_model." + new, [(vae, n)], conv)
+    if not tiny_vae:
+        vae = _component(src, "vae", "diffusion_pytorch_model")
+        for n in _keys(vae):
+            new, conv = vae_name(n)
+            plan.add("first_stage_model." + new, [(vae, n)], conv)
     for new, srcs in text_encoder_names(_keys(te), open_clip):
         plan.add("cond_stage_model." + new, [(te, s) for s in srcs])
     meta = {
@@ -341,6 +365,10 @@ def plan_pipeline(src: Path) -> tuple[_Plan, dict[str, str]]:
         "text_encoder": "open_clip (SD 2.x)" if open_clip else "clip (SD 1.x)",
         "text_encoder_layers": str(te_cfg.get("num_hidden_layers")),
     }
+    if tiny_vae:
+        meta["vae"] = "left out: AutoencoderTiny (give sd.cpp the --taesd file)"
+    if dropped:
+        meta["dropped"] = ",".join(dropped)
     return plan, meta
 
 
@@ -412,8 +440,9 @@ def _write(plan: _Plan, dst: Path, meta: dict[str, str], half: bool, get, info) 
     return {"tensors": len(names), "bytes": offset, **{f"tensors:{k}": v for k, v in prefixes.items()}}
 
 
-def convert_pipeline(src: Path | str, dst: Path | str, half: bool = False) -> dict[str, int]:
-    plan, meta = plan_pipeline(Path(src))
+def convert_pipeline(src: Path | str, dst: Path | str, half: bool = False,
+                     drop_guidance_embedding: bool = False) -> dict[str, int]:
+    plan, meta = plan_pipeline(Path(src), drop_guidance_embedding)
     return write(plan, Path(dst), meta, half)
 
 
@@ -448,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dst", type=Path, help="output .safetensors")
     ap.add_argument("--half", action="store_true", help="write f16 (default: the source dtype, f32)")
     ap.add_argument("--taesd", action="store_true", help="SRC is an AutoencoderTiny (TAESD) folder or file")
+    ap.add_argument("--drop-guidance-embedding", action="store_true",
+                    help="leave out an LCM UNet's guidance embedding (time_embedding.cond_proj: sd.cpp has none)")
     ap.add_argument("--reference", action="store_true",
                     help="instead: write diffusers' own picture of pipeline SRC to DST (.png): 1 Euler step, no "
                          "guidance, torch CPU generator; compare with sd.cpp's `--rng cpu` picture (--against)")
@@ -471,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         plan, meta = plan_taesd(args.src)
         stats = write(plan, args.dst, meta, args.half)
     else:
-        stats = convert_pipeline(args.src, args.dst, args.half)
+        stats = convert_pipeline(args.src, args.dst, args.half, args.drop_guidance_embedding)
     print(json.dumps({"dst": str(args.dst), **stats}))
     return 0
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""edgepaint against stable-diffusion.cpp on the same SD-Turbo-sized model (issue 14).
+"""edgepaint against stable-diffusion.cpp on the same real-size model (issue 14).
 
-One picture per run, 512x512, 1 step, cfg 1, Euler, N threads, each program run under
+One picture per run, 512x512, 1 step (--steps), cfg 1, Euler (--sampler), N threads, each program run under
 `/usr/bin/time -v` (peak RSS, wall, CPU), the two programs alternated so that a busy
 host slows both alike; the ratios within a round are the robust part. sd.cpp runs the
 checkpoint written by scripts/bench/sdcpp_checkpoint.py from the same diffusers folder
@@ -13,10 +13,19 @@ our bundle was exported from (same random weights).
         --edgepaint /tmp/ep-bin/edgepaint --bundle runs/real/bundle-sd-turbo --dir runs/sdcpp \\
         --rounds 2 --threads 2 [--variants sd-q8_0@llamafile,ep-int8,...]
 
-Results and what the comparison leaves unequal: runs/sdcpp/RESULTS.md (not committed).
+SDXS-512-class (sd.cpp reads its pruned UNet as SD2_TINY_UNET) and LCM SD 1.5 (4 steps,
+sd.cpp's lcm sampler; sd.cpp has no guidance embedding, so its UNet is the same one
+without that 256 -> 1280 linear map, --drop-guidance-embedding), both with TAESD:
 
---prepare writes what is missing under --dir: sd-turbo-f32.safetensors (the converter),
-sd-turbo-f16.gguf and sd-turbo-q8_0.gguf (`sd-cli -M convert --type ...` from the f32
+    python3 -m scripts.bench.sdcpp_compare --prepare --pipeline runs/real/sdxs-512 --name sdxs \
+        --taesd-src runs/real/taesd --variants sd-q8_0-taesd@llamafile,ep-int8,sd-f32-taesd@llamafile,ep-f32 ...
+    python3 -m scripts.bench.sdcpp_compare --prepare --pipeline runs/real/lcm-sd15 --name lcm \
+        --drop-guidance-embedding --steps 4 --sampler lcm --taesd-src runs/real/taesd ...
+
+Results and what the comparison leaves unequal: the README's real-size tables.
+
+--prepare writes what is missing under --dir: NAME-f32.safetensors (the converter),
+NAME-f16.gguf and NAME-q8_0.gguf (NAME: --name, default sd-turbo) (`sd-cli -M convert --type ...` from the f32
 file, so q8_0 is quantized once, before the timed runs, not at load), and with
 --taesd-src taesd.safetensors.
 
@@ -63,8 +72,10 @@ from pathlib import Path
 
 from scripts.hashing import sha256
 
-SD_BASE = ["--steps", "1", "--cfg-scale", "1", "--sampling-method", "euler", "--scheduler", "discrete",
-           "-W", "512", "-H", "512", "--prediction", "eps", "-v"]
+def sd_base(args: argparse.Namespace) -> list[str]:
+    """sd.cpp's flags common to every variant: STEPS steps of SAMPLER, no guidance (cfg 1)."""
+    return ["--steps", str(args.steps), "--cfg-scale", "1", "--sampling-method", args.sampler, "--scheduler",
+            "discrete", "-W", "512", "-H", "512", "--prediction", "eps", "-v"]
 
 SD_VARIANTS: dict[str, tuple[str, list[str]]] = {
     # name: (model file key, extra flags)
@@ -81,24 +92,26 @@ SD_VARIANTS: dict[str, tuple[str, list[str]]] = {
 }
 EP_VARIANTS = {"ep-int8": "model.toml", "ep-f32": "model-f32.toml"}
 DEFAULT_VARIANTS = "sd-q8_0,ep-int8,sd-f32,ep-f32,sd-f16"
-PAIRS = [("sd-q8_0", "ep-int8"), ("sd-f32", "ep-f32"), ("sd-f16", "ep-f32"), ("sd-q8_0-taesd", "ep-int8")]
+PAIRS = [("sd-q8_0", "ep-int8"), ("sd-f32", "ep-f32"), ("sd-f16", "ep-f32"), ("sd-q8_0-taesd", "ep-int8"),
+         ("sd-f32-taesd", "ep-f32")]
 
 
-def model_files(d: Path) -> dict[str, Path]:
-    return {"f32": d / "sd-turbo-f32.safetensors", "f16": d / "sd-turbo-f16.gguf",
-            "q8_0": d / "sd-turbo-q8_0.gguf", "taesd": d / "taesd.safetensors"}
+def model_files(d: Path, name: str = "sd-turbo") -> dict[str, Path]:
+    return {"f32": d / f"{name}-f32.safetensors", "f16": d / f"{name}-f16.gguf",
+            "q8_0": d / f"{name}-q8_0.gguf", "taesd": d / "taesd.safetensors"}
 
 
 def prepare(args: argparse.Namespace) -> None:
-    files = model_files(args.dir)
+    files = model_files(args.dir, args.name)
     args.dir.mkdir(parents=True, exist_ok=True)
     logs = args.dir / "logs"
     logs.mkdir(exist_ok=True)
     if not files["f32"].exists():
         if not args.pipeline:
-            sys.exit("--prepare needs --pipeline to write sd-turbo-f32.safetensors")
+            sys.exit(f"--prepare needs --pipeline to write {files['f32'].name}")
+        drop = ["--drop-guidance-embedding"] if args.drop_guidance_embedding else []
         subprocess.run([sys.executable, "-m", "scripts.bench.sdcpp_checkpoint", str(args.pipeline),
-                        str(files["f32"])], check=True)
+                        str(files["f32"]), *drop], check=True)
     for t in ("f16", "q8_0"):
         if not files[t].exists():
             with open(logs / f"convert_{t}.log", "w") as log:
@@ -184,7 +197,7 @@ def sha256_if_present(path: Path) -> str | None:
 
 
 def run_one(args: argparse.Namespace, variant: str, rnd: int) -> dict:
-    files = model_files(args.dir)
+    files = model_files(args.dir, args.name)
     logs = args.dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     tag = f"{args.run_name}-t{args.threads}-r{rnd}-{variant}".replace("@", "-at-")
@@ -196,7 +209,7 @@ def run_one(args: argparse.Namespace, variant: str, rnd: int) -> dict:
         if EP_VARIANTS[variant] == "model.toml":
             model = args.bundle
         cmd = [args.edgepaint, "--threads", str(args.threads), "generate", args.prompt, "--seed", str(args.seed),
-               "--steps", "1", "--model", str(model), "-o", str(png), "--json"]
+               "--steps", str(args.steps), "--model", str(model), "-o", str(png), "--json"]
     else:
         base, _, bin_tag = variant.partition("@")
         key, extra = SD_VARIANTS[base]
@@ -204,7 +217,7 @@ def run_one(args: argparse.Namespace, variant: str, rnd: int) -> dict:
         eager = "--no-eager" not in extra
         extra = [e.format(taesd=files["taesd"]) for e in extra if e != "--no-eager"]
         cmd = [binary, "-m", str(files[key]), "-p", args.prompt, "-s", str(args.seed), "-t", str(args.threads),
-               *SD_BASE, *(["--eager-load"] if eager else []), *extra, "-o", str(png)]
+               *sd_base(args), *(["--eager-load"] if eager else []), *extra, "-o", str(png)]
     full = ["/usr/bin/time", "-v", *cmd]
     t0 = time.time()
     busy0 = host_busy_s()
@@ -234,7 +247,7 @@ def run_one(args: argparse.Namespace, variant: str, rnd: int) -> dict:
                         "total_ms": t["total_ms"] - t["load_ms"], "watermark_ms": js.get("watermark_ms"),
                         "model": js.get("model")})
     else:
-        rec.update(parse_sdcpp_log(proc.stdout))
+        rec.update(parse_sdcpp_log(proc.stdout, args.steps))
     rec["png_sha256"] = sha256_if_present(png)
     return rec
 
@@ -327,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prepare", action="store_true", help="write the sd.cpp model files that are missing")
     ap.add_argument("--pipeline", type=Path, help="with --prepare: the diffusers folder")
     ap.add_argument("--taesd-src", type=Path, help="with --prepare: an AutoencoderTiny folder")
+    ap.add_argument("--drop-guidance-embedding", action="store_true",
+                    help="with --prepare: leave out an LCM UNet's guidance embedding (sd.cpp has none)")
+    ap.add_argument("--name", default="sd-turbo", help="stem of the sd.cpp model files in DIR (NAME-q8_0.gguf, ...)")
+    ap.add_argument("--steps", type=int, default=1, help="denoiser steps, both programs")
+    ap.add_argument("--sampler", default="euler", help="sd.cpp's --sampling-method (lcm for an LCM model)")
     ap.add_argument("--sdcpp-bin", action="append", default=[], metavar="TAG=PATH",
                     help="another sd.cpp build, for variants VARIANT@TAG")
     ap.add_argument("--variants", default=DEFAULT_VARIANTS)
@@ -350,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"unknown variant {v!r}")
         if tag and (base not in SD_VARIANTS or tag not in args.sdcpp_bins):
             sys.exit(f"variant {v!r}: no --sdcpp-bin {tag}=PATH")
-    meta = {"variants": variants, "threads": args.threads, "prompt": args.prompt, "seed": args.seed,
+    meta = {"variants": variants, "threads": args.threads, "name": args.name, "steps": args.steps,
+            "sampler": args.sampler, "prompt": args.prompt, "seed": args.seed,
             "sdcpp": args.sdcpp, "sdcpp_bins": args.sdcpp_bins, "edgepaint": args.edgepaint, "bundle": str(args.bundle),
             "host": os.uname().nodename, "nproc": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:

@@ -120,3 +120,28 @@ def test_pipeline_file(tmp_path):
     assert h.info("model.diffusion_model.input_blocks.0.0.weight") == ([8, 4, 3, 3], "F16")
     np.testing.assert_array_equal(h.get("model.diffusion_model.input_blocks.0.0.weight"),
                                   unet["conv_in.weight"].astype(np.float16))
+
+
+def test_tiny_vae_left_out_and_guidance_embedding(tmp_path):
+    """SDXS: an AutoencoderTiny vae/ is not written (sd.cpp takes --taesd); LCM: the
+    guidance embedding is refused unless --drop-guidance-embedding; a tiny UNet's names
+    land at the indices sd.cpp's SD2_TINY_UNET reads."""
+    t = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+    src = tmp_path / "pipe"
+    unet = {"conv_in.weight": t(8, 4, 3, 3), "time_embedding.cond_proj.weight": t(8, 4),
+            "down_blocks.0.downsamplers.0.conv.weight": t(8, 8, 3, 3),
+            "up_blocks.1.upsamplers.0.conv.weight": t(8, 8, 3, 3)}
+    for sub, name, tensors in (("unet", "diffusion_pytorch_model", unet),
+                               ("vae", "diffusion_pytorch_model", {"decoder.layers.0.weight": t(4, 4, 3, 3)}),
+                               ("text_encoder", "model", {"text_model.final_layer_norm.weight": t(4)})):
+        (src / sub).mkdir(parents=True)
+        write_safetensors(src / sub / f"{name}.safetensors", tensors)
+    (src / "text_encoder" / "config.json").write_text(json.dumps({"hidden_size": 1024, "num_hidden_layers": 1}))
+    (src / "vae" / "config.json").write_text(json.dumps({"_class_name": "AutoencoderTiny"}))
+    with pytest.raises(KeyError, match="guidance embedding"):
+        convert_pipeline(src, tmp_path / "out.safetensors")
+    stats = convert_pipeline(src, tmp_path / "out.safetensors", drop_guidance_embedding=True)
+    assert stats["tensors"] == 4 and "tensors:first_stage_model" not in stats
+    names = set(_Reader(str(tmp_path / "out.safetensors")).header) - {"__metadata__"}
+    assert names == {"model.diffusion_model.input_blocks.0.0.weight", "model.diffusion_model.input_blocks.3.0.op.weight",
+                     "model.diffusion_model.output_blocks.5.2.conv.weight", "cond_stage_model.model.ln_final.weight"}

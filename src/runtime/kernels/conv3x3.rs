@@ -24,6 +24,7 @@
 //! [`use_tap_convolutions`] swaps the op into a decluttered graph just before
 //! tract optimizes it, so bundles (and their NNEF form) are unchanged.
 
+use super::conv_finish::ConvFinish;
 use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::cnn::conv::KernelFormat;
@@ -39,17 +40,38 @@ const BAND_COLUMNS: usize = 1024;
 /// Output channels of one part, at least (the products' efficiency).
 const MIN_BLOCK_CHANNELS: usize = 64;
 
+/// Where F(4×4, 3×3) (winograd4.rs) replaces F(2×2, 3×3): images of at
+/// least this many points, with at most [`F4_MAX_WEIGHTS`] weights per tap
+/// (64 channels: 0.6 MB of transformed weights; 256: 9.4 MB). Larger
+/// convolutions at small sizes are bound by reading their weights, which
+/// the larger tile would make 36/16 as many.
+const F4_MIN_POINTS: usize = 32 * 32;
+const F4_MAX_WEIGHTS: usize = 256 * 256;
+
+/// How a [`TapConv`] computes.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum Kernel {
+    /// Nine tap products (weights [9, out, in]).
+    Taps,
+    /// Winograd F(2×2, 3×3), winograd.rs (weights [16, out, in]).
+    F2,
+    /// Winograd F(4×4, 3×3), winograd4.rs (weights [36, out, in]).
+    F4,
+}
+
 /// A 3×3 convolution, stride 1, padding 1, one group, NCHW f32.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct TapConv {
-    /// Weights by tap [9, out, in], or transformed for winograd.rs [16,
-    /// out, in] (16/9 the memory) when `winograd`.
+    /// Weights as `kernel` reads them: [9 / 16 / 36, out, in].
     weights: Arc<Tensor>,
-    winograd: bool,
+    kernel: Kernel,
     /// [out]; `None`: the op's second input, `out` values computed by the
     /// graph (tract folds a UNet's per-channel `+ time embedding` after a
     /// convolution into its bias).
     bias: Option<Arc<Tensor>>,
+    /// A residual added and a ReLU (conv_finish.rs), the residual being the
+    /// op's last input.
+    finish: ConvFinish,
 }
 
 impl TapConv {
@@ -60,9 +82,14 @@ impl TapConv {
         let bias = bias.map(|b| Arc::new(tensor1(b)));
         // Winograd where it pays: below this size its transforms cost more
         // than they save (32 channels at 16²: 0.2 against 0.1 ms).
-        if points.is_some_and(|p| c_in * c_out * 9 * p >= PARALLEL_MACS) {
-            let u = super::winograd::transform_weights(weights, c_in, c_out);
-            return Ok(TapConv { weights: Arc::new(tensor1(&u).into_shape(&[16, c_out, c_in])?), winograd: true, bias });
+        if let Some(p) = points.filter(|p| c_in * c_out * 9 * p >= PARALLEL_MACS) {
+            let (kernel, u, xis) = if p >= F4_MIN_POINTS && c_in * c_out <= F4_MAX_WEIGHTS {
+                (Kernel::F4, super::winograd4::transform_weights(weights, c_in, c_out), 36)
+            } else {
+                (Kernel::F2, super::winograd::transform_weights(weights, c_in, c_out), 16)
+            };
+            let weights = Arc::new(tensor1(&u).into_shape(&[xis, c_out, c_in])?);
+            return Ok(TapConv { weights, kernel, bias, finish: ConvFinish::default() });
         }
         let mut taps = vec![0f32; 9 * c_out * c_in];
         for o in 0..c_out {
@@ -72,7 +99,7 @@ impl TapConv {
                 }
             }
         }
-        Ok(TapConv { weights: Arc::new(tensor1(&taps).into_shape(&[9, c_out, c_in])?), winograd: false, bias })
+        Ok(TapConv { weights: Arc::new(tensor1(&taps).into_shape(&[9, c_out, c_in])?), kernel: Kernel::Taps, bias, finish: ConvFinish::default() })
     }
 
     fn c_out(&self) -> usize {
@@ -84,14 +111,16 @@ impl TapConv {
     }
 }
 
-/// One image's convolution into `out` ([out, h, w]), split into parts (bands
-/// of output rows × blocks of output channels) over tract's thread pool when
+/// One image's convolution into `out` ([out, h, w]), finished with
+/// `residual` (of `out`'s shape) and `finish`, split into parts (bands of
+/// output rows × blocks of output channels) over tract's thread pool when
 /// it has one and the convolution is big enough.
 pub fn convolve(
     input: &[f32],
     (h, w): (usize, usize),
     taps: &[f32],
     bias: &[f32],
+    (finish, residual): (ConvFinish, Option<&[f32]>),
     out: &mut [f32],
 ) {
     let c_out = bias.len();
@@ -116,7 +145,7 @@ pub fn convolve(
             }
             let outs = (channels, block.min(c_out - channels));
             // SAFETY: parts write disjoint rows or channels of `out`.
-            unsafe { band_products(&band_input, (h, w), taps, bias, outs, (y0, rows), &mut acc, output) };
+            unsafe { band_products(&band_input, (h, w), taps, bias, outs, (y0, rows), &mut acc, (finish, residual), output) };
         }
     });
 }
@@ -141,7 +170,8 @@ fn pad_band(input: &[f32], (h, w): (usize, usize), c_in: usize, (y0, rows): (usi
 
 /// Rows y0..y0+rows of output channels o0..o0+count from their padded input
 /// band ([`pad_band`]): nine products accumulated in `acc` ([count, rows ×
-/// padded width]), then the valid columns plus the bias copied out.
+/// padded width]), then the valid columns plus the bias copied out and
+/// finished.
 ///
 /// # Safety
 /// `out` points to [out, h, w] f32 that no other thread writes in these
@@ -155,6 +185,7 @@ unsafe fn band_products(
     (o0, count): (usize, usize),
     (y0, rows): (usize, usize),
     acc: &mut Vec<f32>,
+    (finish, residual): (ConvFinish, Option<&[f32]>),
     out: Shared,
 ) {
     let c_out = bias.len();
@@ -190,10 +221,12 @@ unsafe fn band_products(
     }
     for (k, &b) in bias[o0..o0 + count].iter().enumerate() {
         for r in 0..rows {
-            let dst = std::slice::from_raw_parts_mut(out.at(((o0 + k) * h + y0 + r) * w), w);
+            let at = ((o0 + k) * h + y0 + r) * w;
+            let dst = std::slice::from_raw_parts_mut(out.at(at), w);
             for (d, s) in dst.iter_mut().zip(&acc[k * n + r * pw..][..w]) {
                 *d = s + b;
             }
+            finish.apply(dst, residual.map(|res| &res[at..][..w]));
         }
     }
 }
@@ -204,8 +237,13 @@ impl Op for TapConv {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let kernel = if self.winograd { "Winograd F(2x2, 3x3)" } else { "nine taps" };
-        Ok(vec![format!("{} -> {} channels, {kernel}", self.c_in(), self.c_out())])
+        let kernel = match self.kernel {
+            Kernel::Taps => "nine taps",
+            Kernel::F2 => "Winograd F(2x2, 3x3)",
+            Kernel::F4 => "Winograd F(4x4, 3x3)",
+        };
+        let (residual, relu) = (if self.finish.residual { " + residual" } else { "" }, if self.finish.relu { ", ReLU" } else { "" });
+        Ok(vec![format!("{} -> {} channels, {kernel}{residual}{relu}", self.c_in(), self.c_out())])
     }
 
     op_as_typed_op!();
@@ -231,16 +269,23 @@ impl EvalOp for TapConv {
                 bias
             }
         };
+        let residual = match self.finish.residual {
+            true => Some(inputs.last().context("TapConv3x3 without its residual")?.cast_to::<f32>()?),
+            false => None,
+        };
+        let residual = residual.as_ref().map(|r| r.try_as_plain_ram()?.as_slice::<f32>()).transpose()?;
+        ensure!(residual.is_none_or(|r| r.len() == batch * self.c_out() * h * w), "TapConv3x3 residual of the wrong size");
         let mut output = unsafe { Tensor::uninitialized::<f32>(&[batch, self.c_out(), h, w])? };
         let mut plain = output.try_as_plain_ram_mut()?;
         let ys = plain.as_slice_mut::<f32>()?;
         for b in 0..batch {
             let x = &xs[b * self.c_in() * h * w..][..self.c_in() * h * w];
             let y = &mut ys[b * self.c_out() * h * w..][..self.c_out() * h * w];
-            if self.winograd {
-                super::winograd::convolve(x, (h, w), weights, bias, y);
-            } else {
-                convolve(x, (h, w), weights, bias, y);
+            let finish = (self.finish, residual.map(|r| &r[b * self.c_out() * h * w..][..self.c_out() * h * w]));
+            match self.kernel {
+                Kernel::Taps => convolve(x, (h, w), weights, bias, finish, y),
+                Kernel::F2 => super::winograd::convolve(x, (h, w), weights, bias, finish, y),
+                Kernel::F4 => super::winograd4::convolve(x, (h, w), weights, bias, finish, y),
             }
         }
         drop(plain);
@@ -321,16 +366,19 @@ fn as_tap_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<TapCo
     Ok(Some(TapConv::new(weights, Some(&bias), c_in, c_out, points)?))
 }
 
-/// Replace every convolution [`TapConv`] runs in a decluttered `model`;
-/// returns how many.
+/// Replace every convolution [`TapConv`] runs in a decluttered `model`,
+/// with the residual Add and ReLU after it (conv_finish.rs); returns how
+/// many.
 pub fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
     let mut swapped = 0;
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(op) = as_tap_conv(model, node)? else { continue };
-        let inputs = if op.bias.is_some() { vec![node.inputs[0]] } else { vec![node.inputs[0], node.inputs[2]] };
-        let patch = TypedModelPatch::replace_single_op(model, node, &inputs, op)?;
-        patch.apply(model)?;
+        let Some(mut op) = as_tap_conv(model, node)? else { continue };
+        let mut inputs = if op.bias.is_some() { vec![node.inputs[0]] } else { vec![node.inputs[0], node.inputs[2]] };
+        let (finish, residual, last) = super::conv_finish::absorb(model, id)?;
+        op.finish = finish;
+        inputs.extend(residual);
+        super::int8_graph::replace(model, id, last, &inputs, None, op)?;
         swapped += 1;
     }
     // The replaced convolutions and their weights are left unconnected:
@@ -382,19 +430,34 @@ mod tests {
             let weights = values(c_out * c_in * 9, 2);
             let bias = values(c_out, 3);
             let expected = reference(&input, (c_in, h, w), &weights, &bias);
-            // Both kernels: unpinned (taps) and pinned at this size (Winograd).
-            for points in [None, Some(usize::MAX / (9 * c_in * c_out))] {
-                let op = TapConv::new(&weights, Some(&bias), c_in, c_out, points).unwrap();
-                assert_eq!(op.winograd, points.is_some());
+            // Every kernel: unpinned (taps), pinned at a size above the
+            // thresholds (F4: these have few weights), and F2 (the weights
+            // transformed by hand).
+            let big = Some(usize::MAX / (9 * c_in * c_out));
+            for (points, kernel) in [(None, Kernel::Taps), (big, Kernel::F4), (big, Kernel::F2)] {
+                let mut op = TapConv::new(&weights, Some(&bias), c_in, c_out, points).unwrap();
+                if op.kernel != kernel {
+                    assert_eq!((op.kernel, kernel), (Kernel::F4, Kernel::F2));
+                    let u = super::super::winograd::transform_weights(&weights, c_in, c_out);
+                    op = TapConv { weights: Arc::new(tensor1(&u)), kernel, ..op };
+                }
                 let layout = op.weights.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
                 let mut out = vec![f32::NAN; c_out * h * w];
-                if op.winograd {
-                    super::super::winograd::convolve(&input, (h, w), &layout, &bias, &mut out);
-                } else {
-                    convolve(&input, (h, w), &layout, &bias, &mut out);
+                let finish = (ConvFinish::default(), None);
+                match kernel {
+                    Kernel::Taps => convolve(&input, (h, w), &layout, &bias, finish, &mut out),
+                    Kernel::F2 => super::super::winograd::convolve(&input, (h, w), &layout, &bias, finish, &mut out),
+                    Kernel::F4 => super::super::winograd4::convolve(&input, (h, w), &layout, &bias, finish, &mut out),
                 }
+                // Relative to the largest output. F(4x4, 3x3)'s transforms
+                // (factors up to 8, divisions by 24) round more than the
+                // others: measured up to 8.4e-6 of the largest output (the
+                // 130-channel case), the taps and F(2x2, 3x3) up to 4.2e-7;
+                // both far below what an 8-bit picture shows.
                 let worst = out.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                assert!(worst < 1e-4, "{c_in}->{c_out} at {h}x{w}, winograd {}: off by {worst}", op.winograd);
+                let largest = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let bound = if kernel == Kernel::F4 { 1e-5 } else { 1e-6 } * largest;
+                assert!(worst <= bound, "{c_in}->{c_out} at {h}x{w}, {kernel:?}: off by {worst} of {largest}");
             }
         }
     }

@@ -44,7 +44,7 @@ pub fn unit_scales(model: &TypedModel, node: &TypedNode) -> TractResult<bool> {
 }
 
 /// The other input of a binary node, given one of them.
-fn other_input(node: &TypedNode, this: OutletId) -> Option<OutletId> {
+pub(super) fn other_input(node: &TypedNode, this: OutletId) -> Option<OutletId> {
     match node.inputs.as_slice() {
         [a, b] if *a == this => Some(*b),
         [a, b] if *b == this => Some(*a),

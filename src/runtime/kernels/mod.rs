@@ -15,6 +15,8 @@ mod attention;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod conv3x3;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv_finish;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod int8_conv3x3;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod int8_graph;
@@ -30,6 +32,8 @@ mod matmul;
 mod thread_parts;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod winograd;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod winograd4;
 
 /// The one node reading `outlet`, if exactly one node (and no model
 /// output) reads it: a node our op may absorb.

@@ -11,6 +11,7 @@
 //! additions and halvings only (exact in binary floating point), so the
 //! result differs from the direct sum by rounding (Lavin and Gray, 2016).
 
+use super::conv_finish::ConvFinish;
 use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
 
 /// Blocks (2×2 output points) of one band, at least: the band's transformed
@@ -48,9 +49,10 @@ pub fn transform_weights(weights: &[f32], c_in: usize, c_out: usize) -> Vec<f32>
 }
 
 /// One image's convolution into `out` ([out, h, w]) from `u` (weights by
-/// [`transform_weights`]), split into parts (bands of block rows × blocks of
-/// output channels) over tract's thread pool when big enough.
-pub fn convolve(input: &[f32], (h, w): (usize, usize), u: &[f32], bias: &[f32], out: &mut [f32]) {
+/// [`transform_weights`]), finished as conv3x3.rs's, split into parts (bands
+/// of block rows × blocks of output channels) over tract's thread pool when
+/// big enough.
+pub fn convolve(input: &[f32], (h, w): (usize, usize), u: &[f32], bias: &[f32], finish: (ConvFinish, Option<&[f32]>), out: &mut [f32]) {
     let c_out = bias.len();
     let c_in = u.len() / 16 / c_out;
     let (block_rows, block_cols) = (h.div_ceil(2), w.div_ceil(2));
@@ -87,7 +89,7 @@ pub fn convolve(input: &[f32], (h, w): (usize, usize), u: &[f32], bias: &[f32], 
                 }
             }
             // SAFETY: parts write disjoint rows or channels of `out`.
-            unsafe { transform_output(&m, (h, w), bias, (o0, count), (r0, rows), output) };
+            unsafe { transform_output(&m, (h, w), bias, (o0, count), (r0, rows), finish, output) };
         }
     });
 }
@@ -160,13 +162,23 @@ fn transform_input(input: &[f32], (h, w): (usize, usize), c_in: usize, (r0, rows
     }
 }
 
-/// Y = Aᵀ M A plus the bias for each block of output channels o0..o0+count
-/// and block rows r0..r0+rows; only points inside the image are written.
+/// Y = Aᵀ M A plus the bias, finished, for each block of output channels
+/// o0..o0+count and block rows r0..r0+rows; only points inside the image
+/// are written.
 ///
 /// # Safety
 /// `out` points to [out, h, w] f32 that no other thread writes in these
 /// rows and channels.
-unsafe fn transform_output(m: &[f32], (h, w): (usize, usize), bias: &[f32], (o0, count): (usize, usize), (r0, rows): (usize, usize), out: Shared) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn transform_output(
+    m: &[f32],
+    (h, w): (usize, usize),
+    bias: &[f32],
+    (o0, count): (usize, usize),
+    (r0, rows): (usize, usize),
+    (finish, residual): (ConvFinish, Option<&[f32]>),
+    out: Shared,
+) {
     let bc = w.div_ceil(2);
     let points = rows * bc;
     let mut t = vec![0f32; 8 * bc];
@@ -197,10 +209,12 @@ unsafe fn transform_output(m: &[f32], (h, w): (usize, usize), bias: &[f32], (o0,
                     even[bx] = x0[bx] + x1[bx] + x2[bx] + b;
                     odd[bx] = x1[bx] - x2[bx] - x3[bx] + b;
                 }
-                let dst = std::slice::from_raw_parts_mut(out.at((o * h + y) * w), w);
+                let at = (o * h + y) * w;
+                let dst = std::slice::from_raw_parts_mut(out.at(at), w);
                 for (x, d) in dst.iter_mut().enumerate() {
                     *d = if x % 2 == 0 { even[x / 2] } else { odd[x / 2] };
                 }
+                finish.apply(dst, residual.map(|res| &res[at..][..w]));
             }
         }
     }
