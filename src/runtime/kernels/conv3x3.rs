@@ -19,7 +19,10 @@
 //! 3×3) instead (winograd.rs: 16 products per 2×2 outputs instead of 36;
 //! alone, 2 threads: 64 channels at 512² 230 → 181 ms, 320 at 64² 41 → 28,
 //! 1,280 at 16² 44 → 22; `examples/graph_time.rs` on one-convolution
-//! graphs); the tap products stay for the small ones.
+//! graphs), or F(4×4, 3×3) where the weights are few and the image large
+//! (winograd4.rs: 64 channels at 256² 45 → 29 ms); the tap products stay
+//! for the small ones. Each kernel finishes its output rows with the
+//! residual Add and ReLU that follow it in the graph (conv_finish.rs).
 //!
 //! [`use_tap_convolutions`] swaps the op into a decluttered graph just before
 //! tract optimizes it, so bundles (and their NNEF form) are unchanged.

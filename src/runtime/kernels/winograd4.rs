@@ -157,22 +157,25 @@ fn transform_input(input: &[f32], (h, w): (usize, usize), c_in: usize, (r0, rows
     let n = bc + 1;
     // phases[(dy * 4 + k) * n + t]: input row dy of the block, column 4t + k - 1.
     let mut phases = vec![0f32; 24 * n];
+    // One input row with its padding: padded[p] is column p - 1 (zero at
+    // p = 0 and beyond the row, never written).
+    let mut padded = vec![0f32; 4 * n];
     // down[(i * 4 + k) * n + t]: Bᵀ applied down the six rows, phase k.
     let mut down = vec![0f32; 24 * n];
     for i in 0..c_in {
         for r in 0..rows {
             for dy in 0..6 {
-                let y = (4 * (r0 + r) + dy).checked_sub(1).filter(|&y| y < h);
-                for k in 0..4 {
-                    let phase = &mut phases[(dy * 4 + k) * n..][..n];
-                    let Some(y) = y else {
-                        phase.fill(0.0);
-                        continue;
-                    };
-                    let row = &input[(i * h + y) * w..][..w];
-                    for (t, p) in phase.iter_mut().enumerate() {
-                        *p = (4 * t + k).checked_sub(1).and_then(|x| row.get(x)).copied().unwrap_or(0.0);
-                    }
+                let rows_phases = &mut phases[dy * 4 * n..][..4 * n];
+                let Some(y) = (4 * (r0 + r) + dy).checked_sub(1).filter(|&y| y < h) else {
+                    rows_phases.fill(0.0);
+                    continue;
+                };
+                padded[1..=w].copy_from_slice(&input[(i * h + y) * w..][..w]);
+                let (p0, rest) = rows_phases.split_at_mut(n);
+                let (p1, rest) = rest.split_at_mut(n);
+                let (p2, p3) = rest.split_at_mut(n);
+                for (t, quad) in padded.chunks_exact(4).enumerate() {
+                    (p0[t], p1[t], p2[t], p3[t]) = (quad[0], quad[1], quad[2], quad[3]);
                 }
             }
             for k in 0..4 {
@@ -230,8 +233,12 @@ unsafe fn transform_output(
                 a_transpose(row, strided_mut(&mut phases, 0, bc, bc), bias[o]);
                 let at = (o * h + y) * w;
                 let dst = std::slice::from_raw_parts_mut(out.at(at), w);
-                for (x, d) in dst.iter_mut().enumerate() {
-                    *d = phases[(x % 4) * bc + x / 4];
+                let (p0, rest) = phases.split_at(bc);
+                let (p1, rest) = rest.split_at(bc);
+                let (p2, p3) = rest.split_at(bc);
+                for (t, quad) in dst.chunks_mut(4).enumerate() {
+                    let values = [p0[t], p1[t], p2[t], p3[t]];
+                    quad.copy_from_slice(&values[..quad.len()]);
                 }
                 finish.apply(dst, residual.map(|res| &res[at..][..w]));
             }
