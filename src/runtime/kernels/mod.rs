@@ -1,7 +1,8 @@
 //! Our own operators in place of tract's, swapped into a decluttered graph
 //! just before tract optimizes it (bundles and their NNEF form are
 //! unchanged): 3×3 convolutions, large matrix products and attention in
-//! f32 (conv3x3.rs with winograd.rs, matmul.rs, attention.rs, with the
+//! f32 (conv3x3.rs with winograd.rs, winograd4.rs and conv_finish.rs,
+//! matmul.rs, attention.rs, with the
 //! `gemm` crate) and,
 //! where the CPU has AVX-512 VNNI, in int8 (int8_conv3x3.rs,
 //! int8_matmul.rs: their kernels in int8_vnni.rs, what they read from the
