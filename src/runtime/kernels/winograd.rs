@@ -49,15 +49,45 @@ pub fn transform_weights(weights: &[f32], c_in: usize, c_out: usize) -> Vec<f32>
 }
 
 /// One image's convolution into `out` ([out, h, w]) from `u` (weights by
-/// [`transform_weights`]), finished as conv3x3.rs's, split into parts (bands
-/// of block rows × blocks of output channels) over tract's thread pool when
-/// big enough.
-pub fn convolve(input: &[f32], (h, w): (usize, usize), u: &[f32], bias: &[f32], finish: (ConvFinish, Option<&[f32]>), out: &mut [f32]) {
+/// [`transform_weights`]), finished as conv3x3.rs's.
+pub fn convolve(input: &[f32], hw: (usize, usize), u: &[f32], bias: &[f32], finish: (ConvFinish, Option<&[f32]>), out: &mut [f32]) {
+    let tile = Tile { side: 2, band_blocks: BAND_BLOCKS, transform_input, transform_output };
+    convolve_by_tiles(&tile, input, hw, u, bias, finish, out)
+}
+
+/// A Winograd tile F(side × side, 3×3) and its transforms, for
+/// [`convolve_by_tiles`] (this file's F(2×2), winograd4.rs's F(4×4)).
+pub(super) struct Tile {
+    /// Output points per side of a block.
+    pub side: usize,
+    /// Blocks of one band, at least (its transformed input stays in cache).
+    pub band_blocks: usize,
+    /// V for block rows (r0, rows): [(side + 2)², in, rows × block columns].
+    pub transform_input: fn(&[f32], (usize, usize), usize, (usize, usize), &mut Vec<f32>),
+    /// Y from M for output channels (o0, count) and block rows (r0, rows).
+    #[allow(clippy::type_complexity)]
+    pub transform_output: unsafe fn(&[f32], (usize, usize), &[f32], (usize, usize), (usize, usize), (ConvFinish, Option<&[f32]>), Shared),
+}
+
+/// One image's convolution by `tile`, split into parts (bands of block rows
+/// × blocks of output channels) over tract's thread pool when big enough:
+/// per band the input transform, one `gemm` product [out, in] × [in,
+/// blocks] per transformed point, the output transform.
+pub(super) fn convolve_by_tiles(
+    tile: &Tile,
+    input: &[f32],
+    (h, w): (usize, usize),
+    u: &[f32],
+    bias: &[f32],
+    finish: (ConvFinish, Option<&[f32]>),
+    out: &mut [f32],
+) {
+    let xis = (tile.side + 2) * (tile.side + 2);
     let c_out = bias.len();
-    let c_in = u.len() / 16 / c_out;
-    let (block_rows, block_cols) = (h.div_ceil(2), w.div_ceil(2));
+    let c_in = u.len() / xis / c_out;
+    let (block_rows, block_cols) = (h.div_ceil(tile.side), w.div_ceil(tile.side));
     let parallel = c_in * c_out * 9 * h * w >= PARALLEL_MACS;
-    let bands = block_rows.div_ceil(BAND_BLOCKS.div_ceil(block_cols).clamp(1, block_rows));
+    let bands = block_rows.div_ceil(tile.band_blocks.div_ceil(block_cols).clamp(1, block_rows));
     let rows_per_band = block_rows.div_ceil(bands);
     let blocks = if parallel { blocks_per_unit(bands, c_out, MIN_BLOCK_CHANNELS) } else { 1 };
     let block = c_out.div_ceil(blocks);
@@ -70,14 +100,14 @@ pub fn convolve(input: &[f32], (h, w): (usize, usize), u: &[f32], bias: &[f32], 
             let rows = rows_per_band.min(block_rows - r0);
             let points = rows * block_cols;
             if transformed != Some(band) {
-                transform_input(input, (h, w), c_in, (r0, rows), &mut v);
+                (tile.transform_input)(input, (h, w), c_in, (r0, rows), &mut v);
                 transformed = Some(band);
             }
             let count = block.min(c_out - o0);
-            m.resize(16 * count * points, 0.0);
-            for xi in 0..16 {
-                // SAFETY: `v` is [16, in, points], `m` [16, count, points], `u`
-                // [16, out, in]; all offsets stay inside them.
+            m.resize(xis * count * points, 0.0);
+            for xi in 0..xis {
+                // SAFETY: `v` is [xis, in, points], `m` [xis, count, points],
+                // `u` [xis, out, in]; all offsets stay inside them.
                 unsafe {
                     gemm::gemm(
                         count, points, c_in,
@@ -89,7 +119,7 @@ pub fn convolve(input: &[f32], (h, w): (usize, usize), u: &[f32], bias: &[f32], 
                 }
             }
             // SAFETY: parts write disjoint rows or channels of `out`.
-            unsafe { transform_output(&m, (h, w), bias, (o0, count), (r0, rows), finish, output) };
+            unsafe { (tile.transform_output)(&m, (h, w), bias, (o0, count), (r0, rows), finish, output) };
         }
     });
 }

@@ -11,19 +11,17 @@
 //! convolutions with few weights and large images (TAESD's, the VAE's
 //! outer levels), where that is a few MB. Same layout as winograd.rs: 36
 //! matrix products ([out, in] × [in, blocks], `gemm`) over a band of block
-//! rows whose transformed input stays in cache. The transform points are
+//! rows whose transformed input stays in cache (winograd.rs's driver). The transform points are
 //! 0, ±1, ±2 (Lavin and Gray, 2016): the result differs from the direct sum
 //! by rounding (about 1e-6 relative in f32).
 
 use super::conv_finish::ConvFinish;
-use super::thread_parts::{blocks_per_unit, in_parts, Shared, PARALLEL_MACS};
+use super::thread_parts::Shared;
+use super::winograd::{convolve_by_tiles, Tile};
 
 /// Blocks (4×4 output points) of one band, at least: its transformed input
 /// [36, in, blocks] stays within a core's L2 cache for 64 channels.
 const BAND_BLOCKS: usize = 128;
-
-/// Output channels of one part, at least (the products' efficiency).
-const MIN_BLOCK_CHANNELS: usize = 64;
 
 /// G g for one column (or row) of three weights: six values.
 fn g_times(a: f32, b: f32, c: f32) -> [f32; 6] {
@@ -99,49 +97,11 @@ fn a_transpose(m: [&[f32]; 6], o: [&mut [f32]; 4], bias: f32) {
 }
 
 /// One image's convolution into `out` ([out, h, w]) from `u` (weights by
-/// [`transform_weights`]), finished as conv3x3.rs's, split into parts (bands
-/// of block rows × blocks of output channels) over tract's thread pool when
-/// big enough.
-pub fn convolve(input: &[f32], (h, w): (usize, usize), u: &[f32], bias: &[f32], finish: (ConvFinish, Option<&[f32]>), out: &mut [f32]) {
-    let c_out = bias.len();
-    let c_in = u.len() / 36 / c_out;
-    let (block_rows, block_cols) = (h.div_ceil(4), w.div_ceil(4));
-    let parallel = c_in * c_out * 9 * h * w >= PARALLEL_MACS;
-    let bands = block_rows.div_ceil(BAND_BLOCKS.div_ceil(block_cols).clamp(1, block_rows));
-    let rows_per_band = block_rows.div_ceil(bands);
-    let blocks = if parallel { blocks_per_unit(bands, c_out, MIN_BLOCK_CHANNELS) } else { 1 };
-    let block = c_out.div_ceil(blocks);
-    let output = Shared(out.as_mut_ptr());
-    in_parts(parallel, bands * blocks, &|first, last| {
-        let (mut v, mut m, mut transformed) = (Vec::new(), Vec::new(), None);
-        for part in first..last {
-            let (band, o0) = (part / blocks, part % blocks * block);
-            let r0 = band * rows_per_band;
-            let rows = rows_per_band.min(block_rows - r0);
-            let points = rows * block_cols;
-            if transformed != Some(band) {
-                transform_input(input, (h, w), c_in, (r0, rows), &mut v);
-                transformed = Some(band);
-            }
-            let count = block.min(c_out - o0);
-            m.resize(36 * count * points, 0.0);
-            for xi in 0..36 {
-                // SAFETY: `v` is [36, in, points], `m` [36, count, points], `u`
-                // [36, out, in]; all offsets stay inside them.
-                unsafe {
-                    gemm::gemm(
-                        count, points, c_in,
-                        m.as_mut_ptr().add(xi * count * points), 1, points as isize, false,
-                        u.as_ptr().add((xi * c_out + o0) * c_in), 1, c_in as isize,
-                        v.as_ptr().add(xi * c_in * points), 1, points as isize,
-                        0.0, 1.0, false, false, false, gemm::Parallelism::None,
-                    );
-                }
-            }
-            // SAFETY: parts write disjoint rows or channels of `out`.
-            unsafe { transform_output(&m, (h, w), bias, (o0, count), (r0, rows), finish, output) };
-        }
-    });
+/// [`transform_weights`]), finished as conv3x3.rs's, by winograd.rs's
+/// driver.
+pub fn convolve(input: &[f32], hw: (usize, usize), u: &[f32], bias: &[f32], finish: (ConvFinish, Option<&[f32]>), out: &mut [f32]) {
+    let tile = Tile { side: 4, band_blocks: BAND_BLOCKS, transform_input, transform_output };
+    convolve_by_tiles(&tile, input, hw, u, bias, finish, out)
 }
 
 /// V = Bᵀ d B for every 6×6 input block d of block rows r0..r0+rows (zero
