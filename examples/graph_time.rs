@@ -4,7 +4,9 @@
 //!   cargo run --release --example graph_time -- GRAPH.onnx INPUT 1,4,64,64 [RUNS] [THREADS]
 //!
 //! Prints the minimum and median milliseconds of RUNS (default 5) after one
-//! warm-up run; with PROFILE=1 also the time per operator kind.
+//! warm-up run; with PROFILE=1 also the time per operator kind. With NOISE=1
+//! the input is seeded standard normal noise (what `bench` feeds a decoder)
+//! instead of a ramp in [-1, 1].
 use edgepaint::runtime::{set_threads, Graph, Input, InputSpec};
 use edgepaint::tensor::Tensor;
 use std::time::Instant;
@@ -17,7 +19,11 @@ fn main() -> anyhow::Result<()> {
     set_threads(args.get(4).map(|t| t.parse()).transpose()?.unwrap_or(1));
     let graph = Graph::load(std::path::Path::new(&args[0]), &[InputSpec::new(&args[1], false, shape.clone())])?;
     let n: usize = shape.iter().product();
-    let data = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+    let data = if std::env::var_os("NOISE").is_some() {
+        edgepaint::noise::Noise::new(1).normals(n)
+    } else {
+        (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect()
+    };
     let input = [Input::F32(Tensor::new(shape, data))];
     graph.run(&input)?;
     let mut ms: Vec<f64> = (0..runs)

@@ -183,6 +183,20 @@ def table(rows):
     return "\n".join(lines)
 
 
+def cpu_name() -> str:
+    """The CPU's model name and the int8 units that decide onnxruntime's speed
+    (its int8 step halved from an AVX-512 VNNI host to one with AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return platform.processor() or platform.platform()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith(("flags", "Features"))), [])
+    units = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm") if f in flags]
+    return f"{model or platform.processor() or platform.platform()} ({', '.join(units) or 'no int8 dot-product units'})"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=os.path.join(ROOT, "models/scenes"), help="bundle folder")
@@ -223,7 +237,7 @@ def main():
                 rows.append(dict(variant=variant, threads=threads, stage=stage["name"], mflop=stage["flops"] / 1e6,
                                  edgepaint_ms=ep, ort_ms=ort_ms, ratio=ep / ort_ms, gflops=gflops,
                                  peak_pct=100.0 * gflops / peaks[threads]))
-    host = f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}"
+    host = f"{platform.machine()}, {os.cpu_count()} cores, {cpu_name()}"
     print(f"host: {host}")
     print("f32 peak (numpy 512x512 matmul): " + ", ".join(f"{t} thread(s) {p:.1f} GFLOP/s" for t, p in peaks.items()))
     print()

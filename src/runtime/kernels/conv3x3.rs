@@ -381,7 +381,7 @@ pub fn use_tap_convolutions(model: &mut TypedModel) -> TractResult<usize> {
         let (finish, residual, last) = super::conv_finish::absorb(model, id)?;
         op.finish = finish;
         inputs.extend(residual);
-        super::int8_graph::replace(model, id, last, &inputs, None, op)?;
+        super::replace(model, id, last, &inputs, None, op)?;
         swapped += 1;
     }
     // The replaced convolutions and their weights are left unconnected:

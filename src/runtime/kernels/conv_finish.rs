@@ -8,7 +8,7 @@
 //! fresh one to write), four per block, where onnxruntime fuses them into
 //! its convolution; here each output row is finished while still in cache.
 
-use super::int8_graph::other_input;
+use super::other_input;
 use super::sole_consumer;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;

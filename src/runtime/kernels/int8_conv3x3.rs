@@ -23,7 +23,8 @@
 //! the portable kernel below is the same arithmetic without it, for the
 //! tests on any host.
 
-use super::int8_graph::{absorb, constant, per_channel, replace, unit_scales};
+use super::int8_graph::{absorb, constant, per_channel, unit_scales};
+use super::replace;
 use super::int8_output::{Finish, Out};
 use super::int8_vnni::{has_vnni, LANES, MR};
 use super::thread_parts::{blocks_per_unit, in_parts, PARALLEL_MACS};

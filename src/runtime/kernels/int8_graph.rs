@@ -1,10 +1,9 @@
 //! What the int8 swaps (int8_conv3x3.rs, int8_matmul.rs) read from a
 //! decluttered graph: the replaced node's constant inputs, the nodes after
-//! it that our op does itself (Cast, × scale, + bias: int8_output.rs), and
-//! the patch that puts our op in their place.
+//! it that our op does itself (Cast, × scale, + bias: int8_output.rs).
 
 use super::int8_output::Finish;
-use super::sole_consumer;
+use super::{other_input, sole_consumer};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::cast::Cast;
@@ -41,15 +40,6 @@ pub fn unit_scales(model: &TypedModel, node: &TypedNode) -> TractResult<bool> {
         }
     }
     Ok(true)
-}
-
-/// The other input of a binary node, given one of them.
-pub(super) fn other_input(node: &TypedNode, this: OutletId) -> Option<OutletId> {
-    match node.inputs.as_slice() {
-        [a, b] if *a == this => Some(*b),
-        [a, b] if *b == this => Some(*a),
-        _ => None,
-    }
 }
 
 /// Follow the product at `product` through the nodes its op can do itself:
@@ -93,15 +83,4 @@ pub fn absorb(model: &TypedModel, product: usize, channels: usize, channel_axis:
         }
     }
     Ok((finish, scale, last))
-}
-
-/// Replace `product` and the nodes [`absorb`] took by `op`, reading
-/// `inputs` plus the scale when there is one.
-pub fn replace<O: TypedOp>(model: &mut TypedModel, product: usize, last: usize, inputs: &[OutletId], scale: Option<OutletId>, op: O) -> TractResult<()> {
-    let mut patch = TypedModelPatch::default();
-    let taps: TVec<OutletId> = inputs.iter().chain(scale.iter()).map(|&o| patch.tap_model(model, o)).collect::<TractResult<_>>()?;
-    let name = model.node(product).name.clone();
-    let out = patch.wire_node(name, op, &taps)?[0];
-    patch.shunt_outside(model, OutletId::new(last, 0), out)?;
-    patch.apply(model)
 }

@@ -14,7 +14,8 @@
 //!
 //! Used only where the CPU has AVX-512 VNNI, like int8_conv3x3.rs.
 
-use super::int8_graph::{absorb, constant, per_channel, replace, unit_scales};
+use super::int8_graph::{absorb, constant, per_channel, unit_scales};
+use super::replace;
 use super::int8_output::{Finish, Out};
 use super::int8_vnni::{has_vnni, LANES, MR};
 use super::thread_parts::{blocks_per_unit, in_parts, PARALLEL_MACS};

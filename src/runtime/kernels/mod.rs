@@ -45,6 +45,29 @@ fn sole_consumer(model: &TypedModel, outlet: OutletId) -> Option<&TypedNode> {
     (inlets.len() == 1 && !output).then(|| model.node(inlets[0].node))
 }
 
+/// The other input of a binary node, given one of them.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn other_input(node: &TypedNode, this: OutletId) -> Option<OutletId> {
+    match node.inputs.as_slice() {
+        [a, b] if *a == this => Some(*b),
+        [a, b] if *b == this => Some(*a),
+        _ => None,
+    }
+}
+
+/// Replace `product` and the nodes after it up to `last` (those its op
+/// does itself: int8_graph.rs's `absorb`, conv_finish.rs) by `op`, reading
+/// `inputs` plus the scale when there is one.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn replace<O: TypedOp>(model: &mut TypedModel, product: usize, last: usize, inputs: &[OutletId], scale: Option<OutletId>, op: O) -> TractResult<()> {
+    let mut patch = TypedModelPatch::default();
+    let taps: TVec<OutletId> = inputs.iter().chain(scale.iter()).map(|&o| patch.tap_model(model, o)).collect::<TractResult<_>>()?;
+    let name = model.node(product).name.clone();
+    let out = patch.wire_node(name, op, &taps)?[0];
+    patch.shunt_outside(model, OutletId::new(last, 0), out)?;
+    patch.apply(model)
+}
+
 /// For the int8 kernels' graph tests: `model` run by tract as it is, then
 /// after `swap` (one node swapped on a VNNI CPU, none elsewhere, and then
 /// `op` the only node besides the sources): the same f32 values.
@@ -83,7 +106,7 @@ fn test_bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-use tract_nnef::prelude::*;
+use tract_nnef::internal::*;
 
 /// How many nodes [`use_own_kernels`] gave to our operators.
 #[derive(Debug, Default, Clone, Copy)]
