@@ -153,7 +153,8 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     ids = torch.zeros(1, L, dtype=torch.int64)
     p = os.path.join(out, "text_encoder.onnx")
     aside = set_token_table_aside(te, p)
-    torch_export(TextEncoderGraph(te), (ids,), p, ["input_ids"], "last_hidden_state", consume=True)
+    torch_export(TextEncoderGraph(te), (ids,), p, ["input_ids"], "last_hidden_state", consume=True,
+                 weights_apart=True)
     del te
     release_memory()
     put_token_table_back(p, aside)
@@ -172,7 +173,7 @@ def export(pipeline_dir: str, out: str, family: str, taesd: str | None = None, s
     den = DenoiserGraph(unet, cond)
     args = (torch.zeros(1, C, lh, lw), torch.tensor([999.0]), torch.zeros(1, L, hidden))
     p = os.path.join(out, "denoiser.onnx")
-    torch_export(den, args, p, ["sample", "timestep", "encoder_hidden_states"], "out", consume=True)
+    torch_export(den, args, p, ["sample", "timestep", "encoder_hidden_states"], "out", consume=True, weights_apart=True)
     del den, unet, args
     release_memory()
     report["graphs"]["denoiser"] = dict(rewrites=finish_graph(p))

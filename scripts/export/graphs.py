@@ -118,16 +118,21 @@ def _check_standard_domains(path: str) -> None:
 
 
 @contextlib.contextmanager
-def _weights_dropped_after_tracing(module):
-    """torch.onnx.export (TorchScript) traces the module into a graph and a dict of the
-    weights it keeps (constant folding makes new tensors, e.g. every Linear weight
-    transposed for MatMul), then serializes the graph: while it does, the module's own
-    weights that folding replaced are dead but still held by the module. They are
-    released after tracing (the module's parameters are emptied: the caller drops the
-    module right after the export). The serialization itself still holds the weights
-    three times (torch's C++ ModelProto, its string and the Python bytes: 3 x 1.36 GB
-    for a real-size text encoder, the export's peak); a graph over 2 GB (the UNet)
-    goes to external data instead and does not."""
+def _after_tracing(module, consume: bool, traced_weights: dict | None):
+    """Hooks torch.onnx.export (TorchScript) between tracing and serializing.
+
+    consume: torch traces the module into a graph and a dict of the weights it
+    keeps (constant folding makes new tensors, e.g. every Linear weight
+    transposed for MatMul), then serializes the graph: while it does, the
+    module's own weights that folding replaced are dead but still held by the
+    module. They are released after tracing (the module's parameters are
+    emptied: the caller drops the module right after the export). The
+    serialization itself holds the weights three more times (torch's C++
+    ModelProto, its string and the Python bytes: 3 x 1.36 GB for a real-size
+    text encoder) unless they go apart (below) or over 2 GB to external data.
+
+    traced_weights: the weights torch keeps are recorded there (name -> tensor),
+    for an export without them (`weights_apart` in torch_export)."""
     try:
         from torch.onnx import utils as onnx_utils
     except ImportError:
@@ -140,12 +145,15 @@ def _weights_dropped_after_tracing(module):
 
     def model_to_graph(*args, **kwargs):
         graph, params_dict, torch_out = original(*args, **kwargs)
-        kept = {t.untyped_storage().data_ptr() for t in params_dict.values() if isinstance(t, torch.Tensor)}
-        with torch.no_grad():
-            for t in module.parameters():  # traced as graph inputs, never as constants
-                if t.untyped_storage().data_ptr() not in kept:
-                    t.data = torch.empty(0, dtype=t.dtype)
-        release_memory()
+        if traced_weights is not None:
+            traced_weights.update(params_dict)
+        if consume:
+            kept = {t.untyped_storage().data_ptr() for t in params_dict.values() if isinstance(t, torch.Tensor)}
+            with torch.no_grad():
+                for t in module.parameters():  # traced as graph inputs, never as constants
+                    if t.untyped_storage().data_ptr() not in kept:
+                        t.data = torch.empty(0, dtype=t.dtype)
+            release_memory()
         return graph, params_dict, torch_out
 
     onnx_utils._model_to_graph = model_to_graph
@@ -155,13 +163,63 @@ def _weights_dropped_after_tracing(module):
         onnx_utils._model_to_graph = original
 
 
-def torch_export(module, args, path, input_names, output_name, dynamic_axes=None, consume=False) -> None:
+# Weights above this many bytes in all are exported apart (torch_export's weights_apart).
+APART_EXPORT_BYTES = 256 << 20
+
+
+def torch_export(module, args, path, input_names, output_name, dynamic_axes=None, consume=False,
+                 weights_apart=False, apart_bytes=APART_EXPORT_BYTES) -> None:
     """The torch.onnx.export call. With consume=True the module's weights are released
-    during the export (the module is unusable afterwards); finish_graph does the rest."""
-    drop = _weights_dropped_after_tracing(module) if consume else contextlib.nullcontext()
-    with torch.no_grad(), _no_onnxscript_pass(), drop:
+    during the export (the module is unusable afterwards); finish_graph does the rest.
+
+    weights_apart=True, for a module with over apart_bytes of weights: torch writes
+    the graph without its weights, which are then written tensor by tensor into
+    `path + ".data"` (ONNX external data, as torch itself does over 2 GB). Why: while
+    serializing, torch holds the weights three more times; that was the peak of the
+    SDXS-class export (5.9 GiB for a 1.3 GB UNet, over the 6 GB goal)."""
+    apart = weights_apart and sum(p.numel() * p.element_size() for p in module.parameters()) > apart_bytes
+    traced = {} if apart else None
+    hook = _after_tracing(module, consume, traced) if (consume or apart) else contextlib.nullcontext()
+    with torch.no_grad(), _no_onnxscript_pass(), hook:
         torch.onnx.export(module, args, path, opset_version=OPSET, dynamo=False, do_constant_folding=True,
-                          input_names=input_names, output_names=[output_name], dynamic_axes=dynamic_axes)
+                          input_names=input_names, output_names=[output_name], dynamic_axes=dynamic_axes,
+                          export_params=not apart)
+    if apart:
+        attach_weights_apart(path, traced)
+        traced.clear()
+        release_memory()
+
+
+def attach_weights_apart(path: str, weights: dict) -> None:
+    """Turn the graph inputs of the ONNX file at `path` that are named in `weights`
+    (as torch.onnx.export(export_params=False) leaves a module's weights) into
+    initializers stored in `basename(path) + ".data"`, written one tensor at a time."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    from scripts.export.onnx_data import ALIGN
+
+    m = onnx.load(path)
+    data_name = os.path.basename(path) + ".data"
+    inputs = list(m.graph.input)
+    with open(path + ".data.part", "wb") as out:
+        for value in inputs:
+            if value.name not in weights:
+                continue
+            array = np.ascontiguousarray(weights[value.name].detach().cpu().numpy())
+            out.write(b"\0" * ((-out.tell()) % ALIGN))
+            offset = out.tell()
+            out.write(array.tobytes())
+            t = TensorProto(name=value.name, dims=array.shape, data_type=helper.np_dtype_to_tensor_dtype(array.dtype),
+                            data_location=TensorProto.EXTERNAL)
+            for key, v in (("location", data_name), ("offset", str(offset)), ("length", str(array.nbytes))):
+                entry = t.external_data.add()
+                entry.key, entry.value = key, v
+            m.graph.initializer.append(t)
+    os.replace(path + ".data.part", path + ".data")
+    del m.graph.input[:]
+    m.graph.input.extend(i for i in inputs if i.name not in weights)
+    onnx.save(m, path)
 
 
 def set_token_table_aside(te, path: str) -> str:
@@ -195,18 +253,40 @@ def put_token_table_back(path: str, aside: str) -> None:
 
 
 def _put_token_table(path: str, table) -> None:
-    """Replace the one-row Gather table the traced graph at `path` holds with `table`."""
-    from onnx import numpy_helper
+    """Replace the one-row Gather table the traced graph at `path` holds with `table`.
+    A graph whose weights are apart (external data) gets the table appended to its
+    data file: the one-row table's bytes stay there unread until finish_graph packs
+    the file again."""
+    from onnx import TensorProto, numpy_helper
 
-    m = onnx.load(path)
+    from scripts.export.onnx_data import ALIGN
+
+    m = onnx.load(path, load_external_data=False)
     inits = {t.name: t for t in m.graph.initializer}
     rows = [inits[n.input[0]] for n in m.graph.node if n.op_type == "Gather" and n.input[0] in inits
             and list(inits[n.input[0]].dims) == [1, table.shape[1]]]
     if len(rows) != 1:
         raise ExportError(f"{os.path.basename(path)}: {len(rows)} one-row Gather tables, expected the token table")
-    rows[0].CopyFrom(numpy_helper.from_array(table, rows[0].name))
+    row = rows[0]
+    if row.data_location == TensorProto.EXTERNAL:
+        location = {e.key: e.value for e in row.external_data}["location"]
+        table = table.astype(onnx.helper.tensor_dtype_to_np_dtype(row.data_type), copy=False)
+        with open(os.path.join(os.path.dirname(os.path.abspath(path)), location), "ab") as f:
+            f.write(b"\0" * ((-f.tell()) % ALIGN))
+            offset = f.tell()
+            f.write(table.tobytes())
+        del row.dims[:]
+        row.dims.extend(table.shape)
+        del row.external_data[:]
+        for key, value in (("location", location), ("offset", str(offset)), ("length", str(table.nbytes))):
+            entry = row.external_data.add()
+            entry.key, entry.value = key, value
+    else:
+        m = onnx.load(path)  # inline: the weights are in the file anyway
+        row = next(t for t in m.graph.initializer if t.name == row.name)
+        row.CopyFrom(numpy_helper.from_array(table, row.name))
     onnx.save(m, path)
-    del m, inits, rows
+    del m, inits, rows, row
     release_memory()
 
 

@@ -74,15 +74,18 @@ def test_consuming_export_writes_the_same_graph(tmp_path):
     assert _read(a) == _read(b)
 
 
-def test_text_encoder_exported_without_its_token_table_gets_it_back(tmp_path):
+@pytest.mark.parametrize("apart", [False, True])
+def test_text_encoder_exported_without_its_token_table_gets_it_back(tmp_path, apart):
     """graphs.set_token_table_aside / put_token_table_back: the graph is traced with a one-row token table
     (a lower export peak) and written with the real one; onnxruntime then gives
-    torch's hidden states for ids all over the vocabulary."""
+    torch's hidden states for ids all over the vocabulary. With its weights apart
+    (external data, as a real-size text encoder is exported) the table is appended
+    to the data file, which finish_graph packs again."""
     import numpy as np
     import onnxruntime as ort
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from scripts.export.graphs import TextEncoderGraph, put_token_table_back, set_token_table_aside
+    from scripts.export.graphs import TextEncoderGraph, finish_graph, put_token_table_back, set_token_table_aside
 
     torch.manual_seed(0)
     config = CLIPTextConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -94,9 +97,51 @@ def test_text_encoder_exported_without_its_token_table_gets_it_back(tmp_path):
     path = str(tmp_path / "text_encoder.onnx")
     aside = set_token_table_aside(te, path)
     export_diffusers.torch_export(TextEncoderGraph(te), (torch.zeros_like(ids),), path, ["input_ids"],
-                                  "last_hidden_state", consume=True)
+                                  "last_hidden_state", consume=True, weights_apart=apart, apart_bytes=0)
     del te
     put_token_table_back(path, aside)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["text_encoder.onnx"]
+    if apart:
+        finish_graph(path)
+    files = ["text_encoder.onnx", "text_encoder.onnx.data"] if apart else ["text_encoder.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
     got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids.numpy()})[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_export_with_weights_apart_gives_the_inline_graph(tmp_path):
+    """torch_export(weights_apart=True): torch writes the graph without its weights
+    (a lower export peak) and they are written tensor by tensor into GRAPH.onnx.data:
+    the same nodes, the same initializers bit for bit, onnxruntime the same output;
+    finish_graph then packs the data file for the manifest as it does torch's own."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from scripts.export.graphs import finish_graph
+
+    inline, apart = str(tmp_path / "inline.onnx"), str(tmp_path / "apart" / "g.onnx")
+    (tmp_path / "apart").mkdir()
+    _export(inline)
+    torch.manual_seed(0)
+    m = Small().eval()
+    export_diffusers.torch_export(m, (torch.randn(1, 4, 8, 8),), apart, ["x"], "y", consume=True,
+                                  weights_apart=True, apart_bytes=0)
+    assert sorted(p.name for p in (tmp_path / "apart").iterdir()) == ["g.onnx", "g.onnx.data"]
+    a, b = onnx.load(inline), onnx.load(apart)
+    assert [n.op_type for n in a.graph.node] == [n.op_type for n in b.graph.node]
+    assert [i.name for i in b.graph.input] == ["x"]
+    want = {t.name: numpy_helper.to_array(t) for t in a.graph.initializer}
+    got = {t.name: numpy_helper.to_array(t) for t in b.graph.initializer}
+    assert want.keys() == got.keys() and len(got) >= 5
+    for name, value in want.items():
+        assert got[name].dtype == value.dtype and np.array_equal(got[name], value), name
+    x = np.random.default_rng(1).standard_normal((1, 4, 8, 8)).astype(np.float32)
+    run = lambda p: ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]  # noqa: E731
+    np.testing.assert_array_equal(run(apart), run(inline))
+    rewrites = finish_graph(apart)
+    assert rewrites["external_data"] == "g.onnx.data"
+    np.testing.assert_array_equal(run(apart), run(inline))
+    # below the size threshold (the default 256 MiB) the graph stays inline
+    small = str(tmp_path / "small.onnx")
+    export_diffusers.torch_export(Small().eval(), (torch.randn(1, 4, 8, 8),), small, ["x"], "y", weights_apart=True)
+    assert not (tmp_path / "small.onnx.data").exists()
