@@ -66,3 +66,17 @@ def test_composites_hold_a_second_body_or_object_and_say_so():
     for i in np.flatnonzero(counts.max(1) == 2):
         assert (counts[i] == 2).sum() == 1 and want[i][counts[i] == 2][0] == 1
     assert expected_counts([{"body": "none", "obj": "house"}, {"obj": None}]).tolist() == [[0, 1], [-1, -1]]
+
+
+def test_ae_check_round_trip_keeps_pixels_through_an_identity_autoencoder():
+    """scripts/evaluate/ae_check.py converts uint8 -> [-1, 1] -> uint8 exactly, in batches."""
+    from scripts.evaluate.ae_check import round_trip
+
+    class Identity(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Identity()
+            self.decoder = torch.nn.Identity()
+
+    images = np.random.default_rng(0).integers(0, 256, (7, 128, 128, 3), dtype=np.uint8)
+    assert np.array_equal(round_trip(Identity(), images, batch=3), images)

@@ -1,0 +1,52 @@
+"""A factory run's autoencoder, checked on its own: renders of the evaluation's
+prompts, encoded and decoded, scored by the attribute classifier. What the
+round trip loses no denoiser can draw, so this bounds every model made on
+this autoencoder (per attribute; issue 16 found the object colour lost here
+first). About 20 s on one core.
+
+    python3 -m scripts.evaluate.ae_check --runs runs/lever2 [--split heldout|any] [--classifier runs/classifier-count]
+"""
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from scripts.evaluate import fidelity as F
+from scripts.factory import dm
+from scripts.factory.train_ae import to_t
+
+
+def round_trip(ae, images, batch=50):
+    """uint8 [n,128,128,3] -> the same, encoded and decoded."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            y = ae.decoder(ae.encoder(to_t(images[i:i + batch], "cpu")))
+            out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out) if out else images[:0]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", required=True, help="the factory run (ae.pt)")
+    ap.add_argument("--split", default="heldout", choices=["heldout", "any", "train"])
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--classifier", default=F.DEFAULT_PATH)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    F.set_classifier(a.classifier)
+    _, fixed, full = F.prompts(a.n, a.seed, a.split, return_full=True)
+    renders = F.render_reference(full, a.seed)
+    ae = dm.load_ae(a.runs, "cpu")
+    result = {"split": a.split, "n": a.n}
+    for name, images in (("renders", renders), ("round_trip", round_trip(ae, renders))):
+        r = F.score(images, fixed)
+        result[name] = {"fidelity": round(r["fidelity"], 3), "exact": round(r["exact"], 3),
+                        "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
