@@ -1,6 +1,6 @@
 //! Attention (scores = Q·K, × a scale, softmax over the keys, then · V) as
-//! one op that runs a tile of query rows at a time: a tile's scores (64
-//! rows × the keys: 1 MB at 4,096 tokens) live in a buffer of its own and
+//! one op that runs a tile of query rows at a time: a tile's scores (128
+//! rows × the keys: 2 MB at 4,096 tokens) live in a buffer of its own and
 //! never as a [4,096 × 4,096] tensor (64 MB per head); both products are
 //! `gemm`'s, the softmax is tract's row kernels, and the division by the
 //! row sums is done on the (narrow) output instead of on the scores.
@@ -26,8 +26,12 @@ use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::math::Mul;
 use tract_nnef::tract_core::ops::nn::{Softmax, SoftmaxKind};
 
-/// Query rows whose scores are held at once (per thread).
-const TILE: usize = 64;
+/// Query rows whose scores are held at once (per thread). `gemm` packs K
+/// and V again for every tile, so larger tiles pay that less often: the
+/// SDXS-class f32 step's 18 attentions took 595 ms with 64 rows, 532-551
+/// with 128, 518 with 256 (`bench --profile`, 2 threads, 2026-12-04); 128
+/// keeps the buffer at 2 MB per thread.
+const TILE: usize = 128;
 
 /// Sizes and element strides of the four tensors, from the pinned shapes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]

@@ -47,8 +47,8 @@ fn assert_fused_like_tract(model: TypedModel, shapes: [&[usize]; 3], expected: u
     Ok(())
 }
 
-/// Heads as a batch axis, K transposed as exported (`bnk`), 130 rows (two
-/// full tiles and a part), a scale: one attention, tract's values.
+/// Heads as a batch axis, K transposed as exported (`bnk`), 130 rows (a
+/// full tile and a part), a scale: one attention, tract's values.
 #[test]
 fn self_attention_with_a_scale() -> TractResult<()> {
     let shapes: [&[usize]; 3] = [&[2, 130, 24], &[2, 150, 24], &[2, 150, 20]];
