@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--detail", type=float, default=2.0, help="teacher detail loss weight (0: plain MSE)")
     ap.add_argument("--binding", type=float, default=0.0, help="teacher binding auxiliary loss weight (0: off)")
     ap.add_argument("--ae-weight", type=float, default=0.0, help="autoencoder object-weighted loss alpha (0: off)")
+    ap.add_argument("--ae-dim", type=float, default=0.0, help="share of autoencoder crops dimmed (0: none)")
     ap.add_argument("--pairs", type=int, default=3000)
     ap.add_argument("--pair-minutes", type=float, default=6)
     ap.add_argument("--pair-teacher-steps", type=int, default=12)
@@ -67,7 +68,8 @@ def main():
     from scripts.factory import train_teacher
 
     timed("data", lambda: (D.build(a.out, a.images, log=lg), D.build_vocab(a.out)))
-    ae, ae_step = timed("autoencoder", lambda: train_ae.train(a.out, a.ae_steps, a.ae_minutes, dev, weight=a.ae_weight, log=lg))
+    ae, ae_step = timed("autoencoder", lambda: train_ae.train(a.out, a.ae_steps, a.ae_minutes, dev, weight=a.ae_weight,
+                                                                        dim_p=a.ae_dim, log=lg))
     timed("encode latents", lambda: train_ae.encode(a.out, ae, ae_step, dev, log=lg))
     train_ae.preview(a.out, ae, "/tmp/ae_preview.png", device=dev)
     timed("teacher", lambda: train_teacher.train(a.out, a.teacher_steps, a.teacher_minutes, dev, bs=a.teacher_bs,

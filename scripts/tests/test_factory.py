@@ -114,3 +114,24 @@ def test_detail_weight_favours_small_things():
         w = C.detail_weight(x, 2.0, window)
         assert w[0, 0, 10, 10] > 2.0 and w[0, 0, 28, 28] == 1.0 and w.max() <= 9.0
     assert C.detail_weight(x, 0.0, 9) is None
+
+
+def test_autoencoder_dimming_keeps_hue_and_never_makes_night():
+    """train_ae.dim: a picture is scaled by one factor in [DIM_FLOOR, 1] (channel
+    ratios kept), p = 0 changes nothing, and a day sky at the darkest
+    factor stays above docs/scenes.md's night luminance (0.20)."""
+    import torch
+
+    from scripts.factory.train_ae import DIM_FLOOR, dim
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 8, 8, generator=gen) * 2 - 1
+    assert torch.equal(dim(x, 0.0), x)
+    y = dim(x, 1.0, gen)
+    factor = (y + 1).flatten(1).sum(1) / (x + 1).flatten(1).sum(1)
+    assert torch.allclose(y + 1, (x + 1) * factor.view(-1, 1, 1, 1), atol=1e-5)
+    assert factor.min() >= DIM_FLOOR - 1e-5 and factor.max() <= 1 + 1e-5 and factor.min() < 0.8
+    half = dim(x, 0.5, torch.Generator().manual_seed(1))
+    unchanged = (half == x).flatten(1).all(1).float().mean().item()
+    assert 0.3 < unchanged < 0.7
+    assert 0.45 * DIM_FLOOR > 0.20
