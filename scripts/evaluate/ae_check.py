@@ -41,7 +41,9 @@ def main(argv=None):
     renders = F.render_reference(full, a.seed)
     ae = dm.load_ae(a.runs, "cpu")
     result = {"split": a.split, "n": a.n}
-    for name, images in (("renders", renders), ("round_trip", round_trip(ae, renders))):
+    decoded = round_trip(ae, renders)
+    result["mean_abs_error"] = round(float(np.abs(decoded.astype(np.float32) - renders).mean()), 2)  # levels of 255
+    for name, images in (("renders", renders), ("round_trip", decoded)):
         r = F.score(images, fixed)
         result[name] = {"fidelity": round(r["fidelity"], 3), "exact": round(r["exact"], 3),
                         "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}
