@@ -10,7 +10,7 @@ import torch
 
 from scripts.export.families import ExportError
 from scripts.export.memory import release_memory
-from scripts.export.onnx_data import pack_external_data
+from scripts.export.onnx_data import append_external, pack_external_data
 
 OPSET = 17
 
@@ -197,8 +197,6 @@ def attach_weights_apart(path: str, weights: dict) -> None:
     import numpy as np
     from onnx import TensorProto, helper
 
-    from scripts.export.onnx_data import ALIGN
-
     m = onnx.load(path)
     data_name = os.path.basename(path) + ".data"
     inputs = list(m.graph.input)
@@ -207,14 +205,8 @@ def attach_weights_apart(path: str, weights: dict) -> None:
             if value.name not in weights:
                 continue
             array = np.ascontiguousarray(weights[value.name].detach().cpu().numpy())
-            out.write(b"\0" * ((-out.tell()) % ALIGN))
-            offset = out.tell()
-            out.write(array.tobytes())
-            t = TensorProto(name=value.name, dims=array.shape, data_type=helper.np_dtype_to_tensor_dtype(array.dtype),
-                            data_location=TensorProto.EXTERNAL)
-            for key, v in (("location", data_name), ("offset", str(offset)), ("length", str(array.nbytes))):
-                entry = t.external_data.add()
-                entry.key, entry.value = key, v
+            t = TensorProto(name=value.name, dims=array.shape, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+            append_external(out, t, data_name, array.tobytes())
             m.graph.initializer.append(t)
     os.replace(path + ".data.part", path + ".data")
     del m.graph.input[:]
@@ -255,11 +247,8 @@ def put_token_table_back(path: str, aside: str) -> None:
 def _put_token_table(path: str, table) -> None:
     """Replace the one-row Gather table the traced graph at `path` holds with `table`.
     A graph whose weights are apart (external data) gets the table appended to its
-    data file: the one-row table's bytes stay there unread until finish_graph packs
-    the file again."""
+    data file; the one-row table's bytes (one row, a few KB) stay there unread."""
     from onnx import TensorProto, numpy_helper
-
-    from scripts.export.onnx_data import ALIGN
 
     m = onnx.load(path, load_external_data=False)
     inits = {t.name: t for t in m.graph.initializer}
@@ -272,18 +261,10 @@ def _put_token_table(path: str, table) -> None:
         location = {e.key: e.value for e in row.external_data}["location"]
         table = table.astype(onnx.helper.tensor_dtype_to_np_dtype(row.data_type), copy=False)
         with open(os.path.join(os.path.dirname(os.path.abspath(path)), location), "ab") as f:
-            f.write(b"\0" * ((-f.tell()) % ALIGN))
-            offset = f.tell()
-            f.write(table.tobytes())
+            append_external(f, row, location, table.tobytes())
         del row.dims[:]
         row.dims.extend(table.shape)
-        del row.external_data[:]
-        for key, value in (("location", location), ("offset", str(offset)), ("length", str(table.nbytes))):
-            entry = row.external_data.add()
-            entry.key, entry.value = key, value
-    else:
-        m = onnx.load(path)  # inline: the weights are in the file anyway
-        row = next(t for t in m.graph.initializer if t.name == row.name)
+    else:  # inline: loaded whole already (only external data is left on disk)
         row.CopyFrom(numpy_helper.from_array(table, row.name))
     onnx.save(m, path)
     del m, inits, rows, row

@@ -62,6 +62,19 @@ def inline_copy(t: TensorProto, folder: str) -> TensorProto:
     return copy
 
 
+def append_external(out, t: TensorProto, location: str, blob: bytes) -> None:
+    """Write `blob` at the end of the open data file `out` (aligned) and point
+    `t` at it: its external data becomes (location, offset, length)."""
+    out.write(b"\0" * ((-out.tell()) % ALIGN))
+    offset = out.tell()
+    out.write(blob)
+    t.data_location = TensorProto.EXTERNAL
+    del t.external_data[:]
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(len(blob)))):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+
+
 def external_files(path: str) -> set[str]:
     """The external-data locations the ONNX file at `path` references."""
     m = onnx.load(path, load_external_data=False)
@@ -78,6 +91,8 @@ def pack_external_data(path: str) -> str | None:
     if not tensors:
         return None
     data_name = os.path.basename(path) + ".data"
+    if all(info["location"] == data_name for _, info in tensors):
+        return data_name  # written packed already (graphs.attach_weights_apart)
     tmp = os.path.join(folder, data_name + ".part")
     old = set()
     with open(tmp, "wb") as out:
@@ -88,14 +103,7 @@ def pack_external_data(path: str) -> str | None:
                 f.seek(int(info.get("offset", 0)))
                 length = info.get("length")
                 blob = f.read(int(length)) if length is not None else f.read()
-            pad = (-out.tell()) % ALIGN
-            out.write(b"\0" * pad)
-            offset = out.tell()
-            out.write(blob)
-            del t.external_data[:]
-            for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(len(blob)))):
-                entry = t.external_data.add()
-                entry.key, entry.value = key, value
+            append_external(out, t, data_name, blob)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, os.path.join(folder, data_name))
