@@ -148,3 +148,12 @@ def test_end_to_end_on_fixture_bundle(tmp_path):
             r = rep["results"][split]["rust-int8-1"]
             assert r["seconds_per_image"] > 0 and len(r["per_image"]) == 3
     assert md.read_text().splitlines()[5].startswith("python3 -m scripts.evaluate.report --bundle")
+
+
+def test_fd_by_group_scores_each_group_on_its_own_rows():
+    from scripts.evaluate.fd_by_time import fd_by_group
+    feats = np.arange(12.0).reshape(6, 2)
+    real = feats + np.array([[0, 0], [0, 0], [0, 0], [5, 5], [5, 5], [5, 5]])
+    mean_gap = lambda a, b: float(np.abs(a.mean(0) - b.mean(0)).sum())  # noqa: E731
+    got = fd_by_group(feats, real, ["day", "day", "day", "night", "night", "night"], mean_gap)
+    assert got == {"day": 0.0, "night": 10.0}
