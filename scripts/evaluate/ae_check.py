@@ -1,5 +1,6 @@
 """A factory run's autoencoder, checked on its own: renders of the evaluation's
-prompts, encoded and decoded, scored by the attribute classifier. What the
+prompts, encoded and decoded, scored by the attribute classifier, and its Fréchet distance to the renders
+(all, and by time of day). What the
 round trip loses no denoiser can draw, so this bounds every model made on
 this autoencoder (per attribute; issue 16 found the object colour lost here
 first). About 20 s on one core.
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from scripts.evaluate import fidelity as F
+from scripts.evaluate.fd_by_time import fd_by_group
 from scripts.factory import dm
 from scripts.factory.train_ae import to_t
 
@@ -43,6 +45,11 @@ def main(argv=None):
     result = {"split": a.split, "n": a.n}
     decoded = round_trip(ae, renders)
     result["mean_abs_error"] = round(float(np.abs(decoded.astype(np.float32) - renders).mean()), 2)  # levels of 255
+    real_feats, feats = F.features(renders), F.features(decoded)
+    result["fd"] = round(F.frechet_from_features(feats, real_feats), 1)
+    times = [attrs.get("time") for attrs in full]
+    result["fd_by_time"] = {t: round(v, 1) for t, v in
+                            fd_by_group(feats, real_feats, times, F.frechet_from_features).items()}
     for name, images in (("renders", renders), ("round_trip", decoded)):
         r = F.score(images, fixed)
         result[name] = {"fidelity": round(r["fidelity"], 3), "exact": round(r["exact"], 3),
