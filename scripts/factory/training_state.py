@@ -16,12 +16,13 @@ second moment underflows to zero). Everything else a run holds (renders,
 latents, teacher pairs) is made again by the build from the seed.
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import sys
 import time
+
+from scripts.hashing import sha256
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FOLDER = os.path.join(REPO, "training-state")
@@ -44,14 +45,6 @@ FACTORY_THREADS=2 .venv/bin/{command}
 STATE.json records each checkpoint's step and sha256. The optimiser's
 moments are stored in bfloat16 to stay under 30 MB.
 """
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def slim(checkpoint):
