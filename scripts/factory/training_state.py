@@ -61,18 +61,18 @@ def slim(checkpoint):
 
 def save(run, parts, folder=FOLDER, limit=LIMIT_BYTES):
     """Writes RUN's checkpoints PARTS into FOLDER (replacing it whole);
-    returns the STATE.json it wrote. Refuses (ValueError) a missing part or
-    a state over LIMIT bytes, and leaves the old folder as it was."""
+    returns the STATE.json it wrote. Refuses (ValueError) a run without
+    build.py's report, a missing part or a state over LIMIT bytes, and leaves the old folder as it was."""
     import torch
-    report = {}
     path = os.path.join(run, "build_report.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            report = json.load(f)
+    if not os.path.exists(path):
+        raise ValueError(f"{path} does not exist: not a factory run (scripts.factory.build --out)")
+    with open(path) as f:
+        command = json.load(f)["command"]
     tmp = folder + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    state = dict(run=os.path.relpath(os.path.abspath(run), REPO), command=report.get("command"),
+    state = dict(run=os.path.relpath(os.path.abspath(run), REPO), command=command,
                  saved=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), parts={})
     for part in parts:
         src = os.path.join(run, part + ".pt")

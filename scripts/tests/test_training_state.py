@@ -23,6 +23,12 @@ def test_the_committed_state_is_small_and_matches_its_record():
         assert ts.sha256(os.path.join(ts.FOLDER, part + ".pt")) == info["sha256"]
 
 
+def _factory_run(path):
+    path.mkdir()
+    (path / "build_report.json").write_text(json.dumps({"command": "python3 -m scripts.factory.build --out X"}))
+    return path
+
+
 def _train(model, opt, steps, torch):
     for i in range(steps):
         x = torch.linspace(-1, 1, 32).reshape(4, 8) * (i + 1)
@@ -38,10 +44,8 @@ def test_save_and_restore_resume_training(tmp_path):
     model = torch.nn.Linear(8, 8)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     _train(model, opt, 3, torch)
-    run = tmp_path / "run"
-    run.mkdir()
+    run = _factory_run(tmp_path / "run")
     torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=3), run / "teacher.pt")
-    (run / "build_report.json").write_text(json.dumps({"command": "python3 -m scripts.factory.build --out X"}))
     folder = str(tmp_path / "state")
     state = ts.save(str(run), ["teacher"], folder=folder)
     assert state["parts"]["teacher"]["step"] == 3
@@ -68,8 +72,7 @@ def test_save_and_restore_resume_training(tmp_path):
 
 def test_restore_keeps_a_checkpoint_with_more_steps(tmp_path):
     torch = pytest.importorskip("torch")
-    run = tmp_path / "run"
-    run.mkdir()
+    run = _factory_run(tmp_path / "run")
     torch.save(dict(model={}, step=5), run / "ae.pt")
     folder = str(tmp_path / "state")
     ts.save(str(run), ["ae"], folder=folder)
@@ -82,13 +85,14 @@ def test_restore_keeps_a_checkpoint_with_more_steps(tmp_path):
     assert torch.load(later / "ae.pt", weights_only=False)["step"] == 5
 
 
-def test_save_refuses_a_missing_part_or_too_big_a_state_and_keeps_the_old_one(tmp_path):
+def test_save_refuses_a_non_run_a_missing_part_or_too_big_a_state_and_keeps_the_old_one(tmp_path):
     torch = pytest.importorskip("torch")
-    run = tmp_path / "run"
-    run.mkdir()
+    run = _factory_run(tmp_path / "run")
     torch.save(dict(model={"w": torch.zeros(1000)}, step=1), run / "ae.pt")
     folder = str(tmp_path / "state")
     ts.save(str(run), ["ae"], folder=folder)
+    with pytest.raises(ValueError, match="not a factory run"):
+        ts.save(str(tmp_path), ["ae"], folder=folder)
     with pytest.raises(ValueError, match="teacher.pt does not exist"):
         ts.save(str(run), ["ae", "teacher"], folder=folder)
     with pytest.raises(ValueError, match="over"):
