@@ -1,7 +1,7 @@
 """A factory run's autoencoder, checked on its own: renders of the evaluation's
-prompts, encoded and decoded, scored by the attribute classifier, and its Fréchet distance to the renders
-(all, and by time of day). What the
-round trip loses no denoiser can draw, so this bounds every model made on
+prompts, encoded and decoded, scored by the attribute classifier, with the
+round trip's Fréchet distance to the renders (all, and by time of day). What
+the round trip loses no denoiser can draw, so this bounds every model made on
 this autoencoder (per attribute; issue 16 found the object colour lost here
 first). About 20 s on one core.
 
