@@ -18,9 +18,8 @@ def fd_by_group(feats, real_feats, groups, frechet):
 
 
 def main():
-    from PIL import Image
-
     from scripts.evaluate import fidelity as F
+    from scripts.evaluate.png_decode import read_png
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+", help="report.py image folders (holding heldout/ and any/)")
     ap.add_argument("--classifier", default="runs/classifier-count")
@@ -35,8 +34,7 @@ def main():
         times = np.array([attrs.get("time") for attrs in full])
         for d in a.dirs:
             folder = os.path.join(d, split)
-            imgs = np.stack([np.asarray(Image.open(os.path.join(folder, f"{i:04d}.png")).convert("RGB"))
-                             for i in range(a.n)])
+            imgs = np.stack([read_png(os.path.join(folder, f"{i:04d}.png")) for i in range(a.n)])
             feats = F.features(imgs)
             parts = [f"{split} {d}: FD {F.frechet_from_features(feats, real_feats):.0f}"]
             for t, fd in fd_by_group(feats, real_feats, times, F.frechet_from_features).items():
