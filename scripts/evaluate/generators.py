@@ -132,7 +132,7 @@ def tokenize(texts, max_len):
     return np.asarray(clip_tokenizer.tokenize(list(texts), max_len), dtype=np.int64)
 
 
-def teacher_images(runs_dir, captions, noises, steps, guidance, decode, bs=50, log=print):
+def teacher_images(runs_dir, captions, noises, steps, guidance, decode, bs=50, log=print, interval=(0.0, 1.0)):
     """The factory's teacher (EMA weights) in torch: flow-Euler with CFG, decoded by `decode`."""
     import torch
     from scripts.factory import common as C
@@ -145,7 +145,7 @@ def teacher_images(runs_dir, captions, noises, steps, guidance, decode, bs=50, l
     for i in range(0, len(captions), bs):
         ids = torch.from_numpy(C.tokenize(captions[i:i + bs]))
         noise = torch.from_numpy(np.concatenate(noises[i:i + bs]))
-        z = dm.euler(model, noise, ids, dm.sigmas_for(steps), guidance, empty).numpy()
+        z = dm.euler(model, noise, ids, dm.sigmas_for(steps), guidance, empty, interval).numpy()
         out += [decode(z[j:j + 1]) for j in range(len(z))]
         log(f"    teacher {len(out)}/{len(captions)} ({(time.time() - t0) / len(out):.2f} s/img)")
     return np.stack(out), dict(teacher_step=int(tstep))

@@ -57,6 +57,7 @@ import numpy as np
 from scripts.evaluate.generators import OrtChain, run_rust, teacher_images
 from scripts.evaluate.png_decode import decode_png  # noqa: F401 (imported from here by scripts/tests)
 from scripts.evaluate.report_bundle import Bundle, _file_shas, f32_bundle_dir, read_toml
+from scripts.factory.pair_settings import pair_settings
 from scripts.hashing import sha256
 from scripts.evaluate.report_table import markdown, row_table
 from scripts.evaluate.targets import check_targets, initial_latents, per_image_fidelity
@@ -81,6 +82,8 @@ def main(argv=None):
     ap.add_argument("--splits", default="heldout,any")
     ap.add_argument("--teacher-steps", type=int, default=25)
     ap.add_argument("--guidance", type=float, default=None, help="teacher CFG (default: RUNS/pairs.npz, else 3)")
+    ap.add_argument("--guidance-interval", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="noise levels at which the teacher's CFG applies (default: RUNS/pairs.npz, else all)")
     ap.add_argument("--classifier", default=os.path.join(REPO, "runs", "classifier"))
     ap.add_argument("--jobs", type=int, default=1, help="parallel edgepaint processes")
     ap.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
@@ -97,15 +100,12 @@ def main(argv=None):
     bundle = Bundle(a.bundle)
     rows_req = [r.strip() for r in a.rows.split(",") if r.strip()]
     splits = [s.strip() for s in a.splits.split(",") if s.strip()]
-    guidance = a.guidance
-    if guidance is None:
-        pp = os.path.join(a.runs, "pairs.npz")
-        guidance = float(np.load(pp)["fp"][2]) if os.path.exists(pp) else 3.0
-    pairs_teacher_step = None
     pp = os.path.join(a.runs, "pairs.npz")
-    if os.path.exists(pp):
-        pairs_teacher_step = int(np.load(pp)["fp"][0])
-    rows = row_table(rows_req, a.teacher_steps, guidance)
+    pairs = pair_settings(np.load(pp)["fp"].tolist()) if os.path.exists(pp) else None
+    pairs_teacher_step = pairs["teacher_step"] if pairs else None
+    guidance = a.guidance if a.guidance is not None else pairs["guidance"] if pairs else 3.0
+    interval = tuple(a.guidance_interval) if a.guidance_interval else pairs["interval"] if pairs else (0.0, 1.0)
+    rows = row_table(rows_req, a.teacher_steps, guidance, interval)
 
     def teacher_meta(meta, extra):
         if "step" not in meta["label"]:
@@ -177,7 +177,7 @@ def main(argv=None):
 
         for rid, meta in rows.items():
             key = json.dumps(dict(rid=rid, split=split, n=a.n, seed=a.seed, bundle=bundle.sha,
-                                  teacher=(a.teacher_steps, guidance, _mtime(os.path.join(a.runs, "teacher.pt")))
+                                  teacher=(a.teacher_steps, guidance, list(interval), _mtime(os.path.join(a.runs, "teacher.pt")))
                                   if rid == "teacher" else None,
                                   binary=_mtime(a.binary) if rid.startswith("rust") else None))
             cp = os.path.join(cache_dir, f"{rid}.{split}.npz")
@@ -219,7 +219,8 @@ def main(argv=None):
                 if not os.path.exists(os.path.join(a.runs, "teacher.pt")):
                     notes.append(f"teacher: no checkpoint {a.runs}/teacher.pt")
                     continue
-                imgs, extra = teacher_images(a.runs, caps, noises, a.teacher_steps, guidance, f32_chain.decode, log=log)
+                imgs, extra = teacher_images(a.runs, caps, noises, a.teacher_steps, guidance, f32_chain.decode, log=log,
+                                              interval=interval)
                 extra["seconds_per_image"] = (time.time() - t0) / a.n
                 extra["note"] = "batched (50) torch, 2 UNet evaluations per step"
                 teacher_meta(meta, extra)
@@ -247,7 +248,7 @@ def main(argv=None):
                            files={k: bundle.toml[k]["file"] for k in ("text_encoder", "denoiser", "decoder")},
                            files_f32={k: bundle.toml_f32[k]["file"] for k in ("text_encoder", "denoiser", "decoder")}
                            if bundle.toml_f32 else None),
-               n=a.n, seed=a.seed, teacher_steps=a.teacher_steps, guidance=guidance,
+               n=a.n, seed=a.seed, teacher_steps=a.teacher_steps, guidance=guidance, guidance_interval=list(interval),
                teacher=dict(checkpoint=_rel(os.path.join(a.runs, "teacher.pt")), pairs=_rel(pp),
                             pairs_teacher_step=pairs_teacher_step,
                             step=next((r["teacher"].get("teacher_step") for r in results.values() if "teacher" in r),

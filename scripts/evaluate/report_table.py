@@ -12,6 +12,7 @@ def _f(v, nd=3):
 
 def markdown(rep):
     """The Markdown report: command, set-up, one table per split, the targets."""
+    teacher_guidance = guidance_words(rep.get("guidance", 1.0), tuple(rep.get("guidance_interval", (0.0, 1.0))))
     L = [f"# Evaluation: {rep['bundle']['name']} ({rep['bundle']['path']})", "",
          "Reproduce with:", "", "```sh", rep["command"], "```", ""]
     b = rep["bundle"]
@@ -29,7 +30,7 @@ def markdown(rep):
           f"- FD: Frechet distance in the classifier's 128-d features to renderer images of the same prompts "
           f"(n = {rep['n']}; FD depends on n, compare within a table)",
           *([f"- teacher: `{rep['teacher']['checkpoint']}` (step {rep['teacher'].get('step')}), "
-             f"{rep['teacher_steps']} flow-Euler steps, CFG {rep['guidance']:g}; the student was distilled from "
+             f"{rep['teacher_steps']} flow-Euler steps, {teacher_guidance}; the student was distilled from "
              f"teacher step {rep['teacher'].get('pairs_teacher_step')} (`{rep['teacher']['pairs']}`): pass the "
              "factory run that made the bundle with `--runs`"] if rep.get("teacher") else []),
           "- s/img: wall seconds per image on this host (Rust: one `edgepaint generate` process per image, "
@@ -73,7 +74,13 @@ def markdown(rep):
     return "\n".join(L)
 
 
-def row_table(rows, teacher_steps, guidance):
+def guidance_words(guidance, interval=(0.0, 1.0)):
+    """'CFG 4', or 'CFG 2 at noise 0.4-1' when guidance applies only in an interval."""
+    lo, hi = interval
+    return f"CFG {guidance:g}" + ("" if (lo, hi) == (0.0, 1.0) else f" at noise {lo:g}-{hi:g}")
+
+
+def row_table(rows, teacher_steps, guidance, interval=(0.0, 1.0)):
     """Row id -> label / runtime / steps, in display order."""
     out = {}
     for rid in rows:
@@ -87,7 +94,8 @@ def row_table(rows, teacher_steps, guidance):
             k = int(rid.rsplit("-", 1)[1])
             out[rid] = dict(label="student f32 (model-f32.toml)", runtime="Python onnxruntime", steps=k)
         elif rid == "teacher":
-            out[rid] = dict(label=f"teacher f32, CFG {guidance:g}", runtime="Python torch", steps=teacher_steps)
+            out[rid] = dict(label=f"teacher f32, {guidance_words(guidance, interval)}", runtime="Python torch",
+                            steps=teacher_steps)
         elif rid == "renderer":
             out["renderer"] = dict(label="renderer, same prompts (ceiling)", runtime="numpy", steps=None)
             out["renderer-reseed"] = dict(label="renderer, same prompts, other seed (FD floor)", runtime="numpy",

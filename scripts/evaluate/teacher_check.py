@@ -1,7 +1,8 @@
 """A factory run's teacher, checked before pairs and a student are made from it:
 200 prompts (the report's prompts and noise), flow-Euler steps with classifier-free
 guidance as the pairs use them, decoded by the run's autoencoder, scored by the
-attribute classifier (fidelity, count, per attribute). About 25 s on one core.
+attribute classifier (fidelity, count, per attribute) and the Frechet distance to renders
+of the same prompts (as report.py computes it). About 25 s on one core.
 
     python3 -m scripts.evaluate.teacher_check --runs runs/lever1b [--split heldout|any] [--classifier runs/classifier]
 """
@@ -25,11 +26,13 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=4.0)
+    ap.add_argument("--interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"),
+                    help="noise levels at which guidance is applied (default: all)")
     ap.add_argument("--classifier", default=F.DEFAULT_PATH)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     F.set_classifier(a.classifier)
-    captions, fixed = F.prompts(a.n, a.seed, a.split)
+    captions, fixed, full = F.prompts(a.n, a.seed, a.split, return_full=True)
     ae = dm.load_ae(a.runs, "cpu")
     stats = C.read_json(f"{a.runs}/latent_stats.json")
 
@@ -39,11 +42,12 @@ def main(argv=None):
         return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
     noises = [initial_latents(a.seed, a.split, i, (1, 4, 16, 16)) for i in range(a.n)]
-    images, extra = teacher_images(a.runs, captions, noises, a.steps, a.guidance, decode, log=lambda *_: None)
+    images, extra = teacher_images(a.runs, captions, noises, a.steps, a.guidance, decode, interval=a.interval, log=lambda *_: None)
     step = extra["teacher_step"]
     r = F.score(images, fixed)
+    fd = F.frechet_from_features(F.features(images), F.features(F.render_reference(full, a.seed)))
     print(json.dumps({"teacher_step": step, "split": a.split, "fidelity": round(r["fidelity"], 3),
-                      "exact": round(r["exact"], 3), "count": r["count"], "two_or_more": r["two_or_more"],
+                      "exact": round(r["exact"], 3), "count": r["count"], "fd": round(fd, 1), "guidance": a.guidance, "interval": list(a.interval), "two_or_more": r["two_or_more"],
                       "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}))
 
 

@@ -37,6 +37,8 @@ def main():
     ap.add_argument("--pair-minutes", type=float, default=6)
     ap.add_argument("--pair-teacher-steps", type=int, default=12)
     ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"),
+                    help="noise levels (1 = pure noise) at which the pairs' teacher applies guidance")
     ap.add_argument("--student-steps", type=int, default=2000)
     ap.add_argument("--student-minutes", type=float, default=8)
     ap.add_argument("--n-eval", type=int, default=200)
@@ -75,7 +77,7 @@ def main():
     timed("teacher", lambda: train_teacher.train(a.out, a.teacher_steps, a.teacher_minutes, dev, bs=a.teacher_bs,
                                                           detail=a.detail, binding=a.binding, log=lg))
     timed("pairs", lambda: distill.make_pairs(a.out, a.pairs, a.pair_teacher_steps, a.guidance, dev,
-                                              minutes=a.pair_minutes, log=lg))
+                                              minutes=a.pair_minutes, log=lg, interval=a.guidance_interval))
     timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, log=lg))
     if a.skip_bundle:
         return

@@ -20,6 +20,7 @@ from scripts.factory import flops
 from scripts.factory import onnx_pipeline as OP
 from scripts.factory import quantize as Q
 from scripts.factory import train_teacher as T
+from scripts.factory.pair_settings import pair_settings
 
 EVAL_SEED = 4242
 
@@ -72,7 +73,7 @@ def onnx_gen(odir, shift, scale, suffix_files, steps):
     return lambda caps: np.stack([pl(c, seed=i, steps=steps)[0] for i, c in enumerate(caps)])
 
 
-def torch_gen(model, ae, shift, scale, steps, guidance, bs=100):
+def torch_gen(model, ae, shift, scale, steps, guidance, interval=(0.0, 1.0), bs=100):
     def gen(caps):
         out = []
         for i in range(0, len(caps), bs):
@@ -80,7 +81,7 @@ def torch_gen(model, ae, shift, scale, steps, guidance, bs=100):
             noise = torch.stack([torch.from_numpy(np.random.default_rng(i + j).standard_normal((4, 16, 16)).astype(np.float32))
                                  for j in range(len(c))])
             z = dm.euler(model, noise, torch.from_numpy(C.tokenize(c)), dm.sigmas_for(steps), guidance,
-                         torch.from_numpy(C.tokenize([""])))
+                         torch.from_numpy(C.tokenize([""])), interval)
             img = dm.decode(ae, z, shift, scale)
             out.append(((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
         return np.concatenate(out)
@@ -105,7 +106,8 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
                     decoder=C.count_params(ae.decoder), encoder_training_only=C.count_params(ae.encoder)),
         flops=flops.report(student.te, student.unet, ae.decoder),
         steps=dict(ae=C.load_ckpt(os.path.join(out, "ae.pt"))["step"], teacher=t_step, student=s_step,
-                   pairs=int(len(pr_noise)), pair_teacher_steps=int(fp[1]), pair_guidance=float(fp[2])),
+                   pairs=int(len(pr_noise)), pair_teacher_steps=int(fp[1]), pair_guidance=float(fp[2]),
+                   pair_guidance_interval=list(pair_settings(fp)["interval"])),
         latent=dict(shift=shift, scale=scale),
         export_check=C.read_json(os.path.join(odir, "export_check.json")),
     )
@@ -128,7 +130,7 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
         fid["student_default_4step"] = fidelity(onnx_gen(odir, shift, scale, dflt, 4), n_eval)
         fid["student_default_1step"] = fidelity(onnx_gen(odir, shift, scale, dflt, 1), n_eval)
         fid[f"teacher_{teacher_steps}step_cfg{guidance}"] = fidelity(
-            torch_gen(teacher, ae, shift, scale, teacher_steps, guidance), n_eval)
+            torch_gen(teacher, ae, shift, scale, teacher_steps, guidance, pair_settings(fp)["interval"]), n_eval)
         fid["student_f32_4step_train_split"] = fidelity(onnx_gen(odir, shift, scale, f32, 4), n_eval, "train")
         m["fidelity_heldout"] = fid
     else:  # keep the fidelity measured for these same weights by an earlier run, if any

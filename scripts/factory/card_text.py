@@ -24,6 +24,12 @@ def _fid_table(fid):
     return "\n".join(rows) + "\n"
 
 
+def interval_words(s):
+    """' at noise levels 0.4-1 only' when the pairs' guidance had an interval."""
+    lo, hi = s.get("pair_guidance_interval", (0.0, 1.0))
+    return "" if (lo, hi) == (0.0, 1.0) else f" at noise levels {lo:g}-{hi:g} only"
+
+
 def render(m, sizes):
     p, f, s, q = m["params"], m["flops"], m["steps"], m["quant"]
     e2e = q["end_to_end_mean_abs_pixel_diff"]
@@ -100,7 +106,7 @@ No further held-out set.
    logit-normal), 10 % empty-prompt dropout, EMA 0.999; {s['teacher']} steps.
 3. Distillation (reflow / direct distillation): {s['pairs']} pairs (noise,
    teacher sample with {s['pair_teacher_steps']} Euler steps and
-   classifier-free guidance {s['pair_guidance']}); the student starts from the
+   classifier-free guidance {s['pair_guidance']}{interval_words(s)}); the student starts from the
    teacher and regresses the straight-line velocity eps - x0_teacher at
    s in {{1, 3/4, 2/3, 1/2, 1/3, 1/4}} (80 %) or uniform (20 %); {s['student']} steps.
    Why: on a deterministic (noise -> sample) coupling the straight line is

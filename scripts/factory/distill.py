@@ -18,20 +18,24 @@ import torch
 from scripts.factory import common as C
 from scripts.factory import dm
 from scripts.factory import train_teacher as T
+from scripts.factory.pair_settings import pair_settings
 
 SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
 
 
-def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None):
+def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
+               interval=(0.0, 1.0)):
     """shard k > 0 writes pairs_k.npz with other seeds (run shards in parallel
-    processes; train() uses every pairs*.npz made by the same teacher)."""
+    processes; train() uses every pairs*.npz made by the same teacher).
+    `interval`: the noise levels at which guidance applies (dm.euler)."""
     p = os.path.join(out, "pairs.npz" if shard == 0 else f"pairs_{shard}.npz")
     teacher, tstep = T.load_teacher(out, device)
     data = dm.LatentData(out, device)
-    fp = dict(teacher_step=tstep, steps=teacher_steps, guidance=guidance)
+    key = [tstep, teacher_steps, guidance, float(interval[0]), float(interval[1])]
+    fp = pair_settings(key)
     have = dict(np.load(p)) if os.path.exists(p) else None
-    if have is not None and have["fp"].tolist() != [tstep, teacher_steps, guidance]:
+    if have is not None and pair_settings(have["fp"].tolist()) != fp:
         have = None
     noise = have["noise"] if have is not None else np.zeros((0, 4, 16, 16), np.float32)
     x0 = have["x0"] if have is not None else np.zeros((0, 4, 16, 16), np.float32)
@@ -45,11 +49,11 @@ def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e
         kk = torch.randint(0, data.k, (m,), generator=gen)
         tid = data.tok[idx, kk].to(device)
         eps = torch.randn(m, 4, 16, 16, generator=gen).to(device)
-        x = dm.euler(teacher, eps, tid, dm.sigmas_for(teacher_steps), guidance, empty)
+        x = dm.euler(teacher, eps, tid, dm.sigmas_for(teacher_steps), guidance, empty, interval)
         noise = np.concatenate([noise, eps.cpu().numpy()])
         x0 = np.concatenate([x0, x.cpu().numpy()])
         ids = np.concatenate([ids, tid.cpu().numpy()])
-        np.savez(p + ".tmp.npz", noise=noise, x0=x0, ids=ids, fp=np.array([tstep, teacher_steps, guidance]))
+        np.savez(p + ".tmp.npz", noise=noise, x0=x0, ids=ids, fp=np.array(key))
         os.replace(p + ".tmp.npz", p)
         C.log(log, stage="pairs", shard=shard, n=len(noise), of=n_pairs, s=round(time.time() - t0, 1))
     return fp
@@ -135,6 +139,7 @@ if __name__ == "__main__":
     ap.add_argument("--pairs", type=int, default=8000)
     ap.add_argument("--teacher-steps", type=int, default=16)
     ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
@@ -143,7 +148,8 @@ if __name__ == "__main__":
     a = ap.parse_args()
     dev = C.setup(a.device)
     lg = os.path.join(a.out, "log.jsonl")
-    make_pairs(a.out, a.pairs, a.teacher_steps, a.guidance, dev, minutes=a.pair_minutes, shard=a.shard, log=lg)
+    make_pairs(a.out, a.pairs, a.teacher_steps, a.guidance, dev, minutes=a.pair_minutes, shard=a.shard, log=lg,
+               interval=a.guidance_interval)
     if a.shard:
         raise SystemExit
     train(a.out, a.steps, a.minutes, dev, log=lg)

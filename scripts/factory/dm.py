@@ -63,9 +63,12 @@ class LatentData:
 
 
 @torch.no_grad()
-def euler(model, noise, ids, sigmas, guidance=1.0, empty=None):
+def euler(model, noise, ids, sigmas, guidance=1.0, empty=None, interval=(0.0, 1.0)):
     """Flow Euler: x <- x + (s_next - s) * v, v at timestep s*1000.
-    With guidance > 1: v = v_u + g (v_c - v_u), empty prompt as v_u."""
+    With guidance > 1: v = v_u + g (v_c - v_u), empty prompt as v_u, applied only at
+    noise levels lo <= s <= hi of `interval` (guidance in a limited interval,
+    Kynkaanniemi et al. 2024: strong guidance at every level over-saturates and
+    pushes pictures away from the data)."""
     x = noise
     b = x.shape[0]
     ctx = model.te(ids)
@@ -74,7 +77,7 @@ def euler(model, noise, ids, sigmas, guidance=1.0, empty=None):
         ctx2 = torch.cat([ctx, ctx_u])
     for s, s_next in zip(sigmas[:-1], sigmas[1:]):
         t = torch.full((b,), s * 1000.0, device=x.device)
-        if guidance != 1.0:
+        if guidance != 1.0 and interval[0] <= s <= interval[1]:
             v2 = model.unet(torch.cat([x, x]), torch.cat([t, t]), ctx2)
             vc, vu = v2[:b], v2[b:]
             v = vu + guidance * (vc - vu)

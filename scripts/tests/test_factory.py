@@ -135,3 +135,23 @@ def test_autoencoder_dimming_keeps_hue_and_never_makes_night():
     unchanged = (half == x).flatten(1).all(1).float().mean().item()
     assert 0.3 < unchanged < 0.7
     assert 0.45 * DIM_FLOOR > 0.20
+
+
+def test_guidance_applies_only_inside_its_interval():
+    from scripts.factory import dm
+
+    class Fake(torch.nn.Module):
+        """Conditional velocity 1, unconditional 0: a guided step moves x by g * ds."""
+        def te(self, ids):
+            return ids.float()[:, :1]
+
+        def unet(self, x, t, ctx):
+            return (ctx[:, :1] > 0).float().view(-1, 1, 1, 1).expand_as(x)
+
+    ids, empty = torch.ones(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long)
+    x0 = torch.zeros(1, 4, 2, 2)
+    sig = dm.sigmas_for(4)  # 1, .75, .5, .25, 0: four steps of -0.25
+    assert torch.allclose(dm.euler(Fake(), x0, ids, sig, 3.0, empty), torch.full_like(x0, -3.0))
+    # guided (x3) at s = 1 and 0.75 only, plain (x1) at 0.5 and 0.25
+    got = dm.euler(Fake(), x0, ids, sig, 3.0, empty, interval=(0.6, 1.0))
+    assert torch.allclose(got, torch.full_like(x0, -0.25 * (3 + 3 + 1 + 1)))

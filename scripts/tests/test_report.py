@@ -157,3 +157,14 @@ def test_fd_by_group_scores_each_group_on_its_own_rows():
     mean_gap = lambda a, b: float(np.abs(a.mean(0) - b.mean(0)).sum())  # noqa: E731
     got = fd_by_group(feats, real, ["day", "day", "day", "night", "night", "night"], mean_gap)
     assert got == {"day": 0.0, "night": 10.0}
+
+
+def test_pair_settings_and_guidance_words_read_old_and_new_pairs_files():
+    from scripts.factory.pair_settings import pair_settings
+    from scripts.evaluate.report_table import guidance_words
+    old = pair_settings([10000.0, 10.0, 4.0])
+    assert old == dict(teacher_step=10000, steps=10, guidance=4.0, interval=(0.0, 1.0))
+    new = pair_settings([10000, 10, 2.0, 0.4, 1.0])
+    assert new["interval"] == (0.4, 1.0) and new["guidance"] == 2.0
+    assert guidance_words(4.0, old["interval"]) == "CFG 4"
+    assert guidance_words(2.0, new["interval"]) == "CFG 2 at noise 0.4-1"
