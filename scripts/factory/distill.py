@@ -73,7 +73,7 @@ def load_pairs(out):
     return cat("noise"), cat("x0"), cat("ids"), fp
 
 
-def train(out, steps, minutes, device, bs=64, lr=2e-4, log=None):
+def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, log=None):
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
     model = dm.make_model(out).to(device)
@@ -109,7 +109,11 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, log=None):
         s = torch.where(uni, torch.rand(bs, generator=gen).clamp(0.02, 1.0), s).to(device)
         xt = (1 - s)[:, None, None, None] * x + s[:, None, None, None] * e
         v = model(xt, s * 1000.0, tid)
-        loss = (v - (e - x)).pow(2).mean()
+        err = (v - (e - x)).pow(2)
+        # As the teacher's loss: the object and the sun or moon cover few
+        # latent cells; without a weight their colour is a tiny part of it.
+        w = C.detail_weight(x, detail, 3)
+        loss = err.mean() if w is None else (err * w).mean() / w.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -141,6 +145,7 @@ if __name__ == "__main__":
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
     ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--detail", type=float, default=0.0, help="student detail loss weight (0: plain MSE)")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -152,7 +157,7 @@ if __name__ == "__main__":
                interval=a.guidance_interval)
     if a.shard:
         raise SystemExit
-    train(a.out, a.steps, a.minutes, dev, log=lg)
+    train(a.out, a.steps, a.minutes, dev, detail=a.detail, log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)
