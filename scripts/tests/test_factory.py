@@ -155,3 +155,28 @@ def test_guidance_applies_only_inside_its_interval():
     # guided (x3) at s = 1 and 0.75 only, plain (x1) at 0.5 and 0.25
     got = dm.euler(Fake(), x0, ids, sig, 3.0, empty, interval=(0.6, 1.0))
     assert torch.allclose(got, torch.full_like(x0, -0.25 * (3 + 3 + 1 + 1)))
+
+
+def test_install_keeps_the_card_and_the_scorer(tmp_path):
+    from scripts.factory.install import install
+    from scripts.hashing import sha256
+    bundle, dest = tmp_path / "bundle", tmp_path / "dest"
+    bundle.mkdir()
+    dest.mkdir()
+    (bundle / "denoiser.onnx").write_bytes(b"new graph")
+    (bundle / "README.md").write_text("generated card")
+    (bundle / "model.toml").write_text('[text_encoder]\nfile = "t.onnx"\n\n[denoiser]\nfile = "denoiser.onnx"\n')
+    (dest / "README.md").write_text("hand-written card")
+    (dest / "denoiser.onnx").write_bytes(b"old graph")
+    (dest / "scorer_image.onnx").write_bytes(b"image tower")
+    (dest / "scorer_text.onnx").write_bytes(b"text tower")
+    names, rescored = install(str(bundle), str(dest))
+    assert names == ["denoiser.onnx", "model.toml"]
+    assert (dest / "README.md").read_text() == "hand-written card"
+    assert (dest / "denoiser.onnx").read_bytes() == b"new graph"
+    manifest = (dest / "model.toml").read_text()
+    assert manifest.startswith('[text_encoder]\nfile = "t.onnx"') and rescored == [str(dest / "model.toml")]
+    assert "[scorer]" in manifest and sha256(str(dest / "scorer_image.onnx")) in manifest
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="not a bundle"):
+        install(str(tmp_path / "empty"), str(dest))
