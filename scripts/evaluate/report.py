@@ -177,7 +177,8 @@ def main(argv=None):
 
         for rid, meta in rows.items():
             key = json.dumps(dict(rid=rid, split=split, n=a.n, seed=a.seed, bundle=bundle.sha,
-                                  teacher=(a.teacher_steps, guidance, list(interval), _mtime(os.path.join(a.runs, "teacher.pt")))
+                                  teacher=(a.teacher_steps, guidance, list(interval),
+                                           _mtime(os.path.join(a.runs, "teacher.pt")))
                                   if rid == "teacher" else None,
                                   binary=_mtime(a.binary) if rid.startswith("rust") else None))
             cp = os.path.join(cache_dir, f"{rid}.{split}.npz")
