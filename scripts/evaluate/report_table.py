@@ -1,6 +1,7 @@
 """The report's Markdown: the rows' labels in display order, then one table per split and the targets."""
 
 from scripts.evaluate.targets import SPLITS
+from scripts.factory.pair_settings import guidance_words
 
 SPLIT_TITLE = {"heldout": "Held-out-combination prompts", "any": "Fresh random prompts"}
 ATTRS = ("time", "ground", "body", "body_place", "land", "weather", "obj", "color", "obj_place")
@@ -72,12 +73,6 @@ def markdown(rep):
     if rep.get("notes"):
         L += ["Notes:", ""] + [f"- {n}" for n in rep["notes"]] + [""]
     return "\n".join(L)
-
-
-def guidance_words(guidance, interval=(0.0, 1.0)):
-    """'CFG 4', or 'CFG 2 at noise 0.4-1' when guidance applies only in an interval."""
-    lo, hi = interval
-    return f"CFG {guidance:g}" + ("" if (lo, hi) == (0.0, 1.0) else f" at noise {lo:g}-{hi:g}")
 
 
 def row_table(rows, teacher_steps, guidance, interval=(0.0, 1.0)):

@@ -1,6 +1,8 @@
 """The model card (models/scenes/README.md), filled from measurements.json."""
 import json
 
+from scripts.factory.pair_settings import guidance_words
+
 
 def _mb(b):
     return f"{b / 1e6:.2f} MB"
@@ -22,12 +24,6 @@ def _fid_table(fid):
         rows.append(f"| {a} | " + " | ".join(
             "-" if v["per_attribute"].get(a) is None else f"{v['per_attribute'][a]:.2f}" for v in fid.values()) + " |")
     return "\n".join(rows) + "\n"
-
-
-def interval_words(s):
-    """' at noise levels 0.4-1 only' when the pairs' guidance had an interval."""
-    lo, hi = s.get("pair_guidance_interval", (0.0, 1.0))
-    return "" if (lo, hi) == (0.0, 1.0) else f" at noise levels {lo:g}-{hi:g} only"
 
 
 def render(m, sizes):
@@ -105,9 +101,9 @@ No further held-out set.
    (x_s = (1-s) x0 + s eps, target eps - x0, s half uniform, half
    logit-normal), 10 % empty-prompt dropout, EMA 0.999; {s['teacher']} steps.
 3. Distillation (reflow / direct distillation): {s['pairs']} pairs (noise,
-   teacher sample with {s['pair_teacher_steps']} Euler steps and
-   classifier-free guidance {s['pair_guidance']}{interval_words(s)}); the student starts from the
-   teacher and regresses the straight-line velocity eps - x0_teacher at
+   teacher sample with {s['pair_teacher_steps']} Euler steps, classifier-free
+   guidance: {guidance_words(s['pair_guidance'], s.get('pair_guidance_interval', (0.0, 1.0)))}); the student
+   starts from the teacher and regresses the straight-line velocity eps - x0_teacher at
    s in {{1, 3/4, 2/3, 1/2, 1/3, 1/4}} (80 %) or uniform (20 %); {s['student']} steps.
    Why: on a deterministic (noise -> sample) coupling the straight line is
    exact, so one set of weights serves 1, 2, 3 and 4 Euler steps, and the

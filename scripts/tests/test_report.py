@@ -160,8 +160,7 @@ def test_fd_by_group_scores_each_group_on_its_own_rows():
 
 
 def test_pair_settings_and_guidance_words_read_old_and_new_pairs_files():
-    from scripts.factory.pair_settings import pair_settings
-    from scripts.evaluate.report_table import guidance_words
+    from scripts.factory.pair_settings import guidance_words, pair_settings
     old = pair_settings([10000.0, 10.0, 4.0])
     assert old == dict(teacher_step=10000, steps=10, guidance=4.0, interval=(0.0, 1.0))
     new = pair_settings([10000, 10, 2.0, 0.4, 1.0])
