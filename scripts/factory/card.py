@@ -95,19 +95,16 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
     student, s_step = distill.load_student(out, "cpu")
     teacher, t_step = T.load_teacher(out, "cpu")
     ae = dm.load_ae(out, "cpu")
-    if hasattr(distill, "load_pairs"):
-        pr_noise, _, _, fp = distill.load_pairs(out)
-    else:  # a build started before pairs shards existed
-        pr = np.load(os.path.join(out, "pairs.npz"))
-        pr_noise, fp = pr["noise"], pr["fp"].tolist()
-    guidance = guidance or fp[2]
+    pr_noise, _, _, fp = distill.load_pairs(out)
+    pairs = pair_settings(fp)
+    guidance = guidance or pairs["guidance"]
     m = dict(
         params=dict(text_encoder=C.count_params(student.te), denoiser=C.count_params(student.unet),
                     decoder=C.count_params(ae.decoder), encoder_training_only=C.count_params(ae.encoder)),
         flops=flops.report(student.te, student.unet, ae.decoder),
         steps=dict(ae=C.load_ckpt(os.path.join(out, "ae.pt"))["step"], teacher=t_step, student=s_step,
-                   pairs=int(len(pr_noise)), pair_teacher_steps=int(fp[1]), pair_guidance=float(fp[2]),
-                   pair_guidance_interval=list(pair_settings(fp)["interval"])),
+                   pairs=int(len(pr_noise)), pair_teacher_steps=pairs["steps"], pair_guidance=pairs["guidance"],
+                   pair_guidance_interval=list(pairs["interval"])),
         latent=dict(shift=shift, scale=scale),
         export_check=C.read_json(os.path.join(odir, "export_check.json")),
     )
@@ -130,7 +127,7 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
         fid["student_default_4step"] = fidelity(onnx_gen(odir, shift, scale, dflt, 4), n_eval)
         fid["student_default_1step"] = fidelity(onnx_gen(odir, shift, scale, dflt, 1), n_eval)
         fid[f"teacher_{teacher_steps}step_cfg{guidance}"] = fidelity(
-            torch_gen(teacher, ae, shift, scale, teacher_steps, guidance, pair_settings(fp)["interval"]), n_eval)
+            torch_gen(teacher, ae, shift, scale, teacher_steps, guidance, pairs["interval"]), n_eval)
         fid["student_f32_4step_train_split"] = fidelity(onnx_gen(odir, shift, scale, f32, 4), n_eval, "train")
         m["fidelity_heldout"] = fid
     else:  # keep the fidelity measured for these same weights by an earlier run, if any
