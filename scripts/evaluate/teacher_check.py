@@ -42,12 +42,14 @@ def main(argv=None):
         return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
     noises = [initial_latents(a.seed, a.split, i, (1, 4, 16, 16)) for i in range(a.n)]
-    images, extra = teacher_images(a.runs, captions, noises, a.steps, a.guidance, decode, interval=a.interval, log=lambda *_: None)
+    images, extra = teacher_images(a.runs, captions, noises, a.steps, a.guidance, decode, interval=a.interval,
+                                   log=lambda *_: None)
     step = extra["teacher_step"]
     r = F.score(images, fixed)
     fd = F.frechet_from_features(F.features(images), F.features(F.render_reference(full, a.seed)))
     print(json.dumps({"teacher_step": step, "split": a.split, "fidelity": round(r["fidelity"], 3),
-                      "exact": round(r["exact"], 3), "count": r["count"], "fd": round(fd, 1), "guidance": a.guidance, "interval": list(a.interval), "two_or_more": r["two_or_more"],
+                      "exact": round(r["exact"], 3), "count": r["count"], "fd": round(fd, 1),
+                      "guidance": a.guidance, "interval": list(a.interval), "two_or_more": r["two_or_more"],
                       "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}))
 
 
