@@ -42,6 +42,9 @@ def main():
     ap.add_argument("--student-steps", type=int, default=2000)
     ap.add_argument("--student-minutes", type=float, default=8)
     ap.add_argument("--student-detail", type=float, default=0.0, help="student detail loss weight (0: plain MSE)")
+    ap.add_argument("--student-lr", type=float, default=2e-4, help="student learning rate")
+    ap.add_argument("--student-freeze-text", action="store_true",
+                    help="train the student's UNet only (keep the teacher's text encoder)")
     ap.add_argument("--n-eval", type=int, default=200)
     ap.add_argument("--skip-bundle", action="store_true")
     a = ap.parse_args()
@@ -79,8 +82,8 @@ def main():
                                                           detail=a.detail, binding=a.binding, log=lg))
     timed("pairs", lambda: distill.make_pairs(a.out, a.pairs, a.pair_teacher_steps, a.guidance, dev,
                                               minutes=a.pair_minutes, log=lg, interval=a.guidance_interval))
-    timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, detail=a.student_detail,
-                                           log=lg))
+    timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, lr=a.student_lr,
+                                           detail=a.student_detail, freeze_text=a.student_freeze_text, log=lg))
     if a.skip_bundle:
         return
     student, _ = distill.load_student(a.out, "cpu")

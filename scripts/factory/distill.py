@@ -73,14 +73,18 @@ def load_pairs(out):
     return cat("noise"), cat("x0"), cat("ids"), fp
 
 
-def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, log=None):
+def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=False, log=None):
+    """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
+    learns), so that the words' embeddings the teacher learned from every
+    training caption are not re-fitted to the pairs' prompts alone."""
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
     model = dm.make_model(out).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    model.te.requires_grad_(not freeze_text)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     st = C.load_ckpt(ck)
     step = 0
-    if st and st["teacher_fp"] == fp:
+    if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         ema = C.EMA(model)
@@ -126,9 +130,9 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, log=None):
             acc, last = 0.0, time.time()
         if step % 500 == 0:
             C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                                 teacher_fp=fp, cfg=dm.CFG))
+                                 teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text))
     C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                         teacher_fp=fp, cfg=dm.CFG))
+                         teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text))
     C.log(log, stage="student", step=step, done=step >= steps, minutes=round((time.time() - t0) / 60, 2))
     return step
 
@@ -146,6 +150,8 @@ if __name__ == "__main__":
     ap.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--detail", type=float, default=0.0, help="student detail loss weight (0: plain MSE)")
+    ap.add_argument("--lr", type=float, default=2e-4, help="student learning rate")
+    ap.add_argument("--freeze-text", action="store_true", help="train the UNet only (keep the teacher's text encoder)")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -157,7 +163,7 @@ if __name__ == "__main__":
                interval=a.guidance_interval)
     if a.shard:
         raise SystemExit
-    train(a.out, a.steps, a.minutes, dev, detail=a.detail, log=lg)
+    train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text, log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)

@@ -1,6 +1,8 @@
 """Fast checks of the factory (torch + onnxruntime needed; skipped without):
   python3 -m pytest -q scripts/tests/test_factory.py"""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,23 @@ def test_install_keeps_the_card_and_the_scorer(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="not a bundle"):
         install(str(tmp_path / "empty"), str(dest))
+
+
+def test_student_with_a_frozen_text_encoder_keeps_the_teachers(tmp_path):
+    import json
+    from scripts.factory import distill, dm
+    out = str(tmp_path)
+    with open(D.paths(out)["vocab"], "w") as f:
+        json.dump({"clip_ids": [320, 736, 1579]}, f)
+    torch.manual_seed(0)
+    teacher = dm.make_model(out)
+    C.save_ckpt(os.path.join(out, "teacher.pt"), dict(ema=teacher.state_dict(), step=1))
+    ids = np.repeat(C.tokenize(["a red house"]), 8, 0).astype(np.int64)
+    np.savez(os.path.join(out, "pairs.npz"), noise=np.random.randn(8, 4, 16, 16).astype(np.float32),
+             x0=np.random.randn(8, 4, 16, 16).astype(np.float32), ids=ids, fp=np.array([1, 10, 2.0, 0.4, 1.0]))
+    distill.train(out, 2, 1.0, "cpu", bs=4, lr=1e-2, freeze_text=True)
+    student = C.load_ckpt(os.path.join(out, "student.pt"))
+    assert student["freeze_text"]
+    weights = teacher.state_dict()
+    assert all(torch.equal(student["model"][k], v) for k, v in weights.items() if k.startswith("te."))
+    assert any(not torch.equal(student["model"][k], v) for k, v in weights.items() if k.startswith("unet."))
