@@ -132,13 +132,14 @@ def tokenize(texts, max_len):
     return np.asarray(clip_tokenizer.tokenize(list(texts), max_len), dtype=np.int64)
 
 
-def teacher_images(runs_dir, captions, noises, steps, guidance, decode, bs=50, log=print, interval=(0.0, 1.0)):
-    """The factory's teacher (EMA weights) in torch: flow-Euler with CFG, decoded by `decode`."""
+def teacher_images(runs_dir, captions, noises, steps, guidance, decode, bs=50, log=print, interval=(0.0, 1.0),
+                   checkpoint="teacher.pt"):
+    """The factory's teacher (EMA weights) in torch: flow-Euler with CFG, decoded by `decode`.
+    checkpoint="student.pt" runs the run's student the same way (guidance 1: its own is baked in)."""
     import torch
     from scripts.factory import common as C
     from scripts.factory import dm
-    from scripts.factory import train_teacher as T
-    model, tstep = T.load_teacher(runs_dir, "cpu")
+    model, tstep = dm.load_model(runs_dir, checkpoint, "ema", "cpu")
     empty = torch.from_numpy(C.tokenize([""]))
     out = []
     t0 = time.time()

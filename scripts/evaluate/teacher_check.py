@@ -3,6 +3,8 @@
 guidance as the pairs use them, decoded by the run's autoencoder, scored by the
 attribute classifier (fidelity, count, per attribute) and the Frechet distance to renders
 of the same prompts (as report.py computes it). About 25 s on one core.
+`--checkpoint student.pt --guidance 1 --steps 4` checks a student while it trains
+(its EMA weights in torch, before any export).
 
     python3 -m scripts.evaluate.teacher_check --runs runs/lever1b [--split heldout|any] [--classifier runs/classifier]
 """
@@ -29,6 +31,7 @@ def main(argv=None):
     ap.add_argument("--interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"),
                     help="noise levels at which guidance is applied (default: all)")
     ap.add_argument("--classifier", default=F.DEFAULT_PATH)
+    ap.add_argument("--checkpoint", default="teacher.pt", help="teacher.pt or student.pt of --runs")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     F.set_classifier(a.classifier)
@@ -43,11 +46,11 @@ def main(argv=None):
 
     noises = [initial_latents(a.seed, a.split, i, (1, 4, 16, 16)) for i in range(a.n)]
     images, extra = teacher_images(a.runs, captions, noises, a.steps, a.guidance, decode, interval=a.interval,
-                                   log=lambda *_: None)
+                                   log=lambda *_: None, checkpoint=a.checkpoint)
     step = extra["teacher_step"]
     r = F.score(images, fixed)
     fd = F.frechet_from_features(F.features(images), F.features(F.render_reference(full, a.seed)))
-    print(json.dumps({"teacher_step": step, "split": a.split, "fidelity": round(r["fidelity"], 3),
+    print(json.dumps({"checkpoint": a.checkpoint, "step": step, "split": a.split, "fidelity": round(r["fidelity"], 3),
                       "exact": round(r["exact"], 3), "count": r["count"], "fd": round(fd, 1),
                       "guidance": a.guidance, "interval": list(a.interval), "two_or_more": r["two_or_more"],
                       "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}))
