@@ -41,6 +41,7 @@ def render(m, sizes):
     wall_s = "\n".join(f"| {k} | {v:.1f} |" for k, v in wall.items()) or "| (see scripts/factory/README.md) | |"
     total = sum(sizes.values())
     files = "\n".join(f"| {k} | {_mb(v)} |" for k, v in sizes.items())
+    student_part = ";\n   only its UNet learns (the text encoder stays the teacher's)" if s.get("student_freeze_text") else ""
     return f"""# scenes: the default edgepaint model
 
 A tiny text-to-image model for one closed world: the procedurally rendered
@@ -104,7 +105,7 @@ No further held-out set.
    teacher sample with {s['pair_teacher_steps']} Euler steps, classifier-free
    guidance: {guidance_words(s['pair_guidance'], s.get('pair_guidance_interval', (0.0, 1.0)))}); the student
    starts from the teacher and regresses the straight-line velocity eps - x0_teacher at
-   s in {{1, 3/4, 2/3, 1/2, 1/3, 1/4}} (80 %) or uniform (20 %); {s['student']} steps.
+   s in {{1, 3/4, 2/3, 1/2, 1/3, 1/4}} (80 %) or uniform (20 %){student_part}; {s['student']} steps.
    Why: on a deterministic (noise -> sample) coupling the straight line is
    exact, so one set of weights serves 1, 2, 3 and 4 Euler steps, and the
    guidance of the teacher is baked into the targets (scale 1.0, one

@@ -1,7 +1,7 @@
 """Stage 5: few-step student by reflow / direct distillation.
 (a) pairs: for prompts of the training cache, noise eps -> teacher sample x0
     with classifier-free guidance (Euler, --teacher-steps); resumable chunks.
-(b) student = copy of the teacher (text encoder + UNet), trained on the
+(b) student = copy of the teacher (text encoder + UNet; --freeze-text: UNet only), trained on the
     straight line between the pair: x_s = (1-s) x0 + s eps, target v = eps - x0,
     with s drawn mostly from the shipped timesteps {1, 3/4, 2/3, 1/2, 1/3, 1/4}.
     On a straight coupling one Euler step from s=1 already lands on x0, so the
@@ -95,6 +95,11 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
         model.load_state_dict(tst["ema"])
         ema = C.EMA(model, 0.998)
     n_pairs = len(noise)
+
+    def save():
+        C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
+                             teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text))
+
     if step >= steps:
         return step
     gen = torch.Generator().manual_seed(9000 + step)
@@ -129,10 +134,8 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
             C.log(log, stage="student", step=step, loss=round(acc / 50, 5), ips=round(50 * bs / (time.time() - last), 1))
             acc, last = 0.0, time.time()
         if step % 500 == 0:
-            C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                                 teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text))
-    C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                         teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text))
+            save()
+    save()
     C.log(log, stage="student", step=step, done=step >= steps, minutes=round((time.time() - t0) / 60, 2))
     return step
 
