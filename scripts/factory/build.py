@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--student-lr", type=float, default=2e-4, help="student learning rate")
     ap.add_argument("--student-freeze-text", action="store_true",
                     help="train the student's UNet only (keep the teacher's text encoder)")
+    ap.add_argument("--student-one-step-weight", type=float,
+                    help="share of s = 1 among the student's shipped timesteps (default 0.35)")
     ap.add_argument("--n-eval", type=int, default=200)
     ap.add_argument("--skip-bundle", action="store_true")
     a = ap.parse_args()
@@ -83,7 +85,8 @@ def main():
     timed("pairs", lambda: distill.make_pairs(a.out, a.pairs, a.pair_teacher_steps, a.guidance, dev,
                                               minutes=a.pair_minutes, log=lg, interval=a.guidance_interval))
     timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, lr=a.student_lr,
-                                           detail=a.student_detail, freeze_text=a.student_freeze_text, log=lg))
+                                           detail=a.student_detail, freeze_text=a.student_freeze_text,
+                                           one_step=a.student_one_step_weight, log=lg))
     if a.skip_bundle:
         return
     student, _ = distill.load_student(a.out, "cpu")

@@ -73,10 +73,20 @@ def load_pairs(out):
     return cat("noise"), cat("x0"), cat("ids"), fp
 
 
-def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=False, log=None):
+def shipped_weights(one_step=None):
+    """How often each shipped timestep is drawn; `one_step` sets s = 1's share
+    (the only one a 1-step picture uses), the others keep their proportions."""
+    w = torch.tensor(SHIPPED_W)
+    if one_step is not None:
+        w = torch.cat([torch.tensor([one_step]), w[1:] * (1 - one_step) / w[1:].sum()])
+    return w
+
+
+def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=False, one_step=None, log=None):
     """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
     learns), so that the words' embeddings the teacher learned from every
-    training caption are not re-fitted to the pairs' prompts alone."""
+    training caption are not re-fitted to the pairs' prompts alone.
+    `one_step`: the share of s = 1 among the shipped timesteps (default 0.35)."""
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
     model = dm.make_model(out).to(device)
@@ -104,7 +114,7 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
         return step
     gen = torch.Generator().manual_seed(9000 + step)
     sh = torch.tensor(SHIPPED)
-    shw = torch.tensor(SHIPPED_W)
+    shw = shipped_weights(one_step)
     t0 = last = time.time()
     acc = 0.0
     model.train()
@@ -155,6 +165,7 @@ if __name__ == "__main__":
     ap.add_argument("--detail", type=float, default=0.0, help="student detail loss weight (0: plain MSE)")
     ap.add_argument("--lr", type=float, default=2e-4, help="student learning rate")
     ap.add_argument("--freeze-text", action="store_true", help="train the UNet only (keep the teacher's text encoder)")
+    ap.add_argument("--one-step-weight", type=float, help="share of s = 1 among the shipped timesteps (default 0.35)")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -166,7 +177,8 @@ if __name__ == "__main__":
                interval=a.guidance_interval)
     if a.shard:
         raise SystemExit
-    train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text, log=lg)
+    train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text,
+          one_step=a.one_step_weight, log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)

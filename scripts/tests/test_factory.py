@@ -202,3 +202,11 @@ def test_student_with_a_frozen_text_encoder_keeps_the_teachers(tmp_path):
     weights = teacher.state_dict()
     assert all(torch.equal(student["model"][k], v) for k, v in weights.items() if k.startswith("te."))
     assert any(not torch.equal(student["model"][k], v) for k, v in weights.items() if k.startswith("unet."))
+
+
+def test_one_step_weight_sets_the_share_of_s_1_and_keeps_the_others_proportions():
+    from scripts.factory.distill import SHIPPED_W, shipped_weights
+    assert torch.allclose(shipped_weights(), torch.tensor(SHIPPED_W))
+    w = shipped_weights(0.6)
+    assert abs(float(w.sum()) - 1.0) < 1e-6 and abs(float(w[0]) - 0.6) < 1e-6
+    assert torch.allclose(w[1:] / w[1:].sum(), torch.tensor(SHIPPED_W[1:]) / sum(SHIPPED_W[1:]))
