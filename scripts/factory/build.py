@@ -47,6 +47,8 @@ def main():
                     help="train the student's UNet only (keep the teacher's text encoder)")
     ap.add_argument("--student-one-step-weight", type=float,
                     help="share of s = 1 among the student's shipped timesteps (default 0.35)")
+    ap.add_argument("--student-adv", type=float, default=0.0,
+                    help="weight of the student's adversarial term (0: off; scripts/factory/adversarial.py)")
     ap.add_argument("--n-eval", type=int, default=200)
     ap.add_argument("--skip-bundle", action="store_true")
     a = ap.parse_args()
@@ -86,7 +88,7 @@ def main():
                                               minutes=a.pair_minutes, log=lg, interval=a.guidance_interval))
     timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, lr=a.student_lr,
                                            detail=a.student_detail, freeze_text=a.student_freeze_text,
-                                           one_step=a.student_one_step_weight, log=lg))
+                                           one_step=a.student_one_step_weight, adv=a.student_adv, log=lg))
     if a.skip_bundle:
         return
     student, _ = distill.load_student(a.out, "cpu")

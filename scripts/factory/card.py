@@ -88,6 +88,12 @@ def torch_gen(model, ae, shift, scale, steps, guidance, interval=(0.0, 1.0), bs=
     return gen
 
 
+def student_settings(checkpoint):
+    """The student's training settings its checkpoint records (older ones
+    record only whether the text encoder was kept)."""
+    return checkpoint.get("settings", dict(freeze_text=bool(checkpoint.get("freeze_text", False))))
+
+
 def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None):
     odir = os.path.join(out, "onnx")
     st = C.read_json(os.path.join(out, "latent_stats.json"))
@@ -105,7 +111,7 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
         steps=dict(ae=C.load_ckpt(os.path.join(out, "ae.pt"))["step"], teacher=t_step, student=s_step,
                    pairs=int(len(pr_noise)), pair_teacher_steps=pairs["steps"], pair_guidance=pairs["guidance"],
                    pair_guidance_interval=list(pairs["interval"]),
-                   student_freeze_text=bool(C.load_ckpt(os.path.join(out, "student.pt")).get("freeze_text", False))),
+                   student_settings=student_settings(C.load_ckpt(os.path.join(out, "student.pt")))),
         latent=dict(shift=shift, scale=scale),
         export_check=C.read_json(os.path.join(odir, "export_check.json")),
     )

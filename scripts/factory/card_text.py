@@ -4,6 +4,23 @@ import json
 from scripts.factory.pair_settings import guidance_words
 
 
+def student_words(settings):
+    """The student's settings that differ from distill.train's defaults, as
+    a clause of the recipe (empty when none do)."""
+    words = []
+    if settings.get("freeze_text"):
+        words.append("only its UNet learns (the text encoder stays the teacher's)")
+    if settings.get("lr", 2e-4) != 2e-4:
+        words.append(f"learning rate {settings['lr']:g}")
+    if settings.get("detail", 0.0) > 0:
+        words.append(f"the teacher's detail weighting ({settings['detail']:g}) on its loss")
+    if abs(settings.get("one_step", 0.35) - 0.35) > 1e-6:
+        words.append(f"s = 1 is {100 * settings['one_step']:.0f} % of the shipped timesteps")
+    if settings.get("adv", 0.0) > 0:
+        words.append(f"plus an adversarial term (scripts/factory/adversarial.py, weight {settings['adv']:g})")
+    return "".join(";\n   " + w for w in words)
+
+
 def _mb(b):
     return f"{b / 1e6:.2f} MB"
 
@@ -41,7 +58,7 @@ def render(m, sizes):
     wall_s = "\n".join(f"| {k} | {v:.1f} |" for k, v in wall.items()) or "| (see scripts/factory/README.md) | |"
     total = sum(sizes.values())
     files = "\n".join(f"| {k} | {_mb(v)} |" for k, v in sizes.items())
-    student_part = ";\n   only its UNet learns (the text encoder stays the teacher's)" if s.get("student_freeze_text") else ""
+    student_part = student_words(s.get("student_settings", {}))
     return f"""# scenes: the default edgepaint model
 
 A tiny text-to-image model for one closed world: the procedurally rendered

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from scripts.factory import adversarial as A
 from scripts.factory import common as C
 from scripts.factory import dm
 from scripts.factory import train_teacher as T
@@ -82,24 +83,33 @@ def shipped_weights(one_step=None):
     return w
 
 
-def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=False, one_step=None, log=None):
+def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=False, one_step=None, adv=0.0,
+          log=None):
     """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
     learns), so that the words' embeddings the teacher learned from every
     training caption are not re-fitted to the pairs' prompts alone.
-    `one_step`: the share of s = 1 among the shipped timesteps (default 0.35)."""
+    `one_step`: the share of s = 1 among the shipped timesteps (default 0.35).
+    `adv` > 0: add the adversarial term (adversarial.py) on the student's
+    predictions of x0, its gradient at the last layer `adv` times that of the
+    squared error (adaptive, so the weight means the same at any loss scale)."""
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
     model = dm.make_model(out).to(device)
     model.te.requires_grad_(not freeze_text)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    critic = A.Critic().to(device) if adv > 0 else None
+    critic_opt = torch.optim.AdamW(critic.parameters(), lr=lr, betas=(0.0, 0.99)) if critic else None
     st = C.load_ckpt(ck)
     step = 0
-    if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text:
+    if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text and st.get("adv", 0.0) == adv:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         ema = C.EMA(model)
         ema.load_state_dict(st["ema"])
         step = st["step"]
+        if critic:
+            critic.load_state_dict(st["critic"])
+            critic_opt.load_state_dict(st["critic_opt"])
     else:
         tst = C.load_ckpt(os.path.join(out, "teacher.pt"))
         model.load_state_dict(tst["ema"])
@@ -108,7 +118,10 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
 
     def save():
         C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                             teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text))
+                             teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text, adv=adv,
+                             settings=dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]),
+                                           freeze_text=freeze_text, adv=adv),
+                             **(dict(critic=critic.state_dict(), critic_opt=critic_opt.state_dict()) if critic else {})))
 
     if step >= steps:
         return step
@@ -127,12 +140,16 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
         uni = torch.rand(bs, generator=gen) < 0.2
         s = torch.where(uni, torch.rand(bs, generator=gen).clamp(0.02, 1.0), s).to(device)
         xt = (1 - s)[:, None, None, None] * x + s[:, None, None, None] * e
-        v = model(xt, s * 1000.0, tid)
+        ctx = model.te(tid)
+        v = model(xt, s * 1000.0, ctx=ctx)
         err = (v - (e - x)).pow(2)
         # As the teacher's loss: the object and the sun or moon cover few
         # latent cells; without a weight their colour is a tiny part of it.
         w = C.detail_weight(x, detail, 3)
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
+        if critic:
+            loss = loss + adversarial_term(critic, critic_opt, model, loss, xt - s[:, None, None, None] * v, x,
+                                           ctx.detach(), adv)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -148,6 +165,22 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
     save()
     C.log(log, stage="student", step=step, done=step >= steps, minutes=round((time.time() - t0) / 60, 2))
     return step
+
+
+def adversarial_term(critic, critic_opt, model, mse, x0_pred, x0, ctx, adv):
+    """One critic update on (teacher x0, student's x0 prediction), then the
+    student's adversarial loss, scaled so that its gradient at the UNet's
+    last layer is `adv` times the squared error's (as VQGAN's adaptive weight)."""
+    critic.requires_grad_(True)
+    critic_opt.zero_grad(set_to_none=True)
+    A.critic_loss(critic, x0, x0_pred, ctx).backward()
+    critic_opt.step()
+    critic.requires_grad_(False)
+    g_loss = A.student_loss(critic, x0_pred, ctx)
+    last = model.unet.cout.weight
+    g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
+    g_adv = torch.autograd.grad(g_loss, last, retain_graph=True)[0].norm()
+    return adv * (g_mse / (g_adv + 1e-8)).clamp(max=1e4).detach() * g_loss
 
 
 def load_student(out, device):
@@ -166,6 +199,7 @@ if __name__ == "__main__":
     ap.add_argument("--lr", type=float, default=2e-4, help="student learning rate")
     ap.add_argument("--freeze-text", action="store_true", help="train the UNet only (keep the teacher's text encoder)")
     ap.add_argument("--one-step-weight", type=float, help="share of s = 1 among the shipped timesteps (default 0.35)")
+    ap.add_argument("--adv", type=float, default=0.0, help="adversarial term's weight (0: off; adversarial.py)")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -178,7 +212,7 @@ if __name__ == "__main__":
     if a.shard:
         raise SystemExit
     train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text,
-          one_step=a.one_step_weight, log=lg)
+          one_step=a.one_step_weight, adv=a.adv, log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)

@@ -184,10 +184,10 @@ def test_install_keeps_the_card_and_the_scorer(tmp_path):
         install(str(tmp_path / "empty"), str(dest))
 
 
-def test_student_with_a_frozen_text_encoder_keeps_the_teachers(tmp_path):
+def tiny_distill_run(out):
+    """A run folder with a random teacher and 8 random pairs; the teacher."""
     import json
-    from scripts.factory import distill, dm
-    out = str(tmp_path)
+    from scripts.factory import dm
     with open(D.paths(out)["vocab"], "w") as f:
         json.dump({"clip_ids": [320, 736, 1579]}, f)
     torch.manual_seed(0)
@@ -196,6 +196,13 @@ def test_student_with_a_frozen_text_encoder_keeps_the_teachers(tmp_path):
     ids = np.repeat(C.tokenize(["a red house"]), 8, 0).astype(np.int64)
     np.savez(os.path.join(out, "pairs.npz"), noise=np.random.randn(8, 4, 16, 16).astype(np.float32),
              x0=np.random.randn(8, 4, 16, 16).astype(np.float32), ids=ids, fp=np.array([1, 10, 2.0, 0.4, 1.0]))
+    return teacher
+
+
+def test_student_with_a_frozen_text_encoder_keeps_the_teachers(tmp_path):
+    from scripts.factory import distill
+    out = str(tmp_path)
+    teacher = tiny_distill_run(out)
     distill.train(out, 2, 1.0, "cpu", bs=4, lr=1e-2, freeze_text=True)
     student = C.load_ckpt(os.path.join(out, "student.pt"))
     assert student["freeze_text"]
@@ -210,3 +217,66 @@ def test_one_step_weight_sets_the_share_of_s_1_and_keeps_the_others_proportions(
     w = shipped_weights(0.6)
     assert abs(float(w.sum()) - 1.0) < 1e-6 and abs(float(w[0]) - 0.6) < 1e-6
     assert torch.allclose(w[1:] / w[1:].sum(), torch.tensor(SHIPPED_W[1:]) / sum(SHIPPED_W[1:]))
+
+
+def test_critic_learns_to_tell_real_from_fake_for_the_prompt():
+    from scripts.factory import adversarial as A
+    torch.manual_seed(0)
+    critic = A.Critic(ctx_dim=8, ch=8)
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-2)
+    real, fake = torch.randn(16, 4, 16, 16) + 1.0, torch.randn(16, 4, 16, 16) - 1.0
+    ctx = torch.randn(16, 32, 8)
+    first = float(A.critic_loss(critic, real, fake, ctx).detach())
+    for _ in range(30):
+        opt.zero_grad()
+        A.critic_loss(critic, real, fake, ctx).backward()
+        opt.step()
+    assert float(A.critic_loss(critic, real, fake, ctx).detach()) < first - 0.5
+    assert float(critic(real, ctx).mean()) > float(critic(fake, ctx).mean())
+
+
+def test_adversarial_term_has_adv_times_the_squared_errors_gradient_at_the_last_layer(tmp_path):
+    from scripts.factory import adversarial as A
+    from scripts.factory import distill
+    out = str(tmp_path)
+    model = tiny_distill_run(out)
+    torch.nn.init.normal_(model.unet.cout.weight, std=0.01)
+    critic = A.Critic()
+    critic_opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
+    ids = torch.from_numpy(C.tokenize(["a red house"] * 4)).long()
+    x, e = torch.randn(4, 4, 16, 16), torch.randn(4, 4, 16, 16)
+    ctx = model.te(ids)
+    v = model(e, torch.full((4,), 1000.0), ctx=ctx)
+    mse = (v - (e - x)).pow(2).mean()
+    term = distill.adversarial_term(critic, critic_opt, model, mse, e - v, x, ctx.detach(), 0.25)
+    last = model.unet.cout.weight
+    g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
+    g_term = torch.autograd.grad(term, last)[0].norm()
+    assert abs(float(g_term / g_mse) - 0.25) < 1e-3
+    assert not any(p.requires_grad for p in critic.parameters())
+
+
+def test_student_with_the_adversarial_term_saves_its_critic_and_restarts_when_the_weight_changes(tmp_path):
+    from scripts.factory import distill
+    out = str(tmp_path)
+    tiny_distill_run(out)
+    assert distill.train(out, 2, 1.0, "cpu", bs=4, adv=0.1) == 2
+    student = C.load_ckpt(os.path.join(out, "student.pt"))
+    assert student["adv"] == 0.1 and "critic" in student and "critic_opt" in student
+    assert distill.train(out, 3, 1.0, "cpu", bs=4, adv=0.1) == 3
+    assert distill.train(out, 1, 1.0, "cpu", bs=4, adv=0.2) == 1
+
+
+def test_generated_card_names_the_students_non_default_settings(tmp_path):
+    from scripts.factory import distill
+    from scripts.factory.card import student_settings
+    from scripts.factory.card_text import student_words
+    out = str(tmp_path)
+    tiny_distill_run(out)
+    distill.train(out, 1, 1.0, "cpu", bs=4, lr=5e-5, freeze_text=True, one_step=0.6, adv=0.1)
+    words = student_words(student_settings(C.load_ckpt(os.path.join(out, "student.pt"))))
+    for part in ("only its UNet learns", "learning rate 5e-05", "s = 1 is 60 %", "adversarial term", "weight 0.1"):
+        assert part in words
+    assert "detail" not in words
+    assert student_words(student_settings(dict(freeze_text=False))) == ""
+    assert "only its UNet" in student_words(student_settings(dict(freeze_text=True)))
