@@ -23,6 +23,7 @@ from scripts.factory.pair_settings import pair_settings
 
 SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
+ADV_RAMP_STEPS = 1000
 
 
 def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
@@ -129,7 +130,7 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
     sh = torch.tensor(SHIPPED)
     shw = shipped_weights(one_step)
     t0 = last = time.time()
-    acc = 0.0
+    acc = critic_acc = 0.0
     model.train()
     while step < steps and (time.time() - t0) < minutes * 60:
         for g in opt.param_groups:
@@ -148,8 +149,10 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
         w = C.detail_weight(x, detail, 3)
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
         if critic:
-            loss = loss + adversarial_term(critic, critic_opt, model, loss, xt - s[:, None, None, None] * v, x,
-                                           ctx.detach(), adv)
+            # ramped in: the critic starts untrained, its first gradients are noise
+            term, c_loss = adversarial_term(critic, critic_opt, model, loss, xt - s[:, None, None, None] * v, x,
+                                            ctx.detach(), adv * min(1.0, step / ADV_RAMP_STEPS))
+            loss, critic_acc = loss + term, critic_acc + c_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -158,8 +161,9 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
         step += 1
         acc += loss.item()
         if step % 50 == 0:
-            C.log(log, stage="student", step=step, loss=round(acc / 50, 5), ips=round(50 * bs / (time.time() - last), 1))
-            acc, last = 0.0, time.time()
+            C.log(log, stage="student", step=step, loss=round(acc / 50, 5), ips=round(50 * bs / (time.time() - last), 1),
+                  **(dict(critic_loss=round(critic_acc / 50, 4)) if critic else {}))
+            acc, critic_acc, last = 0.0, 0.0, time.time()
         if step % 500 == 0:
             save()
     save()
@@ -170,17 +174,19 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
 def adversarial_term(critic, critic_opt, model, mse, x0_pred, x0, ctx, adv):
     """One critic update on (teacher x0, student's x0 prediction), then the
     student's adversarial loss, scaled so that its gradient at the UNet's
-    last layer is `adv` times the squared error's (as VQGAN's adaptive weight)."""
+    last layer is `adv` times the squared error's (as VQGAN's adaptive weight).
+    Returns (that term, the critic's loss as a float)."""
     critic.requires_grad_(True)
     critic_opt.zero_grad(set_to_none=True)
-    A.critic_loss(critic, x0, x0_pred, ctx).backward()
+    c_loss = A.critic_loss(critic, x0, x0_pred, ctx)
+    c_loss.backward()
     critic_opt.step()
     critic.requires_grad_(False)
     g_loss = A.student_loss(critic, x0_pred, ctx)
     last = model.unet.cout.weight
     g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
     g_adv = torch.autograd.grad(g_loss, last, retain_graph=True)[0].norm()
-    return adv * (g_mse / (g_adv + 1e-8)).clamp(max=1e4).detach() * g_loss
+    return adv * (g_mse / (g_adv + 1e-8)).clamp(max=1e4).detach() * g_loss, c_loss.item()
 
 
 def load_student(out, device):

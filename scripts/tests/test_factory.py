@@ -248,7 +248,8 @@ def test_adversarial_term_has_adv_times_the_squared_errors_gradient_at_the_last_
     ctx = model.te(ids)
     v = model(e, torch.full((4,), 1000.0), ctx=ctx)
     mse = (v - (e - x)).pow(2).mean()
-    term = distill.adversarial_term(critic, critic_opt, model, mse, e - v, x, ctx.detach(), 0.25)
+    term, critic_loss = distill.adversarial_term(critic, critic_opt, model, mse, e - v, x, ctx.detach(), 0.25)
+    assert critic_loss > 0
     last = model.unet.cout.weight
     g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
     g_term = torch.autograd.grad(term, last)[0].norm()
