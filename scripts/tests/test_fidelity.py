@@ -80,3 +80,13 @@ def test_ae_check_round_trip_keeps_pixels_through_an_identity_autoencoder():
 
     images = np.random.default_rng(0).integers(0, 256, (7, 128, 128, 3), dtype=np.uint8)
     assert np.array_equal(round_trip(Identity(), images, batch=3), images)
+
+
+def test_student_fit_agreement_counts_colour_only_where_the_teacher_drew_a_coloured_object(monkeypatch):
+    from scripts.evaluate import student_fit
+    reads = {"student": {"obj": ["house", "tree", "boat", "none"], "color": ["red", "red", "blue", "red"]},
+             "teacher": {"obj": ["house", "tree", "boat", "house"], "color": ["red", "blue", "red", "red"]}}
+    monkeypatch.setattr(student_fit.F, "predict", lambda who: reads[who])
+    out = student_fit.agreement("student", "teacher")
+    assert out["obj"] == 0.75  # the fourth picture lost its house
+    assert out["color"] == round(2 / 3, 3)  # the tree's colour is not counted
