@@ -148,6 +148,7 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
         # latent cells; without a weight their colour is a tiny part of it.
         w = C.detail_weight(x, detail, 3)
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
+        acc += loss.item()  # the squared error alone, comparable between runs
         if critic:
             # ramped in: the critic starts untrained, its first gradients are noise
             term, c_loss = adversarial_term(critic, critic_opt, model, loss, xt - s[:, None, None, None] * v, x,
@@ -159,7 +160,6 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
         opt.step()
         ema.update(model, step)
         step += 1
-        acc += loss.item()
         if step % 50 == 0:
             C.log(log, stage="student", step=step, loss=round(acc / 50, 5), ips=round(50 * bs / (time.time() - last), 1),
                   **(dict(critic_loss=round(critic_acc / 50, 4)) if critic else {}))
