@@ -25,7 +25,7 @@ def round_trip(ae, images, batch=50):
     with torch.no_grad():
         for i in range(0, len(images), batch):
             y = ae.decoder(ae.encoder(to_t(images[i:i + batch], "cpu")))
-            out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
+            out.append(dm.to_uint8(y))
     return np.concatenate(out) if out else images[:0]
 
 

@@ -54,8 +54,7 @@ def main(argv=None):
 
     @torch.no_grad()
     def pictures(z):
-        x = dm.decode(ae, z, stats["shift"], stats["scale"])
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        return dm.to_uint8(dm.decode(ae, z, stats["shift"], stats["scale"]))
 
     @torch.no_grad()
     def run(model, noise, ids, steps, guidance=1.0, interval=(0.0, 1.0)):

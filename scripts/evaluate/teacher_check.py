@@ -41,8 +41,7 @@ def main(argv=None):
 
     def decode(z):
         with torch.no_grad():
-            x = dm.decode(ae, torch.from_numpy(z), stats["shift"], stats["scale"])[0]
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+            return dm.to_uint8(dm.decode(ae, torch.from_numpy(z), stats["shift"], stats["scale"]))[0]
 
     noises = [initial_latents(a.seed, a.split, i, (1, 4, 16, 16)) for i in range(a.n)]
     images, extra = teacher_images(a.runs, captions, noises, a.steps, a.guidance, decode, interval=a.interval,

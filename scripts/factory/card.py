@@ -83,7 +83,7 @@ def torch_gen(model, ae, shift, scale, steps, guidance, interval=(0.0, 1.0), bs=
             z = dm.euler(model, noise, torch.from_numpy(C.tokenize(c)), dm.sigmas_for(steps), guidance,
                          torch.from_numpy(C.tokenize([""])), interval)
             img = dm.decode(ae, z, shift, scale)
-            out.append(((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
+            out.append(dm.to_uint8(img))
         return np.concatenate(out)
     return gen
 

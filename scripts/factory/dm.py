@@ -97,6 +97,11 @@ def decode(ae, lat_norm, shift, scale):
 
 
 @torch.no_grad()
+def to_uint8(img):
+    """Decoder output [B,3,H,W] in [-1,1] -> uint8 pictures [B,H,W,3]."""
+    return ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
 def preview(model, ae, shift, scale, path, steps, guidance=1.0, seed=0, prompts=PREVIEW_PROMPTS, device="cpu"):
     from PIL import Image
     g = torch.Generator().manual_seed(seed)
@@ -106,7 +111,7 @@ def preview(model, ae, shift, scale, path, steps, guidance=1.0, seed=0, prompts=
     model.eval()
     z = euler(model, noise, ids, sigmas_for(steps), guidance, empty)
     img = decode(ae, z, shift, scale)
-    a = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    a = to_uint8(img)
     rows = [np.concatenate(list(a[i:i + 6]), 1) for i in range(0, len(a), 6)]
     Image.fromarray(np.concatenate(rows, 0)).save(path)
 

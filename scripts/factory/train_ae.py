@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from scripts.factory import common as C
 from scripts.factory import data as D
+from scripts.factory import dm
 from scripts.factory import nets
 
 
@@ -136,7 +137,7 @@ def preview(out, ae, path, n=16, device="cpu"):
     x = to_t(images[idx], device)
     ae.eval()
     y = ae.decoder(ae.encoder(x))
-    a = ((torch.cat([x, y], 2).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    a = dm.to_uint8(torch.cat([x, y], 2))
     grid = np.concatenate(list(a), 1)
     Image.fromarray(grid).save(path)
     return float((x - y).abs().mean())
