@@ -65,6 +65,20 @@ def set_classifier(path=DEFAULT_PATH, device="cpu"):
     _MODEL.update(path=path, device=device, model=None)
 
 
+def add_check_arguments(ap):
+    """The arguments every factory check shares: --n prompts of the report's
+    --seed, scored by --classifier."""
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--classifier", default=DEFAULT_PATH)
+
+
+def start_check(args):
+    """One thread (the checks run beside training) and the chosen classifier."""
+    torch.set_num_threads(1)
+    set_classifier(args.classifier)
+
+
 def get_classifier():
     if _MODEL["model"] is None:
         _MODEL["model"], _ = load_classifier(_MODEL["path"], _MODEL["device"])
