@@ -15,6 +15,7 @@ import sys
 import time
 
 from scripts.factory import common as C
+from scripts.factory.distill import DEFAULTS as STUDENT_DEFAULTS
 
 
 def main():
@@ -42,7 +43,7 @@ def main():
     ap.add_argument("--student-steps", type=int, default=2000)
     ap.add_argument("--student-minutes", type=float, default=8)
     ap.add_argument("--student-detail", type=float, default=0.0, help="student detail loss weight (0: plain MSE)")
-    ap.add_argument("--student-lr", type=float, default=2e-4, help="student learning rate")
+    ap.add_argument("--student-lr", type=float, default=STUDENT_DEFAULTS["lr"], help="student learning rate")
     ap.add_argument("--student-freeze-text", action="store_true",
                     help="train the student's UNet only (keep the teacher's text encoder)")
     ap.add_argument("--student-one-step-weight", type=float,

@@ -111,7 +111,8 @@ def make_bundle(out, dest, n_eval=200, teacher_steps=20, guidance=None, log=None
         steps=dict(ae=C.load_ckpt(os.path.join(out, "ae.pt"))["step"], teacher=t_step, student=s_step,
                    pairs=int(len(pr_noise)), pair_teacher_steps=pairs["steps"], pair_guidance=pairs["guidance"],
                    pair_guidance_interval=list(pairs["interval"]),
-                   student_settings=student_settings(C.load_ckpt(os.path.join(out, "student.pt")))),
+                   student_settings=student_settings(C.load_ckpt(os.path.join(out, "student.pt"))),
+                   student_defaults=distill.DEFAULTS),
         latent=dict(shift=shift, scale=scale),
         export_check=C.read_json(os.path.join(odir, "export_check.json")),
     )

@@ -4,20 +4,22 @@ import json
 from scripts.factory.pair_settings import guidance_words
 
 
-def student_words(settings):
-    """The student's settings that differ from distill.train's defaults, as
-    a clause of the recipe (empty when none do)."""
+def student_words(settings, defaults):
+    """The student's settings that differ from `defaults` (distill.DEFAULTS),
+    as a clause of the recipe (empty when none do)."""
+    s = {**defaults, **settings}
+    changed = lambda k: abs(float(s[k]) - float(defaults[k])) > 1e-6  # one_step is recorded from float32
     words = []
-    if settings.get("freeze_text"):
+    if s["freeze_text"]:
         words.append("only its UNet learns (the text encoder stays the teacher's)")
-    if settings.get("lr", 2e-4) != 2e-4:
-        words.append(f"learning rate {settings['lr']:g}")
-    if settings.get("detail", 0.0) > 0:
-        words.append(f"the teacher's detail weighting ({settings['detail']:g}) on its loss")
-    if abs(settings.get("one_step", 0.35) - 0.35) > 1e-6:
-        words.append(f"s = 1 is {100 * settings['one_step']:.0f} % of the shipped timesteps")
-    if settings.get("adv", 0.0) > 0:
-        words.append(f"plus an adversarial term (scripts/factory/adversarial.py, weight {settings['adv']:g})")
+    if changed("lr"):
+        words.append(f"learning rate {s['lr']:g}")
+    if changed("detail"):
+        words.append(f"the teacher's detail weighting ({s['detail']:g}) on its loss")
+    if changed("one_step"):
+        words.append(f"s = 1 is {100 * s['one_step']:.0f} % of the shipped timesteps")
+    if changed("adv"):
+        words.append(f"plus an adversarial term (scripts/factory/adversarial.py, weight {s['adv']:g})")
     return "".join(";\n   " + w for w in words)
 
 
@@ -58,7 +60,7 @@ def render(m, sizes):
     wall_s = "\n".join(f"| {k} | {v:.1f} |" for k, v in wall.items()) or "| (see scripts/factory/README.md) | |"
     total = sum(sizes.values())
     files = "\n".join(f"| {k} | {_mb(v)} |" for k, v in sizes.items())
-    student_part = student_words(s.get("student_settings", {}))
+    student_part = student_words(s.get("student_settings", {}), s["student_defaults"])
     return f"""# scenes: the default edgepaint model
 
 A tiny text-to-image model for one closed world: the procedurally rendered

@@ -24,6 +24,8 @@ from scripts.factory.pair_settings import pair_settings
 SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
 ADV_RAMP_STEPS = 1000
+# The student's settings when not given; the generated card names those that differ.
+DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0)
 
 
 def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
@@ -84,8 +86,8 @@ def shipped_weights(one_step=None):
     return w
 
 
-def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=False, one_step=None, adv=0.0,
-          log=None):
+def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS["detail"],
+          freeze_text=DEFAULTS["freeze_text"], one_step=None, adv=DEFAULTS["adv"], log=None):
     """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
     learns), so that the words' embeddings the teacher learned from every
     training caption are not re-fitted to the pairs' prompts alone.
@@ -102,7 +104,8 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=lr, betas=(0.0, 0.99)) if critic else None
     st = C.load_ckpt(ck)
     step = 0
-    if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text and st.get("adv", 0.0) == adv:
+    if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text \
+            and st.get("settings", DEFAULTS)["adv"] == adv:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         ema = C.EMA(model)
@@ -119,7 +122,7 @@ def train(out, steps, minutes, device, bs=64, lr=2e-4, detail=0.0, freeze_text=F
 
     def save():
         C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                             teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text, adv=adv,
+                             teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text,
                              settings=dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]),
                                            freeze_text=freeze_text, adv=adv),
                              **(dict(critic=critic.state_dict(), critic_opt=critic_opt.state_dict()) if critic else {})))
@@ -202,7 +205,7 @@ if __name__ == "__main__":
     ap.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--detail", type=float, default=0.0, help="student detail loss weight (0: plain MSE)")
-    ap.add_argument("--lr", type=float, default=2e-4, help="student learning rate")
+    ap.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="student learning rate")
     ap.add_argument("--freeze-text", action="store_true", help="train the UNet only (keep the teacher's text encoder)")
     ap.add_argument("--one-step-weight", type=float, help="share of s = 1 among the shipped timesteps (default 0.35)")
     ap.add_argument("--adv", type=float, default=0.0, help="adversarial term's weight (0: off; adversarial.py)")

@@ -263,7 +263,7 @@ def test_student_with_the_adversarial_term_saves_its_critic_and_restarts_when_th
     tiny_distill_run(out)
     assert distill.train(out, 2, 1.0, "cpu", bs=4, adv=0.1) == 2
     student = C.load_ckpt(os.path.join(out, "student.pt"))
-    assert student["adv"] == 0.1 and "critic" in student and "critic_opt" in student
+    assert student["settings"]["adv"] == 0.1 and "critic" in student and "critic_opt" in student
     assert distill.train(out, 3, 1.0, "cpu", bs=4, adv=0.1) == 3
     assert distill.train(out, 1, 1.0, "cpu", bs=4, adv=0.2) == 1
 
@@ -275,9 +275,12 @@ def test_generated_card_names_the_students_non_default_settings(tmp_path):
     out = str(tmp_path)
     tiny_distill_run(out)
     distill.train(out, 1, 1.0, "cpu", bs=4, lr=5e-5, freeze_text=True, one_step=0.6, adv=0.1)
-    words = student_words(student_settings(C.load_ckpt(os.path.join(out, "student.pt"))))
+    words = student_words(student_settings(C.load_ckpt(os.path.join(out, "student.pt"))), distill.DEFAULTS)
     for part in ("only its UNet learns", "learning rate 5e-05", "s = 1 is 60 %", "adversarial term", "weight 0.1"):
         assert part in words
     assert "detail" not in words
-    assert student_words(student_settings(dict(freeze_text=False))) == ""
-    assert "only its UNet" in student_words(student_settings(dict(freeze_text=True)))
+    assert student_words(student_settings(dict(freeze_text=False)), distill.DEFAULTS) == ""
+    os.remove(os.path.join(out, "student.pt"))
+    distill.train(out, 1, 1.0, "cpu", bs=4)  # all defaults (s = 1's share is recorded from float32)
+    assert student_words(student_settings(C.load_ckpt(os.path.join(out, "student.pt"))), distill.DEFAULTS) == ""
+    assert "only its UNet" in student_words(student_settings(dict(freeze_text=True)), distill.DEFAULTS)
