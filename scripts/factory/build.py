@@ -50,6 +50,8 @@ def main():
                     help="share of s = 1 among the student's shipped timesteps (default 0.35)")
     ap.add_argument("--student-adv", type=float, default=0.0,
                     help="weight of the student's adversarial term (0: off; scripts/factory/adversarial.py)")
+    ap.add_argument("--student-extra", type=int, nargs=3, default=STUDENT_DEFAULTS["extra"], metavar=("N16", "N8", "N4"),
+                    help="identity-started blocks added to the student's UNet at 16x16, 8x8 and 4x4 (nets.UNet)")
     ap.add_argument("--n-eval", type=int, default=200)
     ap.add_argument("--skip-bundle", action="store_true")
     a = ap.parse_args()
@@ -89,7 +91,8 @@ def main():
                                               minutes=a.pair_minutes, log=lg, interval=a.guidance_interval))
     timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, lr=a.student_lr,
                                            detail=a.student_detail, freeze_text=a.student_freeze_text,
-                                           one_step=a.student_one_step_weight, adv=a.student_adv, log=lg))
+                                           one_step=a.student_one_step_weight, adv=a.student_adv,
+                                           extra=a.student_extra, log=lg))
     if a.skip_bundle:
         return
     student, _ = distill.load_student(a.out, "cpu")

@@ -9,6 +9,7 @@ def student_words(settings, defaults):
     as a clause of the recipe (empty when none do)."""
     s = {**defaults, **settings}
     changed = lambda k: abs(float(s[k]) - float(defaults[k])) > 1e-6  # one_step is recorded from float32
+    extra = tuple(s.get("extra", (0, 0, 0)))
     words = []
     if s["freeze_text"]:
         words.append("only its UNet learns (the text encoder stays the teacher's)")
@@ -20,6 +21,9 @@ def student_words(settings, defaults):
         words.append(f"s = 1 is {100 * s['one_step']:.0f} % of the shipped timesteps")
     if changed("adv"):
         words.append(f"plus an adversarial term (scripts/factory/adversarial.py, weight {s['adv']:g})")
+    if any(extra):
+        words.append("a UNet deeper than the teacher's ({} / {} / {} identity-started blocks at 16x16 / 8x8 / 4x4)"
+                     .format(*extra))
     return "".join(";\n   " + w for w in words)
 
 

@@ -25,7 +25,7 @@ SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
 ADV_RAMP_STEPS = 1000
 # The student's settings when not given; the generated card names those that differ.
-DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0)
+DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0, extra=(0, 0, 0))
 
 
 def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
@@ -87,17 +87,23 @@ def shipped_weights(one_step=None):
 
 
 def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS["detail"],
-          freeze_text=DEFAULTS["freeze_text"], one_step=None, adv=DEFAULTS["adv"], log=None):
+          freeze_text=DEFAULTS["freeze_text"], one_step=None, adv=DEFAULTS["adv"], extra=DEFAULTS["extra"],
+          log=None):
     """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
     learns), so that the words' embeddings the teacher learned from every
     training caption are not re-fitted to the pairs' prompts alone.
     `one_step`: the share of s = 1 among the shipped timesteps (default 0.35).
     `adv` > 0: add the adversarial term (adversarial.py) on the student's
     predictions of x0, its gradient at the last layer `adv` times that of the
-    squared error (adaptive, so the weight means the same at any loss scale)."""
+    squared error (adaptive, so the weight means the same at any loss scale).
+    `extra` = (n16, n8, n4): ExtraBlocks (nets.UNet) that make the student
+    deeper than its teacher; they start as the identity, so the student still
+    starts as the teacher."""
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
-    model = dm.make_model(out).to(device)
+    extra = tuple(int(n) for n in extra)
+    cfg = dict(dm.CFG, extra=extra)
+    model = dm.make_model(out, cfg).to(device)
     model.te.requires_grad_(not freeze_text)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     critic = A.Critic().to(device) if adv > 0 else None
@@ -105,7 +111,8 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     st = C.load_ckpt(ck)
     step = 0
     if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text \
-            and st.get("settings", DEFAULTS)["adv"] == adv:
+            and st.get("settings", DEFAULTS)["adv"] == adv \
+            and tuple(st.get("settings", {}).get("extra", DEFAULTS["extra"])) == extra:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         ema = C.EMA(model)
@@ -116,15 +123,16 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
             critic_opt.load_state_dict(st["critic_opt"])
     else:
         tst = C.load_ckpt(os.path.join(out, "teacher.pt"))
-        model.load_state_dict(tst["ema"])
+        missing, unexpected = model.load_state_dict(tst["ema"], strict=False)
+        assert not unexpected and all(k.split(".")[1] in ("x16", "x8", "x4") for k in missing), (missing, unexpected)
         ema = C.EMA(model, 0.998)
     n_pairs = len(noise)
 
     def save():
         C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                             teacher_fp=fp, cfg=dm.CFG, freeze_text=freeze_text,
+                             teacher_fp=fp, cfg=cfg, freeze_text=freeze_text,
                              settings=dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]),
-                                           freeze_text=freeze_text, adv=adv),
+                                           freeze_text=freeze_text, adv=adv, extra=extra),
                              **(dict(critic=critic.state_dict(), critic_opt=critic_opt.state_dict()) if critic else {})))
 
     if step >= steps:
@@ -209,6 +217,8 @@ if __name__ == "__main__":
     ap.add_argument("--freeze-text", action="store_true", help="train the UNet only (keep the teacher's text encoder)")
     ap.add_argument("--one-step-weight", type=float, help="share of s = 1 among the shipped timesteps (default 0.35)")
     ap.add_argument("--adv", type=float, default=0.0, help="adversarial term's weight (0: off; adversarial.py)")
+    ap.add_argument("--extra", type=int, nargs=3, default=DEFAULTS["extra"], metavar=("N16", "N8", "N4"),
+                    help="identity-started blocks added to the student's UNet at 16x16, 8x8 and 4x4 (nets.UNet)")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -221,7 +231,7 @@ if __name__ == "__main__":
     if a.shard:
         raise SystemExit
     train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text,
-          one_step=a.one_step_weight, adv=a.adv, log=lg)
+          one_step=a.one_step_weight, adv=a.adv, extra=a.extra, log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)

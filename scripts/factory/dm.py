@@ -33,7 +33,8 @@ def vocab(out):
 
 def make_model(out, cfg=CFG):
     table, nv = vocab(out)
-    return nets.CondModel(table, nv, hidden=cfg["hidden"], unet_ch=tuple(cfg["unet_ch"]), te_layers=cfg["te_layers"])
+    return nets.CondModel(table, nv, hidden=cfg["hidden"], unet_ch=tuple(cfg["unet_ch"]), te_layers=cfg["te_layers"],
+                          extra=tuple(cfg.get("extra", (0, 0, 0))))
 
 
 class LatentData:
@@ -130,8 +131,8 @@ def load_ae(out, device):
 def load_model(out, checkpoint, weights="ema", device="cpu"):
     """A trained denoiser from OUT/CHECKPOINT ("teacher.pt", "student.pt"), in
     eval mode; returns (model, step). weights: "ema" or "model"."""
-    m = make_model(out).to(device)
     st = C.load_ckpt(os.path.join(out, checkpoint))
+    m = make_model(out, st.get("cfg", CFG)).to(device)
     m.load_state_dict(st[weights])
     m.eval()
     return m, st["step"]

@@ -231,12 +231,33 @@ class SpatialTransformer(nn.Module):
         return x + t.transpose(1, 2).reshape(b, c, h, w)
 
 
+class ExtraBlock(nn.Module):
+    """A ResBlock and a SpatialTransformer that start as the identity (their
+    last layers zero), so a student may be deeper than its teacher and still
+    start as the teacher (UNet's `extra`)."""
+
+    def __init__(self, c, ctx_dim, hw, tdim, heads=4):
+        super().__init__()
+        self.res = ResBlock(c, c, tdim)
+        self.attn = SpatialTransformer(c, ctx_dim, hw, heads)
+        zero = [self.res.c2, self.attn.a1.o, self.attn.a2.o, self.attn.mlp.fc2]
+        for layer in zero:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        nn.init.zeros_(self.attn.norm.weight)  # the transformer adds norm(x) itself
+
+    def forward(self, x, temb, ctx):
+        return self.attn(self.res(x, temb), ctx)
+
+
 class UNet(nn.Module):
     """Velocity model on 16x16x4 latents. Inputs: sample [B,4,16,16],
     timestep [B] (sigma*1000), text states [B,32,ctx]. Coordinate channels
-    (x, y in [-1,1]) are concatenated to the input."""
+    (x, y in [-1,1]) are concatenated to the input. `extra` = (n16, n8, n4):
+    that many ExtraBlocks after the up path's 16x16 and 8x8 levels and the
+    4x4 middle (more depth for the one-call student; none in the teacher)."""
 
-    def __init__(self, ch=(64, 128, 128), ctx_dim=128, zc=4, size=16, heads=4):
+    def __init__(self, ch=(64, 128, 128), ctx_dim=128, zc=4, size=16, heads=4, extra=(0, 0, 0)):
         super().__init__()
         c1, c2, c3 = ch
         tdim = c1 * 4
@@ -261,6 +282,8 @@ class UNet(nn.Module):
         self.up1 = nn.Conv2d(c2, c1, 3, padding=1)
         self.u1 = ResBlock(c1 * 2, c1, tdim)
         self.u1a = SpatialTransformer(c1, ctx_dim, s, heads, self_attn=False)
+        self.x16, self.x8, self.x4 = (nn.ModuleList(ExtraBlock(c, ctx_dim, hw, tdim, heads) for _ in range(n))
+                                      for c, hw, n in zip((c1, c2, c3), (s, s // 2, s // 4), extra))
         self.nout = GroupNorm(8, c1)
         self.cout = nn.Conv2d(c1, zc, 3, padding=1)
         nn.init.zeros_(self.cout.weight)
@@ -274,21 +297,28 @@ class UNet(nn.Module):
         h = self.down1(h1)
         h2 = self.d2a(self.d2(h, e), ctx)
         h = self.down2(h2)
-        h = self.m2(self.ma(self.m1(h, e), ctx), e)
+        h = self.extra(self.x4, self.m2(self.ma(self.m1(h, e), ctx), e), e, ctx)
         h = self.up2(up2(h))
-        h = self.u2a(self.u2(torch.cat([h, h2], 1), e), ctx)
+        h = self.extra(self.x8, self.u2a(self.u2(torch.cat([h, h2], 1), e), ctx), e, ctx)
         h = self.up1(up2(h))
-        h = self.u1a(self.u1(torch.cat([h, h1], 1), e), ctx)
+        h = self.extra(self.x16, self.u1a(self.u1(torch.cat([h, h1], 1), e), ctx), e, ctx)
         return self.cout(F.silu(self.nout(h)))
+
+
+    @staticmethod
+    def extra(blocks, h, e, ctx):
+        for b in blocks:
+            h = b(h, e, ctx)
+        return h
 
 
 class CondModel(nn.Module):
     """Text encoder + UNet trained jointly (teacher and student)."""
 
-    def __init__(self, remap, n_vocab, hidden=128, unet_ch=(64, 128, 128), te_layers=3):
+    def __init__(self, remap, n_vocab, hidden=128, unet_ch=(64, 128, 128), te_layers=3, extra=(0, 0, 0)):
         super().__init__()
         self.te = TextEncoder(remap, n_vocab, dim=hidden, layers=te_layers)
-        self.unet = UNet(ch=unet_ch, ctx_dim=hidden)
+        self.unet = UNet(ch=unet_ch, ctx_dim=hidden, extra=extra)
 
     def forward(self, x, t, ids=None, ctx=None):
         if ctx is None:

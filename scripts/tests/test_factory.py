@@ -211,6 +211,31 @@ def test_student_with_a_frozen_text_encoder_keeps_the_teachers(tmp_path):
     assert any(not torch.equal(student["model"][k], v) for k, v in weights.items() if k.startswith("unet."))
 
 
+def test_a_deeper_student_starts_as_its_teacher_and_is_loaded_with_its_depth(tmp_path):
+    from scripts.factory import distill, dm
+    from scripts.factory.card import student_settings
+    from scripts.factory.card_text import student_words
+    out = str(tmp_path)
+    teacher = tiny_distill_run(out)
+    for p in teacher.unet.cout.parameters():  # the teacher's output layer is zero at init
+        torch.nn.init.normal_(p)
+    C.save_ckpt(os.path.join(out, "teacher.pt"), dict(ema=teacher.state_dict(), step=1))
+    distill.train(out, 1, 1.0, "cpu", bs=4, lr=0.0, extra=(1, 1, 1))  # learning rate 0: the student as it starts
+    student, _ = distill.load_student(out, "cpu")
+    assert [len(b) for b in (student.unet.x16, student.unet.x8, student.unet.x4)] == [1, 1, 1]
+    x, t, ids = torch.randn(2, 4, 16, 16), torch.tensor([1000.0, 250.0]), torch.from_numpy(C.tokenize(["a red house"] * 2))
+    with torch.no_grad():
+        teacher.eval()
+        assert torch.allclose(student(x, t, ids), teacher(x, t, ids), atol=1e-6)
+        assert teacher(x, t, ids).abs().mean() > 0.1
+    words = student_words(student_settings(C.load_ckpt(os.path.join(out, "student.pt"))), distill.DEFAULTS)
+    assert "deeper than the teacher's (1 / 1 / 1" in words
+    distill.train(out, 2, 1.0, "cpu", bs=4, lr=1e-2, extra=(1, 1, 1))  # resumes with its depth and learns
+    trained, step = distill.load_student(out, "cpu")
+    assert step == 2
+    assert any(not torch.equal(a, b) for a, b in zip(trained.unet.x8.parameters(), student.unet.x8.parameters()))
+
+
 def test_one_step_weight_sets_the_share_of_s_1_and_keeps_the_others_proportions():
     from scripts.factory.distill import SHIPPED_W, shipped_weights
     assert torch.allclose(shipped_weights(), torch.tensor(SHIPPED_W))
