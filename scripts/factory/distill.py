@@ -24,8 +24,9 @@ from scripts.factory.pair_settings import pair_settings
 SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
 ADV_RAMP_STEPS = 1000
+PIXEL_BATCH = 16  # the pixel term decodes this many of each batch (those nearest s = 1)
 # The student's settings when not given; the generated card names those that differ.
-DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0, extra=(0, 0, 0))
+DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0, extra=(0, 0, 0), pixel=0.0)
 
 
 def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
@@ -88,7 +89,7 @@ def shipped_weights(one_step=None):
 
 def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS["detail"],
           freeze_text=DEFAULTS["freeze_text"], one_step=None, adv=DEFAULTS["adv"], extra=DEFAULTS["extra"],
-          log=None):
+          pixel=DEFAULTS["pixel"], log=None):
     """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
     learns), so that the words' embeddings the teacher learned from every
     training caption are not re-fitted to the pairs' prompts alone.
@@ -98,7 +99,11 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     squared error (adaptive, so the weight means the same at any loss scale).
     `extra` = (n16, n8, n4): ExtraBlocks (nets.UNet) that make the student
     deeper than its teacher; they start as the identity, so the student still
-    starts as the teacher."""
+    starts as the teacher.
+    `pixel` > 0: add the squared error between the decoded pictures of the
+    student's and the teacher's x0 (the frozen decoder), its gradient at the
+    last layer `pixel` times the latent error's: a small boat is a few latent
+    cells but a few hundred pixels."""
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
     extra = tuple(int(n) for n in extra)
@@ -108,11 +113,13 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     critic = A.Critic().to(device) if adv > 0 else None
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=lr, betas=(0.0, 0.99)) if critic else None
+    decode = pixel_decoder(out, device) if pixel > 0 else None
     st = C.load_ckpt(ck)
     step = 0
     if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text \
             and st.get("settings", DEFAULTS)["adv"] == adv \
-            and tuple(st.get("settings", {}).get("extra", DEFAULTS["extra"])) == extra:
+            and tuple(st.get("settings", {}).get("extra", DEFAULTS["extra"])) == extra \
+            and st.get("settings", {}).get("pixel", DEFAULTS["pixel"]) == pixel:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         ema = C.EMA(model)
@@ -132,7 +139,7 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
                              teacher_fp=fp, cfg=cfg, freeze_text=freeze_text,
                              settings=dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]),
-                                           freeze_text=freeze_text, adv=adv, extra=extra),
+                                           freeze_text=freeze_text, adv=adv, extra=extra, pixel=pixel),
                              **(dict(critic=critic.state_dict(), critic_opt=critic_opt.state_dict()) if critic else {})))
 
     if step >= steps:
@@ -141,7 +148,7 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     sh = torch.tensor(SHIPPED)
     shw = shipped_weights(one_step)
     t0 = last = time.time()
-    acc = critic_acc = 0.0
+    acc = critic_acc = pixel_acc = 0.0
     model.train()
     while step < steps and (time.time() - t0) < minutes * 60:
         for g in opt.param_groups:
@@ -160,9 +167,14 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         w = C.detail_weight(x, detail, 3)
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
         acc += loss.item()  # the squared error alone, comparable between runs
+        mse = loss
+        if decode:
+            sel = torch.argsort(s, descending=True)[:PIXEL_BATCH]
+            term = pixel_term(decode, (xt - s[:, None, None, None] * v)[sel], x[sel])
+            loss, pixel_acc = loss + pixel * balance(model, mse, term) * term, pixel_acc + term.item()
         if critic:
             # ramped in: the critic starts untrained, its first gradients are noise
-            term, c_loss = adversarial_term(critic, critic_opt, model, loss, xt - s[:, None, None, None] * v, x,
+            term, c_loss = adversarial_term(critic, critic_opt, model, mse, xt - s[:, None, None, None] * v, x,
                                             ctx.detach(), adv * min(1.0, step / ADV_RAMP_STEPS))
             loss, critic_acc = loss + term, critic_acc + c_loss
         opt.zero_grad(set_to_none=True)
@@ -173,8 +185,9 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         step += 1
         if step % 50 == 0:
             C.log(log, stage="student", step=step, loss=round(acc / 50, 5), ips=round(50 * bs / (time.time() - last), 1),
-                  **(dict(critic_loss=round(critic_acc / 50, 4)) if critic else {}))
-            acc, critic_acc, last = 0.0, 0.0, time.time()
+                  **(dict(critic_loss=round(critic_acc / 50, 4)) if critic else {}),
+                  **(dict(pixel_loss=round(pixel_acc / 50, 5)) if decode else {}))
+            acc, critic_acc, pixel_acc, last = 0.0, 0.0, 0.0, time.time()
         if step % 500 == 0:
             save()
     save()
@@ -194,10 +207,31 @@ def adversarial_term(critic, critic_opt, model, mse, x0_pred, x0, ctx, adv):
     critic_opt.step()
     critic.requires_grad_(False)
     g_loss = A.student_loss(critic, x0_pred, ctx)
+    return adv * balance(model, mse, g_loss) * g_loss, c_loss.item()
+
+
+def balance(model, mse, term):
+    """The factor that makes `term`'s gradient at the UNet's last layer as
+    large as the squared error's (a constant: no gradient flows through it)."""
     last = model.unet.cout.weight
     g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
-    g_adv = torch.autograd.grad(g_loss, last, retain_graph=True)[0].norm()
-    return adv * (g_mse / (g_adv + 1e-8)).clamp(max=1e4).detach() * g_loss, c_loss.item()
+    g_term = torch.autograd.grad(term, last, retain_graph=True)[0].norm()
+    return (g_mse / (g_term + 1e-8)).clamp(max=1e4).detach()
+
+
+def pixel_decoder(out, device):
+    """The run's decoder, frozen, from the student's (normalised) latents to pictures."""
+    ae = dm.load_ae(out, device)
+    ae.requires_grad_(False)
+    stats = C.read_json(os.path.join(out, "latent_stats.json"))
+    return lambda z: ae.decoder(z / stats["scale"] + stats["shift"])  # as dm.decode, with gradients
+
+
+def pixel_term(decode, x0_pred, x0):
+    """Squared error between the decoded pictures of the student's and the teacher's x0."""
+    with torch.no_grad():
+        target = decode(x0)
+    return (decode(x0_pred) - target).pow(2).mean()
 
 
 def load_student(out, device):
@@ -219,6 +253,7 @@ if __name__ == "__main__":
     ap.add_argument("--adv", type=float, default=0.0, help="adversarial term's weight (0: off; adversarial.py)")
     ap.add_argument("--extra", type=int, nargs=3, default=DEFAULTS["extra"], metavar=("N16", "N8", "N4"),
                     help="identity-started blocks added to the student's UNet at 16x16, 8x8 and 4x4 (nets.UNet)")
+    ap.add_argument("--pixel", type=float, default=0.0, help="weight of the decoded pictures' error (0: off)")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -231,7 +266,7 @@ if __name__ == "__main__":
     if a.shard:
         raise SystemExit
     train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text,
-          one_step=a.one_step_weight, adv=a.adv, extra=a.extra, log=lg)
+          one_step=a.one_step_weight, adv=a.adv, extra=a.extra, pixel=a.pixel, log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)

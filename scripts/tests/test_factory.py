@@ -282,6 +282,30 @@ def test_adversarial_term_has_adv_times_the_squared_errors_gradient_at_the_last_
     assert not any(p.requires_grad for p in critic.parameters())
 
 
+def test_pixel_term_compares_decoded_pictures_and_is_balanced_at_the_last_layer(tmp_path):
+    from scripts.factory import distill, nets
+    out = str(tmp_path)
+    model = tiny_distill_run(out)
+    torch.nn.init.normal_(model.unet.cout.weight, std=0.01)
+    C.save_ckpt(os.path.join(out, "ae.pt"), dict(model=nets.AutoEncoder().state_dict(), step=1))
+    C.write_json(os.path.join(out, "latent_stats.json"), dict(shift=0.1, scale=0.8))
+    decode = distill.pixel_decoder(out, "cpu")
+    x, e = torch.randn(4, 4, 16, 16), torch.randn(4, 4, 16, 16)
+    assert float(distill.pixel_term(decode, x, x)) == 0.0
+    ids = torch.from_numpy(C.tokenize(["a red house"] * 4)).long()
+    v = model(e, torch.full((4,), 1000.0), ids)
+    mse = (v - (e - x)).pow(2).mean()
+    term = distill.pixel_term(decode, e - v, x)
+    assert float(term) > 0
+    weighted = 0.5 * distill.balance(model, mse, term) * term
+    last = model.unet.cout.weight
+    g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
+    assert abs(float(torch.autograd.grad(weighted, last)[0].norm() / g_mse) - 0.5) < 1e-3
+    assert distill.train(out, 2, 1.0, "cpu", bs=4, pixel=0.5) == 2
+    assert C.load_ckpt(os.path.join(out, "student.pt"))["settings"]["pixel"] == 0.5
+    assert distill.train(out, 1, 1.0, "cpu", bs=4, pixel=1.0) == 1  # another weight: starts again
+
+
 def test_student_with_the_adversarial_term_saves_its_critic_and_restarts_when_the_weight_changes(tmp_path):
     from scripts.factory import distill
     out = str(tmp_path)
@@ -303,6 +327,7 @@ def test_generated_card_names_the_students_non_default_settings(tmp_path):
     words = student_words(student_settings(C.load_ckpt(os.path.join(out, "student.pt"))), distill.DEFAULTS)
     for part in ("only its UNet learns", "learning rate 5e-05", "s = 1 is 60 %", "adversarial term", "weight 0.1"):
         assert part in words
+    assert "decoded pictures (weight 0.3)" in student_words(dict(pixel=0.3), distill.DEFAULTS)
     assert "detail" not in words
     assert student_words(student_settings(dict(freeze_text=False)), distill.DEFAULTS) == ""
     os.remove(os.path.join(out, "student.pt"))
