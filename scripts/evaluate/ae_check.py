@@ -50,7 +50,8 @@ def main(argv=None):
     for name, images in (("renders", renders), ("round_trip", decoded)):
         r = F.score(images, fixed)
         result[name] = {"fidelity": round(r["fidelity"], 3), "exact": round(r["exact"], 3),
-                        "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}
+                        "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None},
+                        "color_by_obj": {k: round(v, 3) for k, v in r["color_by_obj"].items()}}
     print(json.dumps(result))
 
 

@@ -138,12 +138,16 @@ def score(images, attrs_list, model=None, batch_size=256):
     right = {k: 0 for k in ATTRIBUTES}
     counts = {k: 0 for k in ATTRIBUTES}
     per_image, exact = [], 0
+    colour_by_obj = {}  # asked object -> [right, asked]: a small boat's colour is harder than a house's
     for i, a in enumerate(attrs_list):
         keys = fixed_attributes(a)
         ok = [pred[k][i] == a[k] for k in keys]
         for k, o in zip(keys, ok):
             counts[k] += 1
             right[k] += o
+            if k == "color":
+                tally = colour_by_obj.setdefault(a["obj"], [0, 0])
+                tally[0], tally[1] = tally[0] + o, tally[1] + 1
         per_image.append(np.mean(ok) if ok else 1.0)
         exact += all(ok)
     n = len(attrs_list)
@@ -159,6 +163,7 @@ def score(images, attrs_list, model=None, batch_size=256):
                            for j, k in enumerate(COUNT_HEADS)},
         "two_or_more": {k: int((got[:, j] >= 2).sum()) for j, k in enumerate(COUNT_HEADS)},
         "per_attribute": {k: (right[k] / counts[k] if counts[k] else None) for k in ATTRIBUTES},
+        "color_by_obj": {obj: r / n_asked for obj, (r, n_asked) in sorted(colour_by_obj.items())},
         "counts": counts,
         "fidelity": float(np.mean(per_image)) if n else None,
         "exact": exact / n if n else None,

@@ -49,7 +49,8 @@ def main(argv=None):
     print(json.dumps({"checkpoint": a.checkpoint, "step": step, "split": a.split, "fidelity": round(r["fidelity"], 3),
                       "exact": round(r["exact"], 3), "count": r["count"], "fd": round(fd, 1),
                       "guidance": a.guidance, "interval": list(a.interval), "two_or_more": r["two_or_more"],
-                      "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None}}))
+                      "per_attribute": {k: round(v, 3) for k, v in r["per_attribute"].items() if v is not None},
+                      "color_by_obj": {k: round(v, 3) for k, v in r["color_by_obj"].items()}}))
 
 
 if __name__ == "__main__":

@@ -90,3 +90,14 @@ def test_student_fit_agreement_counts_colour_only_where_the_teacher_drew_a_colou
     out = student_fit.agreement("student", "teacher")
     assert out["obj"] == 0.75  # the fourth picture lost its house
     assert out["color"] == round(2 / 3, 3)  # the tree's colour is not counted
+
+
+def test_colour_is_also_scored_by_the_object_asked(monkeypatch):
+    fixed = [dict(obj="boat", color="red"), dict(obj="boat", color="blue"), dict(obj="house", color="red"),
+             dict(obj="tree", color=None), dict(obj="none")]
+    read = dict(obj=["boat", "boat", "house", "tree", "none"], color=["red", "purple", "red", "green", "none"])
+    rest = {k: ["x"] * 5 for k in ATTRIBUTES if k not in read}
+    monkeypatch.setattr(fidelity, "predict", lambda *a, **k: {**rest, **read, **{c: [1] * 5 for c in COUNT_HEADS}})
+    res = fidelity.score(np.zeros((5, 8, 8, 3), np.uint8), fixed, model=object())
+    assert res["color_by_obj"] == {"boat": 0.5, "house": 1.0}
+    assert res["per_attribute"]["color"] == 2 / 3
