@@ -17,6 +17,7 @@ import torch
 
 from scripts.factory import adversarial as A
 from scripts.factory import common as C
+from scripts.factory import data as D
 from scripts.factory import dm
 from scripts.factory import train_teacher as T
 from scripts.factory.pair_settings import pair_settings
@@ -30,10 +31,12 @@ DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, a
 
 
 def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
-               interval=(0.0, 1.0)):
+               interval=(0.0, 1.0), obj=None):
     """shard k > 0 writes pairs_k.npz with other seeds (run shards in parallel
     processes; train() uses every pairs*.npz made by the same teacher).
-    `interval`: the noise levels at which guidance applies (dm.euler)."""
+    `interval`: the noise levels at which guidance applies (dm.euler).
+    `obj` ("boat", ...): only prompts that ask for that object (a shard that
+    gives the student more of it)."""
     p = os.path.join(out, "pairs.npz" if shard == 0 else f"pairs_{shard}.npz")
     teacher, tstep = T.load_teacher(out, device)
     data = dm.LatentData(out, device)
@@ -48,10 +51,14 @@ def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e
     t0 = time.time()
     gen = torch.Generator().manual_seed(5000 + 1_000_003 * shard + len(noise))
     empty = torch.from_numpy(C.tokenize([""])).to(device)
+    pool = prompts_asking_for(out, data.n, obj) if obj else None
     while len(noise) < n_pairs and (time.time() - t0) < minutes * 60:
         m = min(bs, n_pairs - len(noise))
-        idx = torch.randint(0, data.n, (m,), generator=gen)
-        kk = torch.randint(0, data.k, (m,), generator=gen)
+        if pool is None:
+            idx = torch.randint(0, data.n, (m,), generator=gen)
+            kk = torch.randint(0, data.k, (m,), generator=gen)
+        else:
+            idx, kk = pool[torch.randint(0, len(pool), (m,), generator=gen)].T
         tid = data.tok[idx, kk].to(device)
         eps = torch.randn(m, 4, 16, 16, generator=gen).to(device)
         x = dm.euler(teacher, eps, tid, dm.sigmas_for(teacher_steps), guidance, empty, interval)
@@ -62,6 +69,18 @@ def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e
         os.replace(p + ".tmp.npz", p)
         C.log(log, stage="pairs", shard=shard, n=len(noise), of=n_pairs, s=round(time.time() - t0, 1))
     return fp
+
+
+def prompts_asking_for(out, n, obj):
+    """(image, caption) indices of the run's first n images whose caption asks for `obj`."""
+    import json
+    from scripts.scenes import parse_caption
+    with open(D.paths(out)["captions"]) as f:
+        rows = [json.loads(line)["captions"] for line in f][:n]
+    pool = [(i, k) for i, caps in enumerate(rows) for k, c in enumerate(caps) if parse_caption(c).get("obj") == obj]
+    if not pool:
+        raise SystemExit(f"no training caption asks for {obj!r}")
+    return torch.tensor(pool)
 
 
 def load_pairs(out):
@@ -258,11 +277,12 @@ if __name__ == "__main__":
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--shard", type=int, default=0, help="k > 0: only make pairs_k.npz (parallel helper)")
+    ap.add_argument("--obj", help="with --shard: only prompts that ask for this object (boat, house, tree)")
     a = ap.parse_args()
     dev = C.setup(a.device)
     lg = os.path.join(a.out, "log.jsonl")
     make_pairs(a.out, a.pairs, a.teacher_steps, a.guidance, dev, minutes=a.pair_minutes, shard=a.shard, log=lg,
-               interval=a.guidance_interval)
+               interval=a.guidance_interval, obj=a.obj)
     if a.shard:
         raise SystemExit
     train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text,

@@ -236,7 +236,20 @@ def test_a_deeper_student_starts_as_its_teacher_and_is_loaded_with_its_depth(tmp
     assert any(not torch.equal(a, b) for a, b in zip(trained.unet.x8.parameters(), student.unet.x8.parameters()))
 
 
-def test_one_step_weight_sets_the_share_of_s_1_and_keeps_the_others_proportions():
+def test_pairs_for_one_object_use_only_captions_that_ask_for_it(tmp_path):
+    import json
+    from scripts.factory import distill
+    rows = [["a red boat on the sea", "the sea at night"], ["a blue house in the snow", "a sailboat on the lake"]]
+    with open(D.paths(str(tmp_path))["captions"], "w") as f:
+        for caps in rows:
+            f.write(json.dumps(dict(attrs={}, captions=caps)) + "\n")
+    assert distill.prompts_asking_for(str(tmp_path), 2, "boat").tolist() == [[0, 0], [1, 1]]
+    assert distill.prompts_asking_for(str(tmp_path), 2, "house").tolist() == [[1, 0]]
+    with pytest.raises(SystemExit, match="tree"):
+        distill.prompts_asking_for(str(tmp_path), 1, "tree")
+
+
+
     from scripts.factory.distill import SHIPPED_W, shipped_weights
     assert torch.allclose(shipped_weights(), torch.tensor(SHIPPED_W))
     w = shipped_weights(0.6)
