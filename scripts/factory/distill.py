@@ -133,12 +133,11 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     critic = A.Critic().to(device) if adv > 0 else None
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=lr, betas=(0.0, 0.99)) if critic else None
     decode = pixel_decoder(out, device) if pixel > 0 else None
+    settings = dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]), freeze_text=freeze_text,
+                    adv=adv, extra=extra, pixel=pixel)
     st = C.load_ckpt(ck)
     step = 0
-    if st and st["teacher_fp"] == fp and st.get("freeze_text", False) == freeze_text \
-            and st.get("settings", DEFAULTS)["adv"] == adv \
-            and tuple(st.get("settings", {}).get("extra", DEFAULTS["extra"])) == extra \
-            and st.get("settings", {}).get("pixel", DEFAULTS["pixel"]) == pixel:
+    if resumable(st, fp, settings):
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         ema = C.EMA(model)
@@ -156,9 +155,7 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
 
     def save():
         C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
-                             teacher_fp=fp, cfg=cfg, freeze_text=freeze_text,
-                             settings=dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]),
-                                           freeze_text=freeze_text, adv=adv, extra=extra, pixel=pixel),
+                             teacher_fp=fp, cfg=cfg, freeze_text=freeze_text, settings=settings,
                              **(dict(critic=critic.state_dict(), critic_opt=critic_opt.state_dict()) if critic else {})))
 
     if step >= steps:
@@ -212,6 +209,16 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     save()
     C.log(log, stage="student", step=step, done=step >= steps, minutes=round((time.time() - t0) / 60, 2))
     return step
+
+
+def resumable(checkpoint, teacher_fp, settings):
+    """Whether a student checkpoint continues: the same teacher's pairs and the
+    same settings that change what is trained (the others may change on resume)."""
+    if not checkpoint or checkpoint["teacher_fp"] != teacher_fp:
+        return False
+    old = {**DEFAULTS, "freeze_text": checkpoint.get("freeze_text", False), **checkpoint.get("settings", {})}
+    same = lambda k: (tuple(old[k]) == tuple(settings[k])) if k == "extra" else old[k] == settings[k]
+    return all(same(k) for k in ("freeze_text", "adv", "extra", "pixel"))
 
 
 def adversarial_term(critic, critic_opt, model, mse, x0_pred, x0, ctx, adv):
