@@ -249,7 +249,18 @@ def test_pairs_for_one_object_use_only_captions_that_ask_for_it(tmp_path):
         distill.prompts_asking_for(str(tmp_path), 1, "tree")
 
 
+def test_student_resumes_only_with_the_same_teacher_and_training_settings():
+    from scripts.factory.distill import DEFAULTS, resumable
+    now = dict(DEFAULTS, freeze_text=True)
+    old = dict(teacher_fp=[1], freeze_text=True)  # a checkpoint from before settings were recorded
+    assert resumable(old, [1], now)
+    assert not resumable(old, [2], now) and not resumable(None, [1], now)
+    assert not resumable(dict(old, settings=dict(extra=[1, 0, 0])), [1], now)
+    assert not resumable(dict(old, settings=dict(pixel=0.5)), [1], now)
+    assert resumable(dict(old, settings=dict(extra=[0, 0, 0], lr=1.0)), [1], now)  # a new learning rate continues
 
+
+def test_one_step_weight_sets_the_share_of_s_1_and_keeps_the_others_proportions():
     from scripts.factory.distill import SHIPPED_W, shipped_weights
     assert torch.allclose(shipped_weights(), torch.tensor(SHIPPED_W))
     w = shipped_weights(0.6)
