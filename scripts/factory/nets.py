@@ -297,16 +297,15 @@ class UNet(nn.Module):
         h = self.down1(h1)
         h2 = self.d2a(self.d2(h, e), ctx)
         h = self.down2(h2)
-        h = self.extra(self.x4, self.m2(self.ma(self.m1(h, e), ctx), e), e, ctx)
+        h = self.through(self.x4, self.m2(self.ma(self.m1(h, e), ctx), e), e, ctx)
         h = self.up2(up2(h))
-        h = self.extra(self.x8, self.u2a(self.u2(torch.cat([h, h2], 1), e), ctx), e, ctx)
+        h = self.through(self.x8, self.u2a(self.u2(torch.cat([h, h2], 1), e), ctx), e, ctx)
         h = self.up1(up2(h))
-        h = self.extra(self.x16, self.u1a(self.u1(torch.cat([h, h1], 1), e), ctx), e, ctx)
+        h = self.through(self.x16, self.u1a(self.u1(torch.cat([h, h1], 1), e), ctx), e, ctx)
         return self.cout(F.silu(self.nout(h)))
 
-
     @staticmethod
-    def extra(blocks, h, e, ctx):
+    def through(blocks, h, e, ctx):
         for b in blocks:
             h = b(h, e, ctx)
         return h
