@@ -250,7 +250,7 @@ def pixel_decoder(out, device):
     ae = dm.load_ae(out, device)
     ae.requires_grad_(False)
     stats = C.read_json(os.path.join(out, "latent_stats.json"))
-    return lambda z: ae.decoder(z / stats["scale"] + stats["shift"])  # as dm.decode, with gradients
+    return lambda z: dm.decode_with_gradients(ae, z, stats["shift"], stats["scale"])
 
 
 def pixel_term(decode, x0_pred, x0):

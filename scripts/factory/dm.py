@@ -92,9 +92,14 @@ def sigmas_for(steps):
     return [1.0 - i / steps for i in range(steps + 1)]
 
 
+def decode_with_gradients(ae, lat_norm, shift, scale):
+    """Normalised latents -> decoder output in [-1,1] (a loss may flow back through it)."""
+    return ae.decoder(lat_norm / scale + shift)
+
+
 @torch.no_grad()
 def decode(ae, lat_norm, shift, scale):
-    return ae.decoder(lat_norm / scale + shift)
+    return decode_with_gradients(ae, lat_norm, shift, scale)
 
 
 @torch.no_grad()
@@ -103,6 +108,7 @@ def to_uint8(img):
     return ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
+@torch.no_grad()
 def preview(model, ae, shift, scale, path, steps, guidance=1.0, seed=0, prompts=PREVIEW_PROMPTS, device="cpu"):
     from PIL import Image
     g = torch.Generator().manual_seed(seed)
