@@ -183,14 +183,15 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         w = C.detail_weight(x, detail, 3)
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
         acc += loss.item()  # the squared error alone, comparable between runs
-        mse = loss
+        # the extra terms are scaled against the squared error's gradient at the last layer, taken once
+        g_mse = last_layer_grad(model, loss) if decode or critic else None
         if decode:
             sel = torch.argsort(s, descending=True)[:PIXEL_BATCH]
             term = pixel_term(decode, (xt - s[:, None, None, None] * v)[sel], x[sel])
-            loss, pixel_acc = loss + pixel * balance(model, mse, term) * term, pixel_acc + term.item()
+            loss, pixel_acc = loss + pixel * balance(model, g_mse, term) * term, pixel_acc + term.item()
         if critic:
             # ramped in: the critic starts untrained, its first gradients are noise
-            term, c_loss = adversarial_term(critic, critic_opt, model, mse, xt - s[:, None, None, None] * v, x,
+            term, c_loss = adversarial_term(critic, critic_opt, model, g_mse, xt - s[:, None, None, None] * v, x,
                                             ctx.detach(), adv * min(1.0, step / ADV_RAMP_STEPS))
             loss, critic_acc = loss + term, critic_acc + c_loss
         opt.zero_grad(set_to_none=True)
@@ -221,11 +222,11 @@ def resumable(checkpoint, teacher_fp, settings):
     return all(same(k) for k in ("freeze_text", "adv", "extra", "pixel"))
 
 
-def adversarial_term(critic, critic_opt, model, mse, x0_pred, x0, ctx, adv):
+def adversarial_term(critic, critic_opt, model, g_mse, x0_pred, x0, ctx, adv):
     """One critic update on (teacher x0, student's x0 prediction), then the
     student's adversarial loss, scaled so that its gradient at the UNet's
-    last layer is `adv` times the squared error's (as VQGAN's adaptive weight).
-    Returns (that term, the critic's loss as a float)."""
+    last layer is `adv` times the squared error's (as VQGAN's adaptive weight;
+    `g_mse` = last_layer_grad of the squared error). Returns (that term, the critic's loss as a float)."""
     critic.requires_grad_(True)
     critic_opt.zero_grad(set_to_none=True)
     c_loss = A.critic_loss(critic, x0, x0_pred, ctx)
@@ -233,16 +234,19 @@ def adversarial_term(critic, critic_opt, model, mse, x0_pred, x0, ctx, adv):
     critic_opt.step()
     critic.requires_grad_(False)
     g_loss = A.student_loss(critic, x0_pred, ctx)
-    return adv * balance(model, mse, g_loss) * g_loss, c_loss.item()
+    return adv * balance(model, g_mse, g_loss) * g_loss, c_loss.item()
 
 
-def balance(model, mse, term):
+def last_layer_grad(model, loss):
+    """The norm of `loss`'s gradient at the UNet's last layer."""
+    return torch.autograd.grad(loss, model.unet.cout.weight, retain_graph=True)[0].norm()
+
+
+def balance(model, g_mse, term):
     """The factor that makes `term`'s gradient at the UNet's last layer as
-    large as the squared error's (a constant: no gradient flows through it)."""
-    last = model.unet.cout.weight
-    g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
-    g_term = torch.autograd.grad(term, last, retain_graph=True)[0].norm()
-    return (g_mse / (g_term + 1e-8)).clamp(max=1e4).detach()
+    large as the squared error's, `g_mse` = last_layer_grad(model, squared
+    error) (a constant: no gradient flows through it)."""
+    return (g_mse / (last_layer_grad(model, term) + 1e-8)).clamp(max=1e4).detach()
 
 
 def pixel_decoder(out, device):

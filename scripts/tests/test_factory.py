@@ -297,7 +297,8 @@ def test_adversarial_term_has_adv_times_the_squared_errors_gradient_at_the_last_
     ctx = model.te(ids)
     v = model(e, torch.full((4,), 1000.0), ctx=ctx)
     mse = (v - (e - x)).pow(2).mean()
-    term, critic_loss = distill.adversarial_term(critic, critic_opt, model, mse, e - v, x, ctx.detach(), 0.25)
+    term, critic_loss = distill.adversarial_term(critic, critic_opt, model, distill.last_layer_grad(model, mse),
+                                                   e - v, x, ctx.detach(), 0.25)
     assert critic_loss > 0
     last = model.unet.cout.weight
     g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
@@ -321,7 +322,7 @@ def test_pixel_term_compares_decoded_pictures_and_is_balanced_at_the_last_layer(
     mse = (v - (e - x)).pow(2).mean()
     term = distill.pixel_term(decode, e - v, x)
     assert float(term) > 0
-    weighted = 0.5 * distill.balance(model, mse, term) * term
+    weighted = 0.5 * distill.balance(model, distill.last_layer_grad(model, mse), term) * term
     last = model.unet.cout.weight
     g_mse = torch.autograd.grad(mse, last, retain_graph=True)[0].norm()
     assert abs(float(torch.autograd.grad(weighted, last)[0].norm() / g_mse) - 0.5) < 1e-3
