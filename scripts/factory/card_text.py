@@ -9,7 +9,7 @@ def student_words(settings, defaults):
     as a clause of the recipe (empty when none do)."""
     s = {**defaults, **settings}
     changed = lambda k: abs(float(s[k]) - float(defaults[k])) > 1e-6  # one_step is recorded from float32
-    extra = tuple(s.get("extra", (0, 0, 0)))
+    extra = tuple(s["extra"])  # DEFAULTS supply it for checkpoints from before it was recorded
     words = []
     if s["freeze_text"]:
         words.append("only its UNet learns (the text encoder stays the teacher's)")
