@@ -23,6 +23,8 @@ def student_words(settings, defaults):
         words.append(f"plus an adversarial term (scripts/factory/adversarial.py, weight {s['adv']:g})")
     if changed("pixel"):
         words.append(f"plus the error of its decoded pictures (weight {s['pixel']:g})")
+    if changed("dmd"):
+        words.append(f"plus a distribution-matching term (scripts/factory/distribution_matching.py, weight {s['dmd']:g})")
     if any(extra):
         words.append("a UNet deeper than the teacher's ({} / {} / {} identity-started blocks at 16x16 / 8x8 / 4x4)"
                      .format(*extra))

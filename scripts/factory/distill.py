@@ -18,16 +18,19 @@ import torch
 from scripts.factory import adversarial as A
 from scripts.factory import common as C
 from scripts.factory import data as D
+from scripts.factory import distribution_matching as DM
 from scripts.factory import dm
 from scripts.factory import train_teacher as T
 from scripts.factory.pair_settings import pair_settings
 
 SHIPPED = [1.0, 0.75, 2 / 3, 0.5, 1 / 3, 0.25]
 SHIPPED_W = [0.35, 0.15, 0.1, 0.15, 0.1, 0.15]
-ADV_RAMP_STEPS = 1000
+RAMP_STEPS = 1000  # the adversarial and distribution-matching terms are ramped in over these
 PIXEL_BATCH = 16  # the pixel term decodes this many of each batch (those nearest s = 1)
+DMD_BATCH = 32  # one-call pictures from fresh noise per step for the distribution-matching term
 # The student's settings when not given; the generated card names those that differ.
-DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0, extra=(0, 0, 0), pixel=0.0)
+DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0, extra=(0, 0, 0), pixel=0.0,
+                dmd=0.0)
 
 
 def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
@@ -108,7 +111,7 @@ def shipped_weights(one_step=None):
 
 def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS["detail"],
           freeze_text=DEFAULTS["freeze_text"], one_step=None, adv=DEFAULTS["adv"], extra=DEFAULTS["extra"],
-          pixel=DEFAULTS["pixel"], log=None):
+          pixel=DEFAULTS["pixel"], dmd=DEFAULTS["dmd"], log=None):
     """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
     learns), so that the words' embeddings the teacher learned from every
     training caption are not re-fitted to the pairs' prompts alone.
@@ -122,7 +125,9 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     `pixel` > 0: add the squared error between the decoded pictures of the
     student's and the teacher's x0 (the frozen decoder), its gradient at the
     last layer `pixel` times the latent error's: a small boat is a few latent
-    cells but a few hundred pixels."""
+    cells but a few hundred pixels.
+    `dmd` > 0: add the distribution-matching term (distribution_matching.py)
+    on one-call pictures from fresh noise, balanced at the last layer as `adv`."""
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
     extra = tuple(int(n) for n in extra)
@@ -133,8 +138,9 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     critic = A.Critic().to(device) if adv > 0 else None
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=lr, betas=(0.0, 0.99)) if critic else None
     decode = pixel_decoder(out, device) if pixel > 0 else None
+    matcher = distribution_matcher(out, fp, lr, device) if dmd > 0 else None
     settings = dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]), freeze_text=freeze_text,
-                    adv=adv, extra=extra, pixel=pixel)
+                    adv=adv, extra=extra, pixel=pixel, dmd=dmd)
     st = C.load_ckpt(ck)
     step = 0
     if resumable(st, fp, settings):
@@ -146,6 +152,8 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         if critic:
             critic.load_state_dict(st["critic"])
             critic_opt.load_state_dict(st["critic_opt"])
+        if matcher:
+            matcher.load_state_dict(st["matcher"])
     else:
         tst = C.load_ckpt(os.path.join(out, "teacher.pt"))
         missing, unexpected = model.load_state_dict(tst["ema"], strict=False)
@@ -156,7 +164,8 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     def save():
         C.save_ckpt(ck, dict(model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), step=step,
                              teacher_fp=fp, cfg=cfg, freeze_text=freeze_text, settings=settings,
-                             **(dict(critic=critic.state_dict(), critic_opt=critic_opt.state_dict()) if critic else {})))
+                             **(dict(critic=critic.state_dict(), critic_opt=critic_opt.state_dict()) if critic else {}),
+                             **(dict(matcher=matcher.state_dict()) if matcher else {})))
 
     if step >= steps:
         return step
@@ -164,7 +173,7 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     sh = torch.tensor(SHIPPED)
     shw = shipped_weights(one_step)
     t0 = last = time.time()
-    acc = critic_acc = pixel_acc = 0.0
+    acc = critic_acc = pixel_acc = fake_acc = 0.0
     model.train()
     while step < steps and (time.time() - t0) < minutes * 60:
         for g in opt.param_groups:
@@ -184,7 +193,7 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         loss = err.mean() if w is None else (err * w).mean() / w.mean()
         acc += loss.item()  # the squared error alone, comparable between runs
         # the extra terms are scaled against the squared error's gradient at the last layer, taken once
-        g_mse = last_layer_grad(model, loss) if decode or critic else None
+        g_mse = last_layer_grad(model, loss) if decode or critic or matcher else None
         if decode:
             sel = torch.argsort(s, descending=True)[:PIXEL_BATCH]
             term = pixel_term(decode, (xt - s[:, None, None, None] * v)[sel], x[sel])
@@ -192,8 +201,12 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         if critic:
             # ramped in: the critic starts untrained, its first gradients are noise
             term, c_loss = adversarial_term(critic, critic_opt, model, g_mse, xt - s[:, None, None, None] * v, x,
-                                            ctx.detach(), adv * min(1.0, step / ADV_RAMP_STEPS))
+                                            ctx.detach(), adv * min(1.0, step / RAMP_STEPS))
             loss, critic_acc = loss + term, critic_acc + c_loss
+        if matcher:
+            term, f_loss = distribution_matching_term(matcher, model, g_mse, ids, gen, device,
+                                                      dmd * min(1.0, step / RAMP_STEPS))
+            loss, fake_acc = loss + term, fake_acc + f_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -203,8 +216,9 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
         if step % 50 == 0:
             C.log(log, stage="student", step=step, loss=round(acc / 50, 5), ips=round(50 * bs / (time.time() - last), 1),
                   **(dict(critic_loss=round(critic_acc / 50, 4)) if critic else {}),
-                  **(dict(pixel_loss=round(pixel_acc / 50, 5)) if decode else {}))
-            acc, critic_acc, pixel_acc, last = 0.0, 0.0, 0.0, time.time()
+                  **(dict(pixel_loss=round(pixel_acc / 50, 5)) if decode else {}),
+                  **(dict(fake_loss=round(fake_acc / 50, 5)) if matcher else {}))
+            acc, critic_acc, pixel_acc, fake_acc, last = 0.0, 0.0, 0.0, 0.0, time.time()
         if step % 500 == 0:
             save()
     save()
@@ -219,7 +233,7 @@ def resumable(checkpoint, teacher_fp, settings):
         return False
     old = {**DEFAULTS, "freeze_text": checkpoint.get("freeze_text", False), **checkpoint.get("settings", {})}
     same = lambda k: (tuple(old[k]) == tuple(settings[k])) if k == "extra" else old[k] == settings[k]
-    return all(same(k) for k in ("freeze_text", "adv", "extra", "pixel"))
+    return all(same(k) for k in ("freeze_text", "adv", "extra", "pixel", "dmd"))
 
 
 def adversarial_term(critic, critic_opt, model, g_mse, x0_pred, x0, ctx, adv):
@@ -235,6 +249,27 @@ def adversarial_term(critic, critic_opt, model, g_mse, x0_pred, x0, ctx, adv):
     critic.requires_grad_(False)
     g_loss = A.student_loss(critic, x0_pred, ctx)
     return adv * balance(model, g_mse, g_loss) * g_loss, c_loss.item()
+
+
+def distribution_matcher(out, pair_key, lr, device):
+    """The distribution-matching term's two score models, the real one being the
+    run's teacher with the guidance the pairs were made with (`pair_key`)."""
+    teacher, _ = T.load_teacher(out, device)
+    guidance, interval = float(pair_key[2]), (float(pair_key[3]), float(pair_key[4]))
+    return DM.DistributionMatching(teacher, guidance, interval, torch.from_numpy(C.tokenize([""])), lr)
+
+
+def distribution_matching_term(matcher, model, g_mse, ids, gen, device, weight):
+    """One-call pictures of DMD_BATCH prompts of the pairs from fresh noise;
+    one update of the fake score model on them, then the student's
+    distribution-matching loss, scaled as the adversarial term. Returns (that
+    term, the fake model's loss as a float)."""
+    tid = ids[torch.randint(0, len(ids), (DMD_BATCH,), generator=gen)].to(device)
+    e = torch.randn(DMD_BATCH, 4, 16, 16, generator=gen).to(device)
+    x0 = e - model(e, torch.full((DMD_BATCH,), 1000.0, device=device), ctx=model.te(tid))
+    f_loss = matcher.fake_update(x0, tid, gen)
+    term = matcher.student_loss(x0, tid, gen)
+    return weight * balance(model, g_mse, term) * term, f_loss
 
 
 def last_layer_grad(model, loss):
@@ -284,6 +319,7 @@ if __name__ == "__main__":
     ap.add_argument("--extra", type=int, nargs=3, default=DEFAULTS["extra"], metavar=("N16", "N8", "N4"),
                     help="identity-started blocks added to the student's UNet at 16x16, 8x8 and 4x4 (nets.UNet)")
     ap.add_argument("--pixel", type=float, default=0.0, help="weight of the decoded pictures' error (0: off)")
+    ap.add_argument("--dmd", type=float, default=0.0, help="distribution-matching term's weight (0: off)")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -297,7 +333,8 @@ if __name__ == "__main__":
     if a.shard:
         raise SystemExit
     train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text,
-          one_step=a.one_step_weight, adv=a.adv, extra=a.extra, pixel=a.pixel, log=lg)
+          one_step=a.one_step_weight, adv=a.adv, extra=a.extra, pixel=a.pixel, dmd=a.dmd,
+          log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)
     d = dm.LatentData(a.out, dev)
