@@ -40,6 +40,8 @@ def main():
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"),
                     help="noise levels (1 = pure noise) at which the pairs' teacher applies guidance")
+    ap.add_argument("--object-pairs", nargs=2, metavar=("OBJ", "N"),
+                    help="N more pairs whose prompts all ask for OBJ (boat, house, tree): pairs_1.npz, as distill --shard 1 --obj")
     ap.add_argument("--student-steps", type=int, default=2000)
     ap.add_argument("--student-minutes", type=float, default=8)
     ap.add_argument("--student-detail", type=float, default=0.0, help="student detail loss weight (0: plain MSE)")
@@ -93,6 +95,10 @@ def main():
                                                           detail=a.detail, binding=a.binding, log=lg))
     timed("pairs", lambda: distill.make_pairs(a.out, a.pairs, a.pair_teacher_steps, a.guidance, dev,
                                               minutes=a.pair_minutes, log=lg, interval=a.guidance_interval))
+    if a.object_pairs:
+        timed("pairs", lambda: distill.make_pairs(a.out, int(a.object_pairs[1]), a.pair_teacher_steps, a.guidance, dev,
+                                                  minutes=a.pair_minutes, shard=1, log=lg, interval=a.guidance_interval,
+                                                  obj=a.object_pairs[0]))
     timed("student", lambda: distill.train(a.out, a.student_steps, a.student_minutes, dev, lr=a.student_lr,
                                            detail=a.student_detail, freeze_text=a.student_freeze_text,
                                            one_step=a.student_one_step_weight, adv=a.student_adv,
