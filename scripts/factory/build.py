@@ -56,6 +56,8 @@ def main():
                     help="identity-started blocks added to the student's UNet at 16x16, 8x8 and 4x4 (nets.UNet)")
     ap.add_argument("--student-pixel", type=float, default=STUDENT_DEFAULTS["pixel"],
                     help="weight of the student's error on decoded pictures (0: off; distill.pixel_term)")
+    ap.add_argument("--student-dmd-guidance", type=float, default=STUDENT_DEFAULTS["dmd_guidance"],
+                    help="the distribution-matching term's teacher guidance (0: the pairs' --guidance)")
     ap.add_argument("--student-dmd", type=float, default=STUDENT_DEFAULTS["dmd"],
                     help="weight of the student's distribution-matching term (0: off; distribution_matching.py)")
     ap.add_argument("--n-eval", type=int, default=200)
@@ -103,7 +105,7 @@ def main():
                                            detail=a.student_detail, freeze_text=a.student_freeze_text,
                                            one_step=a.student_one_step_weight, adv=a.student_adv,
                                            extra=a.student_extra, pixel=a.student_pixel,
-                                           dmd=a.student_dmd, log=lg))
+                                           dmd=a.student_dmd, dmd_guidance=a.student_dmd_guidance, log=lg))
     if a.skip_bundle:
         return
     student, _ = distill.load_student(a.out, "cpu")

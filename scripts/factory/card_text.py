@@ -25,6 +25,8 @@ def student_words(settings, defaults):
         words.append(f"plus the error of its decoded pictures (weight {s['pixel']:g})")
     if changed("dmd"):
         words.append(f"plus a distribution-matching term (scripts/factory/distribution_matching.py, weight {s['dmd']:g})")
+    if changed("dmd_guidance"):
+        words.append(f"its teacher guided with {s['dmd_guidance']:g}")
     if any(extra):
         words.append("a UNet deeper than the teacher's ({} / {} / {} identity-started blocks at 16x16 / 8x8 / 4x4)"
                      .format(*extra))

@@ -30,7 +30,7 @@ PIXEL_BATCH = 16  # the pixel term decodes this many of each batch (those neares
 DMD_BATCH = 32  # one-call pictures from fresh noise per step for the distribution-matching term
 # The student's settings when not given; the generated card names those that differ.
 DEFAULTS = dict(lr=2e-4, detail=0.0, one_step=SHIPPED_W[0], freeze_text=False, adv=0.0, extra=(0, 0, 0), pixel=0.0,
-                dmd=0.0)
+                dmd=0.0, dmd_guidance=0.0)
 
 
 def make_pairs(out, n_pairs, teacher_steps, guidance, device, bs=256, minutes=1e9, shard=0, log=None,
@@ -111,7 +111,8 @@ def shipped_weights(one_step=None):
 
 def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS["detail"],
           freeze_text=DEFAULTS["freeze_text"], one_step=None, adv=DEFAULTS["adv"], extra=DEFAULTS["extra"],
-          pixel=DEFAULTS["pixel"], dmd=DEFAULTS["dmd"], log=None):
+          pixel=DEFAULTS["pixel"], dmd=DEFAULTS["dmd"],
+          dmd_guidance=DEFAULTS["dmd_guidance"], log=None):
     """`freeze_text`: keep the teacher's text encoder as it is (only the UNet
     learns), so that the words' embeddings the teacher learned from every
     training caption are not re-fitted to the pairs' prompts alone.
@@ -127,7 +128,8 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     last layer `pixel` times the latent error's: a small boat is a few latent
     cells but a few hundred pixels.
     `dmd` > 0: add the distribution-matching term (distribution_matching.py)
-    on one-call pictures from fresh noise, balanced at the last layer as `adv`."""
+    on one-call pictures from fresh noise, balanced at the last layer as `adv`;
+    its teacher guided with `dmd_guidance` (0: the guidance the pairs were made with)."""
     ck = os.path.join(out, "student.pt")
     noise, x0, ids, fp = load_pairs(out)
     extra = tuple(int(n) for n in extra)
@@ -138,9 +140,10 @@ def train(out, steps, minutes, device, bs=64, lr=DEFAULTS["lr"], detail=DEFAULTS
     critic = A.Critic().to(device) if adv > 0 else None
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=lr, betas=(0.0, 0.99)) if critic else None
     decode = pixel_decoder(out, device) if pixel > 0 else None
-    matcher = distribution_matcher(out, fp, lr, device) if dmd > 0 else None
+    matcher = distribution_matcher(out, fp, lr, device, dmd_guidance) if dmd > 0 else None
     settings = dict(lr=lr, detail=detail, one_step=float(shipped_weights(one_step)[0]), freeze_text=freeze_text,
-                    adv=adv, extra=extra, pixel=pixel, dmd=dmd)
+                    adv=adv, extra=extra, pixel=pixel, dmd=dmd,
+                    dmd_guidance=dmd_guidance)
     st = C.load_ckpt(ck)
     step = 0
     if resumable(st, fp, settings):
@@ -233,7 +236,7 @@ def resumable(checkpoint, teacher_fp, settings):
         return False
     old = {**DEFAULTS, "freeze_text": checkpoint.get("freeze_text", False), **checkpoint.get("settings", {})}
     same = lambda k: (tuple(old[k]) == tuple(settings[k])) if k == "extra" else old[k] == settings[k]
-    return all(same(k) for k in ("freeze_text", "adv", "extra", "pixel", "dmd"))
+    return all(same(k) for k in ("freeze_text", "adv", "extra", "pixel", "dmd", "dmd_guidance"))
 
 
 def adversarial_term(critic, critic_opt, model, g_mse, x0_pred, x0, ctx, adv):
@@ -251,11 +254,12 @@ def adversarial_term(critic, critic_opt, model, g_mse, x0_pred, x0, ctx, adv):
     return adv * balance(model, g_mse, g_loss) * g_loss, c_loss.item()
 
 
-def distribution_matcher(out, pair_key, lr, device):
+def distribution_matcher(out, pair_key, lr, device, guidance=0.0):
     """The distribution-matching term's two score models, the real one being the
-    run's teacher with the guidance the pairs were made with (`pair_key`)."""
+    run's teacher with `guidance` (0: the guidance the pairs were made with,
+    `pair_key`) in the pairs' noise interval."""
     teacher, _ = T.load_teacher(out, device)
-    guidance, interval = float(pair_key[2]), (float(pair_key[3]), float(pair_key[4]))
+    guidance, interval = guidance or float(pair_key[2]), (float(pair_key[3]), float(pair_key[4]))
     return DM.DistributionMatching(teacher, guidance, interval, torch.from_numpy(C.tokenize([""])), lr)
 
 
@@ -320,6 +324,7 @@ if __name__ == "__main__":
                     help="identity-started blocks added to the student's UNet at 16x16, 8x8 and 4x4 (nets.UNet)")
     ap.add_argument("--pixel", type=float, default=0.0, help="weight of the decoded pictures' error (0: off)")
     ap.add_argument("--dmd", type=float, default=0.0, help="distribution-matching term's weight (0: off)")
+    ap.add_argument("--dmd-guidance", type=float, default=0.0, help="its teacher's guidance (0: the pairs')")
     ap.add_argument("--pair-minutes", type=float, default=1e9)
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--device", default="cpu")
@@ -333,7 +338,7 @@ if __name__ == "__main__":
     if a.shard:
         raise SystemExit
     train(a.out, a.steps, a.minutes, dev, lr=a.lr, detail=a.detail, freeze_text=a.freeze_text,
-          one_step=a.one_step_weight, adv=a.adv, extra=a.extra, pixel=a.pixel, dmd=a.dmd,
+          one_step=a.one_step_weight, adv=a.adv, extra=a.extra, pixel=a.pixel, dmd=a.dmd, dmd_guidance=a.dmd_guidance,
           log=lg)
     m, _ = load_student(a.out, dev)
     ae = dm.load_ae(a.out, dev)

@@ -67,3 +67,10 @@ def test_student_with_distribution_matching_saves_its_fake_model_and_restarts_wh
     assert "distribution-matching term" in student_words(student_settings(student), distill.DEFAULTS)
     assert distill.train(out, 3, 1.0, "cpu", bs=4, dmd=0.5) == 3
     assert distill.train(out, 1, 1.0, "cpu", bs=4, dmd=1.0) == 1
+    assert distill.train(out, 2, 1.0, "cpu", bs=4, dmd=1.0, dmd_guidance=1.5) == 2  # another guidance: starts again
+    assert "guided with 1.5" in student_words(student_settings(C.load_ckpt(os.path.join(out, "student.pt"))),
+                                              distill.DEFAULTS)
+    key = [1, 10, 2.0, 0.4, 1.0]  # the pairs' settings: guidance 2 at noise 0.4-1
+    assert distill.distribution_matcher(out, key, 1e-3, "cpu").guidance == 2.0
+    matcher = distill.distribution_matcher(out, key, 1e-3, "cpu", 1.5)
+    assert matcher.guidance == 1.5 and matcher.interval == (0.4, 1.0)
