@@ -271,8 +271,9 @@ def distribution_matching_term(matcher, model, g_mse, ids, gen, device, weight):
     tid = ids[torch.randint(0, len(ids), (DMD_BATCH,), generator=gen)].to(device)
     e = torch.randn(DMD_BATCH, 4, 16, 16, generator=gen).to(device)
     x0 = e - model(e, torch.full((DMD_BATCH,), 1000.0, device=device), ctx=model.te(tid))
-    f_loss = matcher.fake_update(x0, tid, gen)
-    term = matcher.student_loss(x0, tid, gen)
+    ctx = matcher.text(tid)
+    f_loss = matcher.fake_update(x0, ctx, gen)
+    term = matcher.student_loss(x0, ctx, gen)
     return weight * balance(model, g_mse, term) * term, f_loss
 
 

@@ -73,19 +73,27 @@ def euler(model, noise, ids, sigmas, guidance=1.0, empty=None, interval=(0.0, 1.
     x = noise
     b = x.shape[0]
     ctx = model.te(ids)
-    if guidance != 1.0:
-        ctx_u = model.te(empty.to(ids.device).expand(b, -1))
-        ctx2 = torch.cat([ctx, ctx_u])
+    ctx_u = model.te(empty.to(ids.device).expand(b, -1)) if guidance != 1.0 else None
     for s, s_next in zip(sigmas[:-1], sigmas[1:]):
         t = torch.full((b,), s * 1000.0, device=x.device)
-        if guidance != 1.0 and interval[0] <= s <= interval[1]:
-            v2 = model.unet(torch.cat([x, x]), torch.cat([t, t]), ctx2)
-            vc, vu = v2[:b], v2[b:]
-            v = vu + guidance * (vc - vu)
-        else:
-            v = model.unet(x, t, ctx)
+        on = torch.full((b,), guidance != 1.0 and interval[0] <= s <= interval[1], device=x.device)
+        v = guided_velocity(model.unet, x, t, ctx, ctx_u, guidance, on)
         x = x + (s_next - s) * v
     return x
+
+
+def guided_velocity(unet, x, t, ctx, ctx_u, guidance, on):
+    """Classifier-free guidance, v_u + g (v_c - v_u), for the samples where
+    `on` (bool [B]), the conditional v_c elsewhere; one UNet call, the
+    unconditional rows appended to the batch. ctx_u: the empty prompt's text
+    states, one row per sample."""
+    if guidance == 1.0 or not bool(on.any()):
+        return unet(x, t, ctx)
+    b = len(x)
+    v2 = unet(torch.cat([x, x[on]]), torch.cat([t, t[on]]), torch.cat([ctx, ctx_u[on]]))
+    v, vu = v2[:b], v2[b:]
+    v[on] = vu + guidance * (v[on] - vu)
+    return v
 
 
 def sigmas_for(steps):
